@@ -1,0 +1,53 @@
+/*
+ * The local ACL: which principal may use which ECI permission, on which
+ * report distributions, with which recipient overrides.
+ */
+
+#ifndef ECI_ACL_H
+#define ECI_ACL_H
+
+#include "eci_common.h"
+
+#define ECI_PERMISSION_EXEC  "DistributedReportsSettings (Manage)"
+
+typedef struct eci_acl_s  eci_acl_t;
+
+typedef enum {
+    ECI_ACL_ALLOW = 0,
+    ECI_ACL_UNKNOWN_PRINCIPAL,     /* principal not in the ACL */
+    ECI_ACL_NO_PERMISSION,         /* no grant carries the permission */
+    ECI_ACL_ID_DENIED,             /* no grant covers the id */
+    ECI_ACL_OVERRIDE_DENIED        /* no grant covers the override ids */
+} eci_acl_rc_t;
+
+/*
+ * Reads and validates the ACL file.  On error returns NULL and err->msg
+ * reads like
+ *   "/etc/nginx/eci/acl.json": line 12 column 5: <jansson's text>
+ *   "/etc/nginx/eci/acl.json": principals."svc-reporting".colour: unknown key
+ */
+eci_acl_t *eci_acl_load(const char *path, eci_err_t *err);
+
+/* same from a buffer; name is used in messages in place of the path */
+eci_acl_t *eci_acl_load_buffer(const char *data, size_t len,
+    const char *name, eci_err_t *err);
+
+void eci_acl_free(eci_acl_t *acl);
+
+size_t eci_acl_principal_count(const eci_acl_t *acl);
+
+/*
+ * Is principal (plen bytes, matched exactly) allowed to use permission on
+ * report distribution id with the override ids?  n == 0 means no override.
+ * The request is allowed when one single grant (the principal's own entry
+ * or one of its groups) covers the permission, the id and every override.
+ * On ECI_ACL_OVERRIDE_DENIED *denied (may be NULL) is the first override
+ * id no grant allows.
+ */
+eci_acl_rc_t eci_acl_check(const eci_acl_t *acl, const char *principal,
+    size_t plen, const char *permission, int32_t id, const int32_t *ids,
+    size_t n, int32_t *denied);
+
+const char *eci_acl_rc_text(eci_acl_rc_t rc);
+
+#endif /* ECI_ACL_H */

@@ -1,0 +1,91 @@
+/*
+ * The audit record: one JSON line per request, and the parser of the
+ * upstream's ReportDistributionLogResponse body that feeds it.
+ */
+
+#ifndef ECI_AUDIT_H
+#define ECI_AUDIT_H
+
+#include "eci_common.h"
+
+#define ECI_AUDIT_URI_MAX      2048     /* uri is cut here */
+#define ECI_AUDIT_FIELD_MAX    512      /* response strings are cut here */
+
+typedef struct {
+    const char  *data;
+    size_t       len;
+} eci_str_t;
+
+/* what the audit keeps of a ReportDistributionLogResponse */
+typedef struct {
+    int          valid;                     /* parsed and well-typed */
+    int64_t      report_distribution_log_id;
+    char         status[ECI_AUDIT_FIELD_MAX];
+    int64_t      number_of_recipients;      /* -1: absent */
+    char         begin_date[ECI_AUDIT_FIELD_MAX];
+    char         end_date[ECI_AUDIT_FIELD_MAX];   /* "": null/absent */
+    int          has_end_date;
+    int64_t      report_distribution_id;    /* -1: absent */
+    char         report_code[ECI_AUDIT_FIELD_MAX];
+    char         report_distribution_name[ECI_AUDIT_FIELD_MAX];
+    int64_t      created_by_user_id;        /* -1: absent */
+} eci_audit_response_t;
+
+/*
+ * Parses body as a ReportDistributionLogResponse.  Required:
+ * reportDistributionLogId (integer), status (string),
+ * reportDistribution.reportDistributionId (integer); every other field is
+ * optional but must have its documented type (null allowed for endDate).
+ * Returns 1 and fills out when valid, else 0 with out->valid = 0.
+ */
+int eci_audit_response_parse(const char *body, size_t len,
+    eci_audit_response_t *out);
+
+typedef struct {
+    int64_t                      time_ms;      /* Unix epoch, ms */
+    const char                  *event;        /* NULL or "intent"/"result" */
+    eci_str_t                    request_id;
+    eci_str_t                    principal;    /* len 0 and data NULL: null */
+    eci_str_t                    client;
+    eci_str_t                    method;
+    eci_str_t                    uri;          /* as received; cut at 2 KiB */
+    int32_t                      report_distribution_id;  /* 0: null */
+    const int32_t               *override_user_ids;
+    size_t                       n_override_user_ids;
+    int                          has_override_user_ids;   /* 0: null */
+    const char                  *decision;     /* "allow" / "deny" */
+    const char                  *error;        /* NULL: null */
+    int                          status;       /* sent to the caller */
+    int                          upstream_status;   /* 0: null */
+    int64_t                      upstream_time_ms;  /* -1: null */
+    int                          has_response;  /* upstream body fields */
+    uint64_t                     response_bytes;
+    unsigned char                response_sha256[32];
+    int                          response_truncated;
+    const eci_audit_response_t  *response;     /* NULL or parsed */
+} eci_audit_record_t;
+
+/*
+ * Exact upper bound of the bytes eci_audit_line_write() needs for rec,
+ * including the trailing '\n'.
+ */
+size_t eci_audit_line_max(const eci_audit_record_t *rec);
+
+/*
+ * Writes rec as one line of JSON ending in '\n' (no NUL) and returns its
+ * length, or 0 when cap is too small.  Invalid UTF-8 and control bytes in
+ * strings are escaped so the line is always valid JSON on one line.
+ * Field order: time, event (only when set), requestId, principal, client,
+ * method, uri, reportDistributionId, overrideUserIds, decision, error,
+ * status, upstreamStatus, upstreamTimeMs, responseBytes, responseSha256,
+ * responseTruncated, responseValid, response (only when valid).
+ * Upstream fields are null when has_response is 0.
+ */
+size_t eci_audit_line_write(const eci_audit_record_t *rec, char *buf,
+    size_t cap);
+
+/* JSON string body escaping (no quotes); returns bytes written; the
+ * destination needs at most 6 * len bytes */
+size_t eci_json_escape(char *dst, const char *src, size_t len);
+
+#endif /* ECI_AUDIT_H */

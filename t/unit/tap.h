@@ -1,0 +1,61 @@
+/*
+ * A minimal TAP producer for the C unit tests of the core, read by prove.
+ */
+
+#ifndef ECI_TAP_H
+#define ECI_TAP_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int  tap_n;
+static int  tap_failed;
+
+#define ok(cond, ...)                                                       \
+    do {                                                                    \
+        int  ok_c_ = (cond) ? 1 : 0;                                        \
+        tap_n++;                                                            \
+        printf("%sok %d - ", ok_c_ ? "" : "not ", tap_n);                   \
+        printf(__VA_ARGS__);                                                \
+        printf("\n");                                                       \
+        if (!ok_c_) {                                                       \
+            tap_failed++;                                                   \
+            printf("#   Failed at %s line %d\n", __FILE__, __LINE__);       \
+        }                                                                   \
+    } while (0)
+
+#define is_int(got, want, ...)                                              \
+    do {                                                                    \
+        long long  g_ = (long long) (got), w_ = (long long) (want);         \
+        ok(g_ == w_, __VA_ARGS__);                                          \
+        if (g_ != w_) {                                                     \
+            printf("#   got: %lld\n#   expected: %lld\n", g_, w_);          \
+        }                                                                   \
+    } while (0)
+
+#define is_str(got, want, ...)                                              \
+    do {                                                                    \
+        const char  *g_ = (got), *w_ = (want);                              \
+        int          e_ = (g_ != NULL && w_ != NULL && strcmp(g_, w_) == 0);\
+        ok(e_, __VA_ARGS__);                                                \
+        if (!e_) {                                                          \
+            printf("#   got: '%s'\n#   expected: '%s'\n",                   \
+                   g_ ? g_ : "(null)", w_ ? w_ : "(null)");                 \
+        }                                                                   \
+    } while (0)
+
+#define like(got, needle, ...)                                              \
+    do {                                                                    \
+        const char  *g_ = (got), *n_ = (needle);                            \
+        int          e_ = (g_ != NULL && strstr(g_, n_) != NULL);           \
+        ok(e_, __VA_ARGS__);                                                \
+        if (!e_) {                                                          \
+            printf("#   '%s'\n#   does not contain '%s'\n",                 \
+                   g_ ? g_ : "(null)", n_);                                 \
+        }                                                                   \
+    } while (0)
+
+#define done_testing()                                                      \
+    (printf("1..%d\n", tap_n), tap_failed ? 1 : 0)
+
+#endif /* ECI_TAP_H */
