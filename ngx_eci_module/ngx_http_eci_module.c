@@ -1,0 +1,614 @@
+/*
+ * ngx_eci: directives, configuration, and the per-request context.
+ */
+
+#include "ngx_http_eci_module.h"
+
+
+static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
+static void *ngx_http_eci_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_eci_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_eci_acl_cleanup(void *data);
+static void ngx_http_eci_keystore_cleanup(void *data);
+static void ngx_http_eci_ctx_cleanup(void *data);
+
+
+static ngx_command_t  ngx_http_eci_commands[] = {
+
+    { ngx_string("eci_gateway"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_eci_gateway,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("eci_principal"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, principal),
+      NULL },
+
+    { ngx_string("eci_acl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_eci_acl,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("eci_keystore"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_eci_keystore,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("eci_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, api_key_name),
+      NULL },
+
+    { ngx_string("eci_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_eci_audit_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("eci_audit_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, audit_body_max),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_eci_module_ctx = {
+    ngx_http_eci_add_variables,            /* preconfiguration */
+    ngx_http_eci_init,                     /* postconfiguration */
+
+    ngx_http_eci_create_main_conf,         /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_eci_create_loc_conf,          /* create location configuration */
+    ngx_http_eci_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_eci_module = {
+    NGX_MODULE_V1,
+    &ngx_http_eci_module_ctx,              /* module context */
+    ngx_http_eci_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_eci_request_id_name = ngx_string("request_id");
+
+
+static void *
+ngx_http_eci_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_main_conf_t));
+    if (emcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     emcf->keystore = NULL;
+     *     emcf->keystore_path = { 0, NULL };
+     */
+
+    if (ngx_array_init(&emcf->acls, cf->pool, 2,
+                       sizeof(ngx_http_eci_acl_ref_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    emcf->request_id_index = NGX_ERROR;
+
+    return emcf;
+}
+
+
+static void *
+ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_eci_loc_conf_t  *elcf;
+
+    elcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_loc_conf_t));
+    if (elcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     elcf->api_key_name = { 0, NULL };
+     *     elcf->api_key = NULL;
+     *     elcf->gateway_file = NULL;
+     *     elcf->gateway_line = 0;
+     */
+
+    elcf->enable = NGX_CONF_UNSET;
+    elcf->principal = NGX_CONF_UNSET_PTR;
+    elcf->acl = NGX_CONF_UNSET_PTR;
+    elcf->audit_file = NGX_CONF_UNSET_PTR;
+    elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
+
+    return elcf;
+}
+
+
+static char *
+ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_eci_loc_conf_t *prev = parent;
+    ngx_http_eci_loc_conf_t *conf = child;
+
+    ngx_http_eci_main_conf_t  *emcf;
+
+    /* eci_gateway is a location-only switch: it is never inherited */
+    ngx_conf_init_value(conf->enable, 0);
+
+    ngx_conf_merge_ptr_value(conf->principal, prev->principal, NULL);
+    ngx_conf_merge_ptr_value(conf->acl, prev->acl, NULL);
+    ngx_conf_merge_str_value(conf->api_key_name, prev->api_key_name,
+                             "default");
+    ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
+                              64 * 1024);
+
+    /* NGX_CONF_UNSET_PTR survives here: "none set" differs from "off" */
+    if (conf->audit_file == NGX_CONF_UNSET_PTR) {
+        conf->audit_file = prev->audit_file;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    if (conf->principal == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"eci_gateway\" is on but no \"eci_principal\" "
+                      "is set in %s:%ui",
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->acl == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"eci_gateway\" is on but no \"eci_acl\" "
+                      "is set in %s:%ui",
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (emcf->keystore == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"eci_gateway\" is on but no \"eci_keystore\" "
+                      "is set in the http block in %s:%ui",
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->audit_file == NGX_CONF_UNSET_PTR) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"eci_gateway\" is on but no \"eci_audit_log\" "
+                      "is set (say \"eci_audit_log off;\" to run without "
+                      "an audit) in %s:%ui",
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->api_key = eci_keystore_get(emcf->keystore,
+                                     (const char *) conf->api_key_name.data);
+    if (conf->api_key == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "eci_api_key \"%V\" is not in keystore \"%V\" "
+                      "in %s:%ui", &conf->api_key_name,
+                      &emcf->keystore_path,
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_loc_conf_t *elcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    elcf->gateway_file = cf->conf_file->file.name.data;
+    elcf->gateway_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_loc_conf_t *elcf = conf;
+
+    eci_err_t                  err;
+    ngx_str_t                 *value, path;
+    ngx_uint_t                 i;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_eci_acl_ref_t    *ref;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    if (elcf->acl != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    ref = emcf->acls.elts;
+    for (i = 0; i < emcf->acls.nelts; i++) {
+        if (ref[i].path.len == path.len
+            && ngx_strncmp(ref[i].path.data, path.data, path.len) == 0)
+        {
+            elcf->acl = &ref[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    /* ngx_conf_full_name() returns a NUL-terminated string */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref = ngx_array_push(&emcf->acls);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->path = path;
+    ref->acl = eci_acl_load((const char *) path.data, &err);
+
+    if (ref->acl == NULL) {
+        emcf->acls.nelts--;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_acl %s", err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_eci_acl_cleanup;
+    cln->data = ref->acl;
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "eci_acl \"%V\": %uz principals loaded", &path,
+                  eci_acl_principal_count(ref->acl));
+
+    /* ref stays valid: the array is only appended to while parsing */
+    elcf->acl = ref;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_eci_acl_cleanup(void *data)
+{
+    eci_acl_free(data);
+}
+
+
+static char *
+ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_main_conf_t *emcf = conf;
+
+    eci_err_t            err;
+    ngx_str_t           *value, path, master;
+    ngx_pool_cleanup_t  *cln;
+
+    if (emcf->keystore != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+    ngx_str_null(&master);
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 7
+            || ngx_strncmp(value[2].data, "master=", 7) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        master.data = value[2].data + 7;
+        master.len = value[2].len - 7;
+
+        if (ngx_conf_full_name(cf->cycle, &master, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* read by the master before the workers fork, as root if need be */
+    emcf->keystore = eci_keystore_open((const char *) path.data,
+                                       master.len
+                                       ? (const char *) master.data : NULL,
+                                       &err);
+    if (emcf->keystore == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_keystore %s", err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_eci_keystore_cleanup;
+    cln->data = emcf->keystore;
+
+    emcf->keystore_path = path;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_eci_keystore_cleanup(void *data)
+{
+    /* wipes the key bytes: the old cycle's pool goes on reload */
+    eci_keystore_free(data);
+}
+
+
+static char *
+ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_loc_conf_t *elcf = conf;
+
+    ngx_str_t  *value;
+
+    if (elcf->audit_file != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        elcf->audit_file = NULL;
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * The master opens it, like access_log, so that workers inherit the
+     * descriptor whatever user they run as and "nginx -s reopen" works.
+     */
+    elcf->audit_file = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (elcf->audit_file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_eci_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_eci_main_conf_t   *emcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    emcf->request_id_index = ngx_http_get_variable_index(cf,
+                                              &ngx_http_eci_request_id_name);
+    if (emcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * Pre-content, not access: by then every access module (auth_basic,
+     * auth_request, allow/deny, satisfy) has run, so a principal such as
+     * $remote_user is verified, and no "satisfy any" can skip the checks.
+     */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_eci_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_eci_audit_handler;
+
+    return ngx_http_eci_filter_init(cf);
+}
+
+
+ngx_http_eci_ctx_t *
+ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_eci_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_eci_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * The cleanup both frees the digest and lets ngx_http_eci_get_ctx()
+     * find the context again after an internal redirect (error_page),
+     * which clears module contexts: the audit must not be lost.
+     */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_eci_ctx_cleanup;
+    cln->data = ctx;
+
+    ctx->audit_file = elcf->audit_file;
+    ctx->audit_body_max = elcf->audit_body_max;
+    ctx->api_key = elcf->api_key;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_eci_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_eci_ctx_cleanup(void *data)
+{
+    ngx_http_eci_ctx_t *ctx = data;
+
+    if (ctx->sha256 != NULL) {
+        EVP_MD_CTX_free(ctx->sha256);
+        ctx->sha256 = NULL;
+    }
+}
+
+
+ngx_http_eci_ctx_t *
+ngx_http_eci_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_eci_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_eci_module);
+    if (ctx != NULL || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_eci_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_eci_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t  *v;
+    ngx_http_eci_main_conf_t   *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    v = ngx_http_get_indexed_variable(r, emcf->request_id_index);
+    if (v == NULL || v->not_found) {
+        ngx_str_null(id);
+        return NGX_ERROR;
+    }
+
+    id->data = v->data;
+    id->len = v->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The JSON error body of every error the gateway answers:
+ * {"error": "<code>", "message": "<text>", "requestId": "<$request_id>"}
+ */
+ngx_int_t
+ngx_http_eci_error_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    const char *code, ngx_str_t *message, ngx_str_t *body)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   rid;
+
+    (void) ngx_http_eci_request_id(r, &rid);
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\",\"requestId\":\"\"}\n") - 1
+          + ngx_strlen(code) + 6 * message->len + 6 * rid.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_cpymem(p, code, ngx_strlen(code));
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p += eci_json_escape((char *) p, (const char *) message->data,
+                         message->len);
+    p = ngx_cpymem(p, "\",\"requestId\":\"",
+                   sizeof("\",\"requestId\":\"") - 1);
+    p += eci_json_escape((char *) p, (const char *) rid.data, rid.len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,115 @@
+/*
+ * ngx_eci: the nginx adapter's shared types.
+ *
+ * Data flows one way: request -> parse -> authorise -> inject (access.c)
+ * -> proxy_pass -> capture (filter.c) -> audit (audit.c).
+ */
+
+#ifndef NGX_HTTP_ECI_MODULE_H
+#define NGX_HTTP_ECI_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "eci_common.h"
+#include "eci_target.h"
+#include "eci_acl.h"
+#include "eci_keystore.h"
+#include "eci_audit.h"
+
+
+#define NGX_HTTP_ECI_KEY_HEADER  "ECI-ApiKey"
+
+
+/* one ACL file, loaded once per configuration however often it is named */
+typedef struct {
+    ngx_str_t                   path;
+    eci_acl_t                  *acl;
+} ngx_http_eci_acl_ref_t;
+
+
+typedef struct {
+    eci_keystore_t             *keystore;
+    ngx_str_t                   keystore_path;
+    ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
+    ngx_int_t                   request_id_index;
+} ngx_http_eci_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_http_complex_value_t   *principal;
+    ngx_http_eci_acl_ref_t     *acl;
+    ngx_str_t                   api_key_name;
+    const eci_key_t            *api_key;
+    ngx_open_file_t            *audit_file;  /* NULL: eci_audit_log off */
+    size_t                      audit_body_max;
+
+    /* where eci_gateway was said, for the checks done at merge time */
+    u_char                     *gateway_file;
+    ngx_uint_t                  gateway_line;
+} ngx_http_eci_loc_conf_t;
+
+
+typedef struct {
+    /* what the caller asked for */
+    ngx_str_t                   uri;         /* unparsed, as received */
+    ngx_str_t                   principal;
+    int32_t                     id;
+    int32_t                    *overrides;
+    size_t                      n_overrides;
+
+    /* what the gateway decided */
+    const char                 *error;       /* code, NULL when allowed */
+    ngx_str_t                   message;
+
+    ngx_open_file_t            *audit_file;
+    size_t                      audit_body_max;
+    const eci_key_t            *api_key;
+
+    /* the response */
+    u_char                     *capture;
+    size_t                      capture_len;
+    size_t                      capture_cap;
+    off_t                       response_bytes;
+    EVP_MD_CTX                 *sha256;
+    eci_audit_response_t       *response;
+    ngx_str_t                   body;        /* our JSON, when replacing */
+
+    unsigned                    has_overrides:1;
+    unsigned                    decided:1;
+    unsigned                    allowed:1;
+    unsigned                    own_response:1;
+    unsigned                    replace_body:1;
+    unsigned                    body_sent:1;
+    unsigned                    upstream_body:1;
+    unsigned                    truncated:1;
+    unsigned                    response_done:1;
+    unsigned                    parsed:1;
+    unsigned                    audited:1;
+} ngx_http_eci_ctx_t;
+
+
+extern ngx_module_t  ngx_http_eci_module;
+
+
+ngx_http_eci_ctx_t *ngx_http_eci_get_ctx(ngx_http_request_t *r);
+ngx_http_eci_ctx_t *ngx_http_eci_create_ctx(ngx_http_request_t *r,
+    ngx_http_eci_loc_conf_t *elcf);
+ngx_int_t ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id);
+const eci_audit_response_t *ngx_http_eci_response(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, const char *code, ngx_str_t *message,
+    ngx_str_t *body);
+
+ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_eci_add_variables(ngx_conf_t *cf);
+
+
+#endif /* NGX_HTTP_ECI_MODULE_H */
