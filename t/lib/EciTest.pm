@@ -1,0 +1,931 @@
+package EciTest;
+
+# The harness of the t/*.t suite: a temp dir, free ports, nginx started
+# with -p in that dir, a mock ECI upstream, an HTTP client, readers for the
+# audit file, and an error-log check at teardown.  API in the POD at the end.
+
+use strict;
+use warnings;
+
+use Test::More ();
+
+use Cwd ();
+use File::Basename ();
+use File::Path ();
+use File::Spec;
+use File::Temp ();
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX ();
+use Scalar::Util ();
+use Time::HiRes ();
+
+use MockEci;
+
+my $ROOT = Cwd::abs_path(
+    File::Spec->catdir(File::Basename::dirname(Cwd::abs_path(__FILE__)),
+                       '..', '..'));
+
+my $NGINX = $ENV{ECI_TEST_NGINX} || '/usr/sbin/nginx';
+
+my $TIMEOUT = 10;          # seconds for one client exchange
+my $WAIT    = 5;           # seconds for nginx to start, stop, reload
+
+my $PROBLEM = qr/ \[(?:alert|crit|emerg)\]
+                | AddressSanitizer | LeakSanitizer | runtime\ error:
+                | worker\ process\ \d+\ exited\ on\ signal /x;
+
+my %USED_PORTS;            # never hand out a port twice in one process
+my %LIVE;                  # harnesses to tear down at END, weakly held
+my $LATE_FAILURE = 0;      # a dirty log found after the plan was printed
+
+
+sub new {
+    my ($class, %opt) = @_;
+    my $keep = $opt{keep} // $ENV{ECI_TEST_KEEP};
+
+    my $tmp = File::Temp->newdir('eci-test-XXXXXX', TMPDIR => 1,
+                                 CLEANUP => !$keep);
+    my $dir = Cwd::abs_path("$tmp");
+    # workers may run as another user: they must reach the files
+    chmod 0755, $dir or die "chmod $dir: $!\n";
+
+    my $self = bless {
+        tmp     => $tmp,
+        dir     => $dir,
+        ports   => [],
+        owner   => $$,
+        allowed => [],
+        nginx   => $opt{nginx} || $NGINX,
+        done    => 0,
+    }, $class;
+
+    Test::More::diag("test dir kept: $dir") if $keep;
+
+    $LIVE{Scalar::Util::refaddr($self)} = $self;
+    Scalar::Util::weaken($LIVE{Scalar::Util::refaddr($self)});
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+sub path {
+    my ($self, $rel) = @_;
+    return $rel if File::Spec->file_name_is_absolute($rel);
+    return "$self->{dir}/$rel";
+}
+
+sub write_file {
+    my ($self, $rel, $content, $mode) = @_;
+    my $path = $self->path($rel);
+
+    File::Path::make_path(File::Basename::dirname($path),
+                          { mode => 0755 });
+    open(my $fh, '>:raw', $path) or die "$path: $!\n";
+    my $bytes = $content // '';
+    utf8::encode($bytes) if utf8::is_utf8($bytes);
+    print $fh $bytes;
+    close $fh or die "$path: $!\n";
+    chmod($mode // 0644, $path) or die "chmod $path: $!\n";
+    return $path;
+}
+
+sub module_path { "$ROOT/build/ngx_http_eci_module.so" }
+sub keytool     { "$ROOT/build/eci-keytool" }
+sub root        { $ROOT }
+sub nginx_bin   { $_[0]{nginx} }
+
+
+# --- ports ---------------------------------------------------------------
+
+# Binding to port 0 lets the kernel choose a free one; we close it at once
+# and nginx binds it a moment later.
+sub _free_port {
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(
+            LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+            Listen => 1, ReuseAddr => 1,
+        ) or die "cannot bind 127.0.0.1:0: $@\n";
+        my $port = $s->sockport;
+        close $s;
+        next if $USED_PORTS{$port}++;
+        return $port;
+    }
+    die "no free port found\n";
+}
+
+sub port {
+    my ($self, $n) = @_;
+    $n //= 0;
+    push @{ $self->{ports} }, _free_port() while @{ $self->{ports} } <= $n;
+    return $self->{ports}[$n];
+}
+
+sub mock_port {
+    my ($self) = @_;
+    return $self->{mock_port} //= _free_port();
+}
+
+
+# --- the mock upstream ---------------------------------------------------
+
+sub mock {
+    my ($self) = @_;
+    return $self->{mock} //= MockEci->new(port => $self->mock_port,
+                                          dir => $self->{dir});
+}
+
+sub start_mock {
+    my ($self) = @_;
+    return $self->mock->start;
+}
+
+
+# --- keys and ACLs -------------------------------------------------------
+
+sub make_keystore {
+    my ($self, %o) = @_;
+    my $keys   = $o{keys} || { default => 'test-api-key-0001' };
+    my $sealed = $o{sealed} // 1;
+    my $name   = $o{name} // ($sealed ? 'keys.sealed' : 'keys.json');
+    my $store  = $self->path($name);
+
+    if (!$sealed) {
+        $self->write_file($name,
+            JSON::PP->new->utf8->canonical->encode($keys), 0600);
+        return ($store, undef);
+    }
+
+    my $tool   = $self->keytool;
+    my $master = $self->path('master.key');
+    die "$tool is missing: build it with make\n" unless -x $tool;
+
+    if (!-e $master) {
+        my ($rc, $out) = $self->_run([$tool, 'genmaster', $master]);
+        die "eci-keytool genmaster failed ($rc):\n$out" if $rc;
+    }
+    for my $n (sort keys %$keys) {
+        my ($rc, $out) = $self->_run(
+            [$tool, 'set', $store, '--master', $master, '--name', $n],
+            stdin => $keys->{$n});
+        die "eci-keytool set --name $n failed ($rc):\n$out" if $rc;
+    }
+    return ($store, $master);
+}
+
+sub write_acl {
+    my ($self, $acl, $name) = @_;
+    $name //= 'acl.json';
+    my $text = ref $acl ? JSON::PP->new->utf8->canonical->pretty->encode($acl)
+                        : $acl;
+    return $self->write_file($name, $text, 0644);
+}
+
+
+# --- configuration -------------------------------------------------------
+
+sub conf_head {
+    shift if @_ % 2;            # called as a method or a function
+    my (%o) = @_;
+    my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
+
+    return $load . <<'EOF';
+user root;
+daemon on;
+master_process on;
+worker_processes 1;
+error_log %%DIR%%/error.log info;
+pid %%DIR%%/nginx.pid;
+events { worker_connections 256; }
+EOF
+}
+
+sub write_config {
+    my ($self, $template) = @_;
+    my $conf = $template;
+
+    $conf =~ s/%%PORT(\d*)%%/$self->port($1 eq '' ? 0 : $1)/ge;
+    $self->{uses_mock} = 1 if $conf =~ /%%MOCK%%/;
+    $conf =~ s/%%MOCK%%/$self->mock_port/ge;
+    $conf =~ s/%%DIR%%/$self->{dir}/g;
+    $conf =~ s/%%MODULE%%/$self->module_path/ge;
+
+    File::Path::make_path($self->path('tmp'), { mode => 0755 });
+    return $self->write_file('nginx.conf', $conf, 0644);
+}
+
+sub _nginx_args {
+    my ($self) = @_;
+    return ($self->{nginx}, '-p', "$self->{dir}/",
+            '-c', "$self->{dir}/nginx.conf", '-e', "$self->{dir}/error.log");
+}
+
+sub nginx_test {
+    my ($self) = @_;
+    return $self->_run([$self->_nginx_args, '-t']);
+}
+
+
+# --- nginx processes -----------------------------------------------------
+
+sub start {
+    my ($self) = @_;
+    my $port = $self->port(0);
+
+    die "nginx already started\n" if $self->_pid_alive($self->{master});
+    die "write_config first\n" unless -e $self->path('nginx.conf');
+
+    $self->start_mock if $self->{uses_mock};
+    unlink $self->path('nginx.pid');
+
+    my ($rc, $out) = $self->_run([$self->_nginx_args]);
+    die "nginx did not start ($rc):\n$out" . $self->_log_tail if $rc;
+
+    my $deadline = Time::HiRes::time() + $WAIT;
+    while (Time::HiRes::time() < $deadline) {
+        my $pid = $self->_read_pid;
+        if ($pid && $self->_pid_alive($pid)) {
+            $self->{master} = $pid;
+            if (_can_connect($port)) {
+                $self->{workers} = [$self->worker_pids];
+                return $self;
+            }
+        }
+        Time::HiRes::sleep(0.05);
+    }
+
+    my $tail = $self->_log_tail;
+    $self->stop;
+    die "nginx did not accept on 127.0.0.1:$port within ${WAIT}s:\n"
+        . $out . $tail;
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = $self->{master} || $self->_read_pid;
+
+    return unless $pid && $self->_pid_alive($pid);
+    my @workers = $self->worker_pids;
+
+    for my $sig (qw(QUIT TERM KILL)) {
+        kill $sig, $pid;
+        my $deadline = Time::HiRes::time() + $WAIT;
+        while (Time::HiRes::time() < $deadline) {
+            last unless $self->_pid_alive($pid);
+            Time::HiRes::sleep(0.05);
+        }
+        last unless $self->_pid_alive($pid);
+        # workers outlive a killed master: they are ours too
+        kill 'KILL', grep { $self->_pid_alive($_) } @workers
+            if $sig eq 'KILL';
+    }
+    $self->{master} = undef;
+    return 1;
+}
+
+sub reload {
+    my ($self) = @_;
+    my $pid = $self->master_pid or return 0;
+    my %old = map { $_ => 1 } $self->worker_pids;
+
+    kill 'HUP', $pid;
+    my $deadline = Time::HiRes::time() + $WAIT;
+    my $new = 0;
+    while (Time::HiRes::time() < $deadline) {
+        my @now = $self->worker_pids;
+        $new = grep { !$old{$_} } @now;
+        # wait for the old workers too, or they may take the next request
+        last if $new && !grep { $old{$_} } @now;
+        Time::HiRes::sleep(0.05);
+    }
+    $self->{workers} = [$self->worker_pids];
+    return $new ? 1 : 0;
+}
+
+sub master_pid {
+    my ($self) = @_;
+    my $pid = $self->_read_pid || $self->{master};
+    return $pid && $self->_pid_alive($pid) ? $pid : undef;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->{master} || $self->_read_pid or return ();
+    my @pids;
+
+    opendir(my $dh, '/proc') or return ();
+    for my $pid (grep { /^[0-9]+\z/ } readdir $dh) {
+        my ($state, $ppid) = _proc_stat($pid) or next;
+        push @pids, $pid if $ppid == $master && $state ne 'Z';
+    }
+    closedir $dh;
+    return sort { $a <=> $b } @pids;
+}
+
+# (state, ppid) from /proc/<pid>/stat; the command may hold spaces and ')'
+sub _proc_stat {
+    my ($pid) = @_;
+    open(my $fh, '<', "/proc/$pid/stat") or return;
+    my $line = <$fh> // '';
+    close $fh;
+    $line =~ /\)\s+(\S)\s+(\d+)/s or return;
+    return ($1, $2);
+}
+
+# Alive and still nginx, so a reused PID is never signalled.  A zombie
+# counts as gone: the daemon's parent may be slow to reap it.
+sub _pid_alive {
+    my ($self, $pid) = @_;
+    return 0 unless $pid && kill(0, $pid);
+    my ($state) = _proc_stat($pid) or return 0;
+    return 0 if $state eq 'Z';
+    open(my $fh, '<', "/proc/$pid/comm") or return 0;
+    my $comm = <$fh> // '';
+    return $comm =~ /nginx/ ? 1 : 0;
+}
+
+sub _read_pid {
+    my ($self) = @_;
+    open(my $fh, '<', $self->path('nginx.pid')) or return undef;
+    my $pid = <$fh> // '';
+    close $fh;
+    return $pid =~ /^\s*([0-9]+)\s*$/ ? $1 : undef;
+}
+
+sub _can_connect {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+# Runs a command with stdin from a string (or /dev/null) and stdout and
+# stderr together in a file (not a pipe: a daemon may keep them open).
+# Returns (exit code, output); killed after 10 s.
+sub _run {
+    my ($self, $cmd, %o) = @_;
+    my $out = File::Temp->new(TMPDIR => 1);
+    my ($r, $w);
+
+    pipe($r, $w) or die "pipe: $!\n" if defined $o{stdin};
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+
+    if ($pid == 0) {
+        if (defined $o{stdin}) {
+            close $w;
+            open(STDIN, '<&', $r);
+        } else {
+            open(STDIN, '<', '/dev/null');
+        }
+        open(STDOUT, '>&', $out);
+        open(STDERR, '>&', \*STDOUT);
+        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
+        print STDERR "exec $cmd->[0]: $!\n";
+        POSIX::_exit(127);
+    }
+
+    if (defined $o{stdin}) {
+        local $SIG{PIPE} = 'IGNORE';
+        close $r;
+        print $w $o{stdin};
+        close $w;
+    }
+
+    my $deadline = Time::HiRes::time() + ($o{timeout} // $TIMEOUT);
+    my $status;
+    while (1) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $status = $?;
+            last;
+        }
+        if (Time::HiRes::time() > $deadline) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            $status = 255 << 8;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+
+    open(my $fh, '<', $out->filename) or die "$out: $!\n";
+    local $/;
+    my $text = <$fh> // '';
+    close $fh;
+    my $rc = $status & 127 ? 128 + ($status & 127) : $status >> 8;
+    return ($rc, $text);
+}
+
+
+# --- the HTTP client -----------------------------------------------------
+
+sub request {
+    my ($self, $method, $uri, %o) = @_;
+    my @h    = @{ $o{headers} || [] };
+    my $port = $o{port} // $self->port(0);
+    my %has;
+
+    for (my $i = 0; $i < @h; $i += 2) {
+        $has{ lc $h[$i] } = 1;
+    }
+
+    my $req = "$method $uri " . ($o{http10} ? 'HTTP/1.0' : 'HTTP/1.1')
+            . "\r\n";
+    $req .= "Host: localhost\r\n" unless $has{host};
+    $req .= "Connection: close\r\n" unless $has{connection};
+    for (my $i = 0; $i < @h; $i += 2) {
+        $req .= "$h[$i]: $h[$i + 1]\r\n";
+    }
+    my $body = $o{body};
+    if (defined $body) {
+        utf8::encode($body) if utf8::is_utf8($body);
+        $req .= 'Content-Length: ' . length($body) . "\r\n"
+            unless $has{'content-length'} || $has{'transfer-encoding'};
+    }
+    $req .= "\r\n" . ($body // '');
+
+    my ($raw, $err) = _exchange($port, $req, $o{timeout} // $TIMEOUT);
+    my $resp = parse_response($raw, $method);
+    $resp->{error} = $err if $err;
+    return $resp;
+}
+
+sub raw_request {
+    my ($self, $bytes, %o) = @_;
+    my ($raw) = _exchange($o{port} // $self->port(0), $bytes,
+                          $o{timeout} // $TIMEOUT);
+    return $raw;
+}
+
+# Sends the bytes and reads until the server closes or the timeout.
+# Never half-closes: nginx would take that for a client abort.
+sub _exchange {
+    my ($port, $bytes, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+    local $SIG{PIPE} = 'IGNORE';
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => $timeout)
+        or return ('', "connect to 127.0.0.1:$port: $@");
+    $s->blocking(0);
+    my $sel = IO::Select->new($s);
+
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $left = $deadline - Time::HiRes::time();
+        return ('', 'timeout while sending') if $left <= 0;
+        next unless $sel->can_write($left);
+        my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
+        last unless defined $n || $!{EAGAIN};
+        $off += $n // 0;
+    }
+
+    my $raw = '';
+    while (1) {
+        my $left = $deadline - Time::HiRes::time();
+        return ($raw, 'timeout') if $left <= 0;
+        next unless $sel->can_read($left);
+        my $n = sysread($s, $raw, 65536, length $raw);
+        next if !defined $n && $!{EAGAIN};
+        last unless $n;        # EOF, or a reset after the response
+    }
+    close $s;
+    return ($raw, undef);
+}
+
+sub parse_response {
+    shift if ref $_[0] && Scalar::Util::blessed($_[0]);
+    my ($raw, $method) = @_;
+    my $r = { raw => $raw, status => undef, headers => {},
+              header_list => [], body => undef };
+    my $rest = $raw // '';
+
+    # interim 1xx responses precede the real one
+    for (1 .. 10) {
+        unless ($rest =~ /\r?\n\r?\n/) {
+            $r->{error} = 'incomplete response header';
+            return $r;
+        }
+        my $head = substr($rest, 0, $-[0]);
+        $rest = substr($rest, $+[0]);
+        my ($line, @lines) = split /\r?\n/, $head;
+
+        unless ($line =~ m{^(HTTP/\d\.\d) ([0-9]{3})(?: (.*))?\z}) {
+            $r->{error} = "bad status line: $line";
+            return $r;
+        }
+        @$r{qw(protocol status reason)} = ($1, 0 + $2, $3 // '');
+        $r->{headers} = {};
+        $r->{header_list} = [];
+        for my $l (@lines) {
+            my ($n, $v) = $l =~ /^([^:]*):[ \t]*(.*?)[ \t]*\z/ or next;
+            push @{ $r->{header_list} }, [$n, $v];
+            my $h = $r->{headers};
+            my $k = lc $n;
+            if (!exists $h->{$k}) { $h->{$k} = $v }
+            elsif (ref $h->{$k}) { push @{ $h->{$k} }, $v }
+            else { $h->{$k} = [$h->{$k}, $v] }
+        }
+        last unless $r->{status} >= 100 && $r->{status} < 200
+                    && $r->{status} != 101;
+    }
+
+    my $h  = $r->{headers};
+    my $te = join ',', _values($h->{'transfer-encoding'});
+    my ($cl) = _values($h->{'content-length'});
+
+    if (($method // '') eq 'HEAD' || $r->{status} < 200
+        || $r->{status} == 204 || $r->{status} == 304)
+    {
+        $r->{body} = '';
+    } elsif ($te =~ /chunked/i) {
+        $r->{chunked} = 1;
+        ($r->{body}, $r->{truncated}) = _dechunk($rest, $r->{chunks} = []);
+    } elsif (defined $cl && $cl =~ /^[0-9]+\z/) {
+        $r->{body} = substr($rest, 0, $cl);
+        $r->{truncated} = 1 if length $rest < $cl;
+    } else {
+        $r->{body} = $rest;
+    }
+    $r->{truncated} //= 0;
+    return $r;
+}
+
+sub _values {
+    my ($v) = @_;
+    return ref $v ? @$v : defined $v ? ($v) : ();
+}
+
+# (body, truncated) of a chunked body; the sizes go to @$sizes
+sub _dechunk {
+    my ($data, $sizes) = @_;
+    my ($body, $pos) = ('', 0);
+
+    while (1) {
+        pos($data) = $pos;
+        $data =~ /\G([0-9a-fA-F]+)[^\r\n]*\r\n/gc or return ($body, 1);
+        my $size = hex $1;
+        $pos = pos($data);
+        return ($body, 0) if $size == 0;
+        return ($body . substr($data, $pos), 1)
+            if length($data) < $pos + $size + 2;
+        push @$sizes, $size;
+        $body .= substr($data, $pos, $size);
+        $pos += $size;
+        return ($body, 1) unless substr($data, $pos, 2) eq "\r\n";
+        $pos += 2;
+    }
+}
+
+sub json {
+    my ($self, $resp) = @_;
+    my $body = ref $resp ? $resp->{body} : $resp;
+    return undef unless defined $body;
+    return eval { JSON::PP->new->utf8->allow_nonref->decode($body) };
+}
+
+
+# --- files the gateway writes --------------------------------------------
+
+sub _slurp {
+    my ($path) = @_;
+    open(my $fh, '<:raw', $path) or return undef;
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return $text // '';
+}
+
+sub audit_raw {
+    my ($self, $file) = @_;
+    my $text = _slurp($self->path($file // 'audit.log')) // '';
+    return split /\n/, $text;
+}
+
+sub audit_lines {
+    my ($self, $file) = @_;
+    my $path = $self->path($file // 'audit.log');
+    my $json = JSON::PP->new->utf8;
+    my ($n, @list) = (0);
+
+    for my $line ($self->audit_raw($path)) {
+        $n++;
+        my $rec = eval { $json->decode($line) };
+        die "$path line $n is not valid JSON ($@): $line\n"
+            unless ref $rec eq 'HASH';
+        push @list, $rec;
+    }
+    return @list;
+}
+
+sub wait_for_lines {
+    my ($self, $file, $n, $timeout) = @_;
+    my $path = $self->path($file);
+    my $deadline = Time::HiRes::time() + ($timeout // $WAIT);
+    my $count = 0;
+
+    while (1) {
+        my $text = _slurp($path) // '';
+        $count = () = $text =~ /\n/g;
+        return $count if $count >= $n || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+sub error_log {
+    my ($self) = @_;
+    return _slurp($self->path('error.log')) // '';
+}
+
+sub _log_tail {
+    my ($self) = @_;
+    my @lines = split /\n/, $self->error_log;
+    splice(@lines, 0, @lines - 30) if @lines > 30;
+    return "--- error.log (tail) ---\n" . join("\n", @lines) . "\n";
+}
+
+
+# --- the error-log check -------------------------------------------------
+
+sub allow_log {
+    my ($self, @re) = @_;
+    push @{ $self->{allowed} }, @re;
+    return $self;
+}
+
+sub log_problems {
+    my ($self, $text) = @_;
+    $text //= $self->error_log;
+    my @bad;
+
+    LINE: for my $line (split /\n/, $text) {
+        next unless $line =~ $PROBLEM;
+        for my $re (@{ $self->{allowed} }) {
+            next LINE if $line =~ $re;
+        }
+        push @bad, $line;
+    }
+    return @bad;
+}
+
+sub done {
+    my ($self) = @_;
+    $self->_teardown(1);
+    return $self;
+}
+
+# An explicit done() is a test.  Teardown from DESTROY or END may come after
+# the plan was printed (file lexicals die when the main script ends, before
+# END): then another test would break the plan, so a dirty log is reported
+# with diag and fails the exit code instead.
+sub _teardown {
+    my ($self, $explicit) = @_;
+    return if $self->{done} || $self->{owner} != $$;
+    $self->{done} = 1;
+
+    $self->stop;
+    $self->{mock}->stop if $self->{mock};
+
+    my @bad = $self->log_problems;
+
+    if ($explicit || !defined Test::More->builder->has_plan) {
+        Test::More::ok(!@bad, 'error log is clean')
+            or Test::More::diag(join "\n", "$self->{dir}/error.log:", @bad);
+    } elsif (@bad) {
+        Test::More::diag(join "\n",
+            "error log is not clean (call \$t->done before done_testing):",
+            "$self->{dir}/error.log:", @bad);
+        $LATE_FAILURE = 1;
+    }
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    return unless $self->{owner} == $$;
+    local ($?, $!, $@);
+    $self->_teardown(0);
+}
+
+# Runs before Test::Builder's own END (loaded first, so it runs last),
+# which keeps a non-zero exit code.
+END {
+    {
+        local ($?, $!, $@);
+        $_->_teardown(0) for grep { defined } values %LIVE;
+    }
+    $? = 1 if $LATE_FAILURE && !$?;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+EciTest - the harness of the ngx_eci prove suite
+
+=head1 SYNOPSIS
+
+    use FindBin; use lib "$FindBin::Bin/lib";
+    use Test::More; use EciTest;
+
+    my $t = EciTest->new;
+    my ($store, $master) = $t->make_keystore(keys => {default => 'k1'});
+    my $acl = $t->write_acl({ ... });
+    $t->write_config(EciTest::conf_head() . <<"EOF");
+    http {
+        access_log %%DIR%%/access.log;
+        client_body_temp_path %%DIR%%/tmp;
+        proxy_temp_path %%DIR%%/tmp;
+        server {
+            listen 127.0.0.1:%%PORT%%;
+            location / { proxy_pass http://127.0.0.1:%%MOCK%%; }
+        }
+    }
+    EOF
+    $t->start;
+    my $r = $t->request(POST => '/api/v202106/reportdistribution/7/exec',
+                        headers => ['Content-Type' => 'application/json'],
+                        body => '{}');
+    is($r->{status}, 200, 'allowed caller is proxied');
+    $t->done;
+    done_testing;
+
+=head1 CONSTRUCTION AND FILES
+
+=over
+
+=item EciTest->new(keep => 0, nginx => '/usr/sbin/nginx')
+
+Creates a temp dir (mode 0755, removed at exit unless C<keep> or the
+environment variable ECI_TEST_KEEP is set).  ECI_TEST_NGINX overrides the
+nginx binary.
+
+=item $t->dir, $t->path($rel), $t->root
+
+The test dir; C<$rel> made absolute in it (absolute paths are returned as
+they are); the repository root.
+
+=item $t->write_file($rel, $content, $mode)
+
+Writes bytes (wide strings are UTF-8 encoded), creating directories; mode
+defaults to 0644.  Returns the path.
+
+=item $t->module_path, $t->keytool, $t->nginx_bin
+
+F<build/ngx_http_eci_module.so>, F<build/eci-keytool> (absolute), the nginx
+binary.
+
+=item $t->make_keystore(keys => {name => key, ...}, sealed => 1, name => $file)
+
+Sealed (default): runs C<eci-keytool genmaster DIR/master.key> once, then
+C<eci-keytool set STORE --master MASTER --name N> with the key on stdin for
+each key; returns (store, master).  C<sealed =E<gt> 0>: a plain JSON object
+file of mode 0600; returns (path, undef).  C<name> defaults to keys.sealed
+or keys.json.  Dies with the tool's output on failure.
+
+=item $t->write_acl($hashref_or_string, $name)
+
+Writes the ACL (hashes as canonical pretty JSON, strings as they are) to
+C<$name> (default acl.json); returns the path.
+
+=back
+
+=head1 PORTS AND CONFIGURATION
+
+=over
+
+=item $t->port($n)
+
+The n-th free loopback port (0-based), found by binding 127.0.0.1:0 and
+allocated on first use.
+
+=item $t->mock_port, $t->mock, $t->start_mock
+
+The mock upstream's port (distinct from every C<port($n)>); its L<MockEci>
+object (dir = the test dir, created on first use, not started); start it
+(a no-op when running) and return it.
+
+=item EciTest::conf_head(module => 1)
+
+The main context of a test config: C<load_module %%MODULE%%> (left out with
+C<module =E<gt> 0>), C<user root>, daemon and master process on, one worker,
+C<error_log %%DIR%%/error.log info>, C<pid %%DIR%%/nginx.pid>, events.  Also
+callable as a method.
+
+=item $t->write_config($template)
+
+Replaces C<%%PORT%%> (port 0), C<%%PORTn%%> (port n), C<%%MOCK%%>,
+C<%%DIR%%>, C<%%MODULE%%>; writes DIR/nginx.conf and creates DIR/tmp.  A
+config that uses C<%%MOCK%%> makes C<start> start the mock.
+
+=item $t->nginx_test
+
+(exit code, stdout+stderr) of C<nginx -t -p DIR/ -c DIR/nginx.conf -e
+DIR/error.log>.  Configuration errors also land in the error log: a test
+expecting one calls C<allow_log>.
+
+=back
+
+=head1 NGINX PROCESSES
+
+=over
+
+=item $t->start
+
+Starts nginx (and the mock, see write_config); returns C<$t> once the pid
+file names a live master and 127.0.0.1:port(0) accepts, or stops it and
+dies with the error log's tail after 5 s.
+
+=item $t->stop
+
+QUIT to the master from our pid file, then TERM, then KILL (each after 5 s);
+with KILL its workers too.  Only processes whose command is nginx are
+signalled.
+
+=item $t->reload
+
+HUP; waits up to 5 s for a new worker (and for the old ones to leave).
+True when a new worker appeared.
+
+=item $t->master_pid, $t->worker_pids
+
+The live master's PID (or undef); its children's PIDs, sorted, from a scan
+of /proc/*/stat.
+
+=back
+
+=head1 HTTP
+
+=over
+
+=item $t->request($method, $uri, headers => [name => value, ...], body => $bytes, port => $p, http10 => 0, timeout => 10)
+
+One HTTP/1.1 (or 1.0) request with C<Host: localhost> and C<Connection:
+close> unless given, and Content-Length when there is a body.  Returns
+
+    { status, reason, protocol,
+      headers     => { lc name => value, or [values] when repeated },
+      header_list => [[name, value], ...],   # in order
+      body,                                  # chunked bodies decoded
+      chunked, chunks => [sizes], truncated, # body shorter than promised
+      raw,
+      error }                                # connect/timeout/parse trouble
+
+=item $t->raw_request($bytes, port => $p, timeout => 10)
+
+Sends the bytes; returns everything read until the server closes.
+
+=item EciTest::parse_response($raw, $method)
+
+The parser behind C<request>.
+
+=item $t->json($resp_or_body)
+
+The body decoded as JSON, or undef.
+
+=back
+
+=head1 AUDIT AND LOGS
+
+=over
+
+=item $t->audit_lines($file), $t->audit_raw($file)
+
+The decoded JSON objects, or the raw lines, of an audit file (relative to
+the test dir; default audit.log).  C<audit_lines> dies naming the first line
+that is not a JSON object.
+
+=item $t->wait_for_lines($file, $n, $timeout)
+
+Polls (default 5 s) until the file holds at least C<$n> complete lines;
+returns the count found.
+
+=item $t->error_log
+
+The text of DIR/error.log.
+
+=item $t->allow_log(qr/.../, ...)
+
+Expected problem lines: they no longer fail the check.
+
+=item $t->log_problems($text)
+
+The offending lines of C<$text> (default: the error log): C<[alert]>,
+C<[crit]>, C<[emerg]>, AddressSanitizer, C<runtime error:>, LeakSanitizer,
+C<worker process N exited on signal>, less those allowed.
+
+=item $t->done
+
+Stops nginx and the mock and runs the test "error log is clean".
+Idempotent.  Without it the same happens when C<$t> is destroyed or at
+END, as a test only while no plan is declared: after C<done_testing> (or
+with C<plan tests =E<gt> N>) a dirty log is reported with diag and makes
+the script exit non-zero instead.  So call C<done> before C<done_testing>.
+
+=back
+
+=cut
