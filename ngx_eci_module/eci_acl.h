@@ -50,4 +50,11 @@ eci_acl_rc_t eci_acl_check(const eci_acl_t *acl, const char *principal,
 
 const char *eci_acl_rc_text(eci_acl_rc_t rc);
 
+/*
+ * Does any grant of principal (its own entry or one of its groups) set
+ * "allowDuplicateExec": true?  0 for an unknown principal.
+ */
+int eci_acl_allow_duplicate(const eci_acl_t *acl, const char *p,
+    size_t plen);
+
 #endif /* ECI_ACL_H */
