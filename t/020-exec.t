@@ -1,0 +1,156 @@
+# The exec path end to end: an allowed exec is forwarded in canonical form
+# with exactly the keystore's key, answered unchanged and audited.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use EciTest;
+use MockEci;
+
+my $KEY = 'eci-live-key-7f3a9c1e';
+
+my $t = EciTest->new;
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
+                                         sealed => 1);
+my $acl = $t->write_acl({
+    principals => {
+        'svc-reporting' => {
+            permissions           => ['DistributedReportsSettings (Manage)'],
+            reportDistributionIds => '*',
+            overrideUserIds       => [7, 8],
+        },
+        'CN=bi-batch,O=Acme' => { groups => ['report-operators'] },
+    },
+    groups => {
+        'report-operators' => {
+            permissions           => ['DistributedReportsSettings (Manage)'],
+            reportDistributionIds => [1, 2, 42],
+        },
+    },
+});
+
+$t->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    access_log %%DIR%%/access.log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $store master=$master;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api/ {
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log %%DIR%%/audit.log;
+
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+            proxy_http_version 1.1;
+        }
+
+        location /plain/ {
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+        }
+    }
+}
+EOF
+
+$t->start;
+my $mock = $t->mock;
+
+my $path = '/api/v202106/reportdistribution';
+
+# --- an allowed exec --------------------------------------------------------
+
+my $r = $t->request('POST', "$path/42/exec?overrideUserIds=7",
+                    headers => ['X-Caller' => 'svc-reporting',
+                                'Content-Type' => 'application/json']);
+
+is($r->{status}, 200, 'allowed exec is answered by the upstream');
+my @got = $mock->requests;
+is(scalar @got, 1, 'the upstream received the exec once');
+like($r->{body}, qr/"reportDistributionLogId":1042/,
+     'the upstream body reaches the caller');
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     'the response carries X-Request-Id');
+is($got[0]{method}, 'POST', 'forwarded as POST');
+is($got[0]{target}, "$path/42/exec?overrideUserIds=7",
+   'forwarded target is the canonical one');
+is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [$KEY],
+          'exactly one ECI-ApiKey, the keystore key, went upstream');
+
+is($t->wait_for_lines('audit.log', 1), 1, 'one audit line');
+my ($line) = $t->audit_lines('audit.log');
+is($line->{decision}, 'allow', 'audited as allowed');
+is($line->{principal}, 'svc-reporting', 'audit names the principal');
+is($line->{requestId}, $r->{headers}{'x-request-id'},
+   'audit requestId is the X-Request-Id the caller got');
+is($line->{reportDistributionId}, 42, 'audit names the id');
+is_deeply($line->{overrideUserIds}, [7], 'audit names the overrides');
+is($line->{response}{reportDistributionLogId}, 1042,
+   'audit carries the parsed ReportDistributionLogResponse');
+
+# --- a group grant ----------------------------------------------------------
+
+$mock->clear;
+$r = $t->request('POST', "$path/2/exec",
+                 headers => ['X-Caller' => 'CN=bi-batch,O=Acme']);
+is($r->{status}, 200, 'a group grant allows its ids');
+is(scalar(my @a = $mock->requests), 1, 'and the exec was forwarded');
+
+$r = $t->request('POST', "$path/3/exec",
+                 headers => ['X-Caller' => 'CN=bi-batch,O=Acme']);
+is($r->{status}, 403, 'an id outside the group grant is refused');
+my $err = $t->json($r);
+is($err->{error}, 'forbidden', 'refusal says forbidden');
+is($err->{requestId}, $r->{headers}{'x-request-id'},
+   'error body requestId matches X-Request-Id');
+like($r->{headers}{'content-type'}, qr{^application/json},
+     'error body is JSON');
+is(scalar(my @b = $mock->requests), 1, 'the refused exec was not forwarded');
+
+# --- overrides are opt-in ---------------------------------------------------
+
+$r = $t->request('POST', "$path/2/exec?overrideUserIds=7",
+                 headers => ['X-Caller' => 'CN=bi-batch,O=Acme']);
+is($r->{status}, 403, 'a principal without overrideUserIds may not override');
+like($t->json($r)->{message}, qr/\b7\b/, 'the message names the user id');
+
+$r = $t->request('POST', "$path/42/exec?overrideUserIds=7,9",
+                 headers => ['X-Caller' => 'svc-reporting']);
+is($r->{status}, 403, 'one override outside the grant refuses the exec');
+is(scalar(my @c = $mock->requests), 1, 'neither was forwarded');
+
+# --- the key stays in the gateway ------------------------------------------
+
+$r = $t->request('POST', "$path/1/exec",
+                 headers => ['X-Caller' => 'svc-reporting',
+                             'ECI-ApiKey' => 'caller-key']);
+is($r->{status}, 200, 'a caller-sent key does not stop the exec');
+@got = $mock->requests;
+is_deeply([MockEci::header_values($got[-1], 'ECI-ApiKey')], [$KEY],
+          'the caller-sent key was replaced by the keystore key');
+
+$mock->clear;
+$r = $t->request('POST', '/plain/x',
+                 headers => ['X-Caller' => 'svc-reporting']);
+@got = $mock->requests;
+is(scalar @got, 1, 'a location without eci_gateway proxies as usual');
+is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [],
+          'and attaches no key');
+ok(!exists $r->{headers}{'x-request-id'}, 'and adds no X-Request-Id');
+
+is($t->wait_for_lines('audit.log', 6), 6,
+   'every request in the gateway location was audited, none outside');
+my $all = join '', $t->audit_raw('audit.log'), $t->error_log;
+unlike($all, qr/\Q$KEY\E/,
+       'the key is in neither the audit nor the error log');
+
+$t->done;
+done_testing;
