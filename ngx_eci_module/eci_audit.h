@@ -16,18 +16,28 @@ typedef struct {
     size_t       len;
 } eci_str_t;
 
-/* what the audit keeps of a ReportDistributionLogResponse */
+/*
+ * What the audit keeps of a ReportDistributionLogResponse.  Strings are
+ * NUL-terminated, cut at ECI_AUDIT_FIELD_MAX - 1 bytes on a UTF-8
+ * character boundary.  An optional string is "present" when the upstream
+ * sent it as a string (possibly ""); absent and null are the same and are
+ * written as null, so the has_* flags, not "", tell the two apart.  An
+ * optional integer absent or null is -1.
+ */
 typedef struct {
     int          valid;                     /* parsed and well-typed */
     int64_t      report_distribution_log_id;
     char         status[ECI_AUDIT_FIELD_MAX];
     int64_t      number_of_recipients;      /* -1: absent */
     char         begin_date[ECI_AUDIT_FIELD_MAX];
-    char         end_date[ECI_AUDIT_FIELD_MAX];   /* "": null/absent */
-    int          has_end_date;
+    int          has_begin_date;
+    char         end_date[ECI_AUDIT_FIELD_MAX];
+    int          has_end_date;              /* 0: null/absent (In Progress) */
     int64_t      report_distribution_id;    /* -1: absent */
     char         report_code[ECI_AUDIT_FIELD_MAX];
+    int          has_report_code;
     char         report_distribution_name[ECI_AUDIT_FIELD_MAX];
+    int          has_report_distribution_name;
     int64_t      created_by_user_id;        /* -1: absent */
 } eci_audit_response_t;
 
@@ -66,8 +76,8 @@ typedef struct {
 } eci_audit_record_t;
 
 /*
- * Exact upper bound of the bytes eci_audit_line_write() needs for rec,
- * including the trailing '\n'.
+ * An upper bound (never less, usually a little more) of the bytes
+ * eci_audit_line_write() needs for rec, including the trailing '\n'.
  */
 size_t eci_audit_line_max(const eci_audit_record_t *rec);
 
@@ -78,14 +88,23 @@ size_t eci_audit_line_max(const eci_audit_record_t *rec);
  * Field order: time, event (only when set), requestId, principal, client,
  * method, uri, reportDistributionId, overrideUserIds, decision, error,
  * status, upstreamStatus, upstreamTimeMs, responseBytes, responseSha256,
- * responseTruncated, responseValid, response (only when valid).
- * Upstream fields are null when has_response is 0.
+ * responseTruncated, responseValid, response (only when valid: an object
+ * of reportDistributionLogId, status, numberOfRecipients, beginDate,
+ * endDate, reportDistributionId, reportCode, reportDistributionName,
+ * createdByUserId, each null when absent).
+ * Upstream fields are null when has_response is 0.  time is RFC 3339
+ * UTC with milliseconds, or null when time_ms is outside years 0-9999.
+ * A string eci_str_t with data NULL is written as "" (principal: null).
  */
 size_t eci_audit_line_write(const eci_audit_record_t *rec, char *buf,
     size_t cap);
 
-/* JSON string body escaping (no quotes); returns bytes written; the
- * destination needs at most 6 * len bytes */
+/*
+ * JSON string body escaping (no quotes); returns bytes written; the
+ * destination needs at most 6 * len bytes.  Each maximal ill-formed UTF-8
+ * subpart becomes one \ufffd; U+2028 and U+2029 are escaped for
+ * JavaScript; the output never holds a byte below 0x20 or 0x7f.
+ */
 size_t eci_json_escape(char *dst, const char *src, size_t len);
 
 #endif /* ECI_AUDIT_H */

@@ -1,0 +1,932 @@
+/*
+ * ngx_eci: the audit record.
+ *
+ * eci_audit_response_parse() keeps what the audit needs of the upstream's
+ * ReportDistributionLogResponse; eci_audit_line_write() writes one JSON
+ * line per request.  The writer runs on every request, so it writes by
+ * hand into a caller's buffer: no allocation, no printf.
+ */
+
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "eci_audit.h"
+
+
+/*
+ * The literal parts of a line, in the order they are written.  Both the
+ * writer and eci_audit_line_max() use them, so the bound cannot drift
+ * from what is written.
+ */
+#define ECI_AUDIT_K_TIME       "{\"time\":"
+#define ECI_AUDIT_K_EVENT      ",\"event\":"
+#define ECI_AUDIT_K_REQID      ",\"requestId\":"
+#define ECI_AUDIT_K_PRINCIPAL  ",\"principal\":"
+#define ECI_AUDIT_K_CLIENT     ",\"client\":"
+#define ECI_AUDIT_K_METHOD     ",\"method\":"
+#define ECI_AUDIT_K_URI        ",\"uri\":"
+#define ECI_AUDIT_K_ID         ",\"reportDistributionId\":"
+#define ECI_AUDIT_K_OVERRIDES  ",\"overrideUserIds\":"
+#define ECI_AUDIT_K_DECISION   ",\"decision\":"
+#define ECI_AUDIT_K_ERROR      ",\"error\":"
+#define ECI_AUDIT_K_STATUS     ",\"status\":"
+#define ECI_AUDIT_K_UPSTATUS   ",\"upstreamStatus\":"
+#define ECI_AUDIT_K_UPTIME     ",\"upstreamTimeMs\":"
+#define ECI_AUDIT_K_BYTES      ",\"responseBytes\":"
+#define ECI_AUDIT_K_SHA256     ",\"responseSha256\":"
+#define ECI_AUDIT_K_TRUNCATED  ",\"responseTruncated\":"
+#define ECI_AUDIT_K_VALID      ",\"responseValid\":"
+#define ECI_AUDIT_K_RESPONSE   ",\"response\":{\"reportDistributionLogId\":"
+#define ECI_AUDIT_K_R_STATUS   ",\"status\":"
+#define ECI_AUDIT_K_R_NREC     ",\"numberOfRecipients\":"
+#define ECI_AUDIT_K_R_BEGIN    ",\"beginDate\":"
+#define ECI_AUDIT_K_R_END      ",\"endDate\":"
+#define ECI_AUDIT_K_R_ID       ",\"reportDistributionId\":"
+#define ECI_AUDIT_K_R_CODE     ",\"reportCode\":"
+#define ECI_AUDIT_K_R_NAME     ",\"reportDistributionName\":"
+#define ECI_AUDIT_K_R_USER     ",\"createdByUserId\":"
+#define ECI_AUDIT_K_R_CLOSE    "}"
+#define ECI_AUDIT_K_CLOSE      "}\n"
+
+#define ECI_AUDIT_KEYS                                                      \
+    ECI_AUDIT_K_TIME ECI_AUDIT_K_EVENT ECI_AUDIT_K_REQID                    \
+    ECI_AUDIT_K_PRINCIPAL ECI_AUDIT_K_CLIENT ECI_AUDIT_K_METHOD             \
+    ECI_AUDIT_K_URI ECI_AUDIT_K_ID ECI_AUDIT_K_OVERRIDES                    \
+    ECI_AUDIT_K_DECISION ECI_AUDIT_K_ERROR ECI_AUDIT_K_STATUS               \
+    ECI_AUDIT_K_UPSTATUS ECI_AUDIT_K_UPTIME ECI_AUDIT_K_BYTES               \
+    ECI_AUDIT_K_SHA256 ECI_AUDIT_K_TRUNCATED ECI_AUDIT_K_VALID              \
+    ECI_AUDIT_K_RESPONSE ECI_AUDIT_K_R_STATUS ECI_AUDIT_K_R_NREC            \
+    ECI_AUDIT_K_R_BEGIN ECI_AUDIT_K_R_END ECI_AUDIT_K_R_ID                  \
+    ECI_AUDIT_K_R_CODE ECI_AUDIT_K_R_NAME ECI_AUDIT_K_R_USER                 \
+    ECI_AUDIT_K_R_CLOSE ECI_AUDIT_K_CLOSE
+
+/* "-9223372036854775808" and 18446744073709551615; also covers
+ * null, true and false */
+#define ECI_AUDIT_INT_LEN      20
+
+/* "-2147483648," */
+#define ECI_AUDIT_ID_LEN       12
+
+/* "\"2026-11-29T07:05:03.123Z\"" */
+#define ECI_AUDIT_TIME_LEN     26
+
+/* a string value: quotes plus escaping, or null */
+#define eci_audit_str_len(n)   (6 * (size_t) (n) + 4)
+
+#define eci_audit_lit(o, s)    eci_audit_put(o, s, sizeof(s) - 1)
+
+
+typedef struct {
+    char    *pos;
+    char    *end;
+    int      full;      /* something did not fit: the line is dropped */
+} eci_audit_out_t;
+
+
+static int eci_audit_get_int(json_t *obj, const char *key, int required,
+    int64_t *dst);
+static int eci_audit_get_str(json_t *obj, const char *key, int required,
+    char *dst, int *has);
+static int eci_audit_response_fill(json_t *root, eci_audit_response_t *out);
+static void eci_audit_response_init(eci_audit_response_t *out);
+static size_t eci_utf8_check(const unsigned char *p, size_t n, int *valid);
+static size_t eci_json_escape_cap(char *dst, size_t cap, const char *src,
+    size_t len);
+static size_t eci_audit_uri_len(const eci_str_t *uri);
+static void eci_audit_put(eci_audit_out_t *o, const char *s, size_t n);
+static void eci_audit_str(eci_audit_out_t *o, const char *s, size_t n);
+static void eci_audit_cstr(eci_audit_out_t *o, const char *s);
+static void eci_audit_int(eci_audit_out_t *o, int64_t v);
+static void eci_audit_uint(eci_audit_out_t *o, uint64_t v);
+static void eci_audit_bool(eci_audit_out_t *o, int v);
+static void eci_audit_time(eci_audit_out_t *o, int64_t ms);
+static void eci_audit_response(eci_audit_out_t *o,
+    const eci_audit_response_t *r);
+
+
+int
+eci_audit_response_parse(const char *body, size_t len,
+    eci_audit_response_t *out)
+{
+    int           rc;
+    json_t       *root;
+    json_error_t  jerr;
+
+    eci_audit_response_init(out);
+
+    if (body == NULL || len == 0) {
+        return 0;
+    }
+
+    /* duplicate keys would let two readers of one body see two answers */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        return 0;
+    }
+
+    rc = eci_audit_response_fill(root, out);
+
+    json_decref(root);
+
+    if (rc != 1) {
+        /* no half-filled record: an invalid body yields only valid = 0 */
+        eci_audit_response_init(out);
+        return 0;
+    }
+
+    out->valid = 1;
+
+    return 1;
+}
+
+
+static void
+eci_audit_response_init(eci_audit_response_t *out)
+{
+    memset(out, 0, sizeof(eci_audit_response_t));
+
+    out->number_of_recipients = -1;
+    out->report_distribution_id = -1;
+    out->created_by_user_id = -1;
+}
+
+
+static int
+eci_audit_response_fill(json_t *root, eci_audit_response_t *out)
+{
+    int      has;
+    json_t  *rd, *user;
+
+    if (!json_is_object(root)) {
+        return 0;
+    }
+
+    if (eci_audit_get_int(root, "reportDistributionLogId", 1,
+                          &out->report_distribution_log_id) != 1
+        || eci_audit_get_str(root, "status", 1, out->status, &has) != 1
+        || eci_audit_get_int(root, "numberOfRecipients", 0,
+                             &out->number_of_recipients) == -1
+        || eci_audit_get_str(root, "beginDate", 0, out->begin_date,
+                             &out->has_begin_date) == -1
+        || eci_audit_get_str(root, "endDate", 0, out->end_date,
+                             &out->has_end_date) == -1)
+    {
+        return 0;
+    }
+
+    rd = json_object_get(root, "reportDistribution");
+    if (!json_is_object(rd)) {
+        return 0;
+    }
+
+    if (eci_audit_get_int(rd, "reportDistributionId", 1,
+                          &out->report_distribution_id) != 1
+        || eci_audit_get_str(rd, "reportCode", 0, out->report_code,
+                             &out->has_report_code) == -1
+        || eci_audit_get_str(rd, "reportDistributionName", 0,
+                             out->report_distribution_name,
+                             &out->has_report_distribution_name) == -1)
+    {
+        return 0;
+    }
+
+    user = json_object_get(rd, "createdByUser");
+
+    if (user == NULL || json_is_null(user)) {
+        return 1;
+    }
+
+    if (!json_is_object(user)) {
+        return 0;
+    }
+
+    /* fullName and userCode are personal data the audit does not need */
+    if (eci_audit_get_int(user, "userId", 0, &out->created_by_user_id)
+        == -1)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* 1: set; 0: absent or null and not required; -1: wrong type or missing */
+static int
+eci_audit_get_int(json_t *obj, const char *key, int required, int64_t *dst)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? -1 : 0;
+    }
+
+    if (!json_is_integer(v)) {
+        return -1;
+    }
+
+    *dst = (int64_t) json_integer_value(v);
+
+    return 1;
+}
+
+
+/* as eci_audit_get_int(); dst holds ECI_AUDIT_FIELD_MAX bytes */
+static int
+eci_audit_get_str(json_t *obj, const char *key, int required, char *dst,
+    int *has)
+{
+    size_t       n;
+    json_t      *v;
+    const char  *s;
+
+    *has = 0;
+    v = json_object_get(obj, key);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? -1 : 0;
+    }
+
+    if (!json_is_string(v)) {
+        return -1;
+    }
+
+    s = json_string_value(v);
+    n = json_string_length(v);
+
+    if (n > ECI_AUDIT_FIELD_MAX - 1) {
+        n = ECI_AUDIT_FIELD_MAX - 1;
+
+        /* jansson's strings are valid UTF-8: step back to a lead byte */
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    *has = 1;
+
+    return 1;
+}
+
+
+size_t
+eci_json_escape(char *dst, const char *src, size_t len)
+{
+    return eci_json_escape_cap(dst, (size_t) -1, src, len);
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (*valid = 1), or of
+ * its maximal ill-formed subpart (*valid = 0), after Unicode's Table 3-7:
+ * no overlongs, no surrogates, nothing above U+10FFFF.
+ */
+static size_t
+eci_utf8_check(const unsigned char *p, size_t n, int *valid)
+{
+    size_t         need, i;
+    unsigned char  c, lo, hi;
+
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+
+        if (c == 0xe0) {
+            lo = 0xa0;
+
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+
+        if (c == 0xf0) {
+            lo = 0x90;
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+    } else {
+        *valid = 0;
+        return 1;
+    }
+
+    for (i = 1; i < need; i++) {
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            *valid = 0;
+            return i;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    *valid = 1;
+
+    return need;
+}
+
+
+/* eci_json_escape() into cap bytes; (size_t) -1 when it does not fit */
+static size_t
+eci_json_escape_cap(char *dst, size_t cap, const char *src, size_t len)
+{
+    int                   valid;
+    size_t                i, o, start, n;
+    unsigned char         c;
+    const char           *esc;
+    const unsigned char  *s;
+
+    static const char     hex[] = "0123456789abcdef";
+
+    /* bytes that are not copied as is: controls, '"', '\\', DEL, >= 0x80 */
+    static const uint32_t  special[] = {
+        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
+
+                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+        0x00000004, /* 0000 0000 0000 0000  0000 0000 0000 0100 */
+
+                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+        0x10000000, /* 0001 0000 0000 0000  0000 0000 0000 0000 */
+
+                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+        0x80000000, /* 1000 0000 0000 0000  0000 0000 0000 0000 */
+
+        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
+        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
+        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
+        0xffffffff  /* 1111 1111 1111 1111  1111 1111 1111 1111 */
+    };
+
+    s = (const unsigned char *) src;
+    i = 0;
+    o = 0;
+
+    while (i < len) {
+
+        /* the common case: a run of printable ASCII copied at once */
+        start = i;
+
+        while (i < len
+               && (special[s[i] >> 5] & (1U << (s[i] & 0x1f))) == 0)
+        {
+            i++;
+        }
+
+        if (i > start) {
+            n = i - start;
+
+            if (cap - o < n) {
+                return (size_t) -1;
+            }
+
+            memcpy(dst + o, src + start, n);
+            o += n;
+
+            if (i == len) {
+                break;
+            }
+        }
+
+        c = s[i];
+        esc = NULL;
+        n = 1;
+
+        if (c < 0x80) {
+            switch (c) {
+
+            case '"':
+                esc = "\\\"";
+                break;
+
+            case '\\':
+                esc = "\\\\";
+                break;
+
+            case '\b':
+                esc = "\\b";
+                break;
+
+            case '\f':
+                esc = "\\f";
+                break;
+
+            case '\n':
+                esc = "\\n";
+                break;
+
+            case '\r':
+                esc = "\\r";
+                break;
+
+            case '\t':
+                esc = "\\t";
+                break;
+
+            default:
+                break;
+            }
+
+            if (esc != NULL) {
+                if (cap - o < 2) {
+                    return (size_t) -1;
+                }
+
+                dst[o++] = esc[0];
+                dst[o++] = esc[1];
+                i++;
+                continue;
+            }
+
+            /* other controls and DEL */
+            if (cap - o < 6) {
+                return (size_t) -1;
+            }
+
+            memcpy(dst + o, "\\u00", 4);
+            dst[o + 4] = hex[c >> 4];
+            dst[o + 5] = hex[c & 0x0f];
+            o += 6;
+            i++;
+            continue;
+        }
+
+        n = eci_utf8_check(s + i, len - i, &valid);
+
+        if (!valid) {
+            esc = "\\ufffd";
+
+        } else if (n == 3 && c == 0xe2 && s[i + 1] == 0x80
+                   && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9))
+        {
+            /* line and paragraph separators end a JavaScript string */
+            esc = (s[i + 2] == 0xa8) ? "\\u2028" : "\\u2029";
+        }
+
+        if (esc != NULL) {
+            if (cap - o < 6) {
+                return (size_t) -1;
+            }
+
+            memcpy(dst + o, esc, 6);
+            o += 6;
+
+        } else {
+            if (cap - o < n) {
+                return (size_t) -1;
+            }
+
+            memcpy(dst + o, src + i, n);
+            o += n;
+        }
+
+        i += n;
+    }
+
+    return o;
+}
+
+
+/* the uri is cut, before escaping, where a character starts if it can */
+static size_t
+eci_audit_uri_len(const eci_str_t *uri)
+{
+    size_t                n, k;
+    const unsigned char  *s;
+
+    if (uri->data == NULL) {
+        return 0;
+    }
+
+    if (uri->len <= ECI_AUDIT_URI_MAX) {
+        return uri->len;
+    }
+
+    s = (const unsigned char *) uri->data;
+    n = ECI_AUDIT_URI_MAX;
+
+    for (k = 0; k < 3 && (s[n - k] & 0xc0) == 0x80; k++) {
+        /* void */
+    }
+
+    /* garbage without a lead byte near the cut is escaped anyway */
+    if (k > 0 && s[n - k] >= 0xc0) {
+        n -= k;
+    }
+
+    return n;
+}
+
+
+size_t
+eci_audit_line_max(const eci_audit_record_t *rec)
+{
+    size_t                       n;
+    const eci_audit_response_t  *r;
+
+    n = sizeof(ECI_AUDIT_KEYS) - 1
+        + ECI_AUDIT_TIME_LEN
+        + eci_audit_str_len(rec->event != NULL ? strlen(rec->event) : 0)
+        + eci_audit_str_len(rec->request_id.len)
+        + eci_audit_str_len(rec->principal.len)
+        + eci_audit_str_len(rec->client.len)
+        + eci_audit_str_len(rec->method.len)
+        + eci_audit_str_len(eci_audit_uri_len(&rec->uri))
+        + ECI_AUDIT_INT_LEN                            /* id */
+        + 4 + ECI_AUDIT_ID_LEN * rec->n_override_user_ids  /* [], null */
+        + eci_audit_str_len(rec->decision != NULL
+                            ? strlen(rec->decision) : 0)
+        + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
+        + 6 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools */
+        + 2 + 2 * 32;                                   /* "sha256" */
+
+    r = rec->response;
+
+    if (r != NULL && r->valid) {
+        n += 4 * ECI_AUDIT_INT_LEN
+             + eci_audit_str_len(strnlen(r->status, ECI_AUDIT_FIELD_MAX))
+             + eci_audit_str_len(strnlen(r->begin_date, ECI_AUDIT_FIELD_MAX))
+             + eci_audit_str_len(strnlen(r->end_date, ECI_AUDIT_FIELD_MAX))
+             + eci_audit_str_len(strnlen(r->report_code,
+                                         ECI_AUDIT_FIELD_MAX))
+             + eci_audit_str_len(strnlen(r->report_distribution_name,
+                                         ECI_AUDIT_FIELD_MAX));
+    }
+
+    return n;
+}
+
+
+size_t
+eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
+{
+    size_t            i, n;
+    char             *p;
+    eci_audit_out_t   o;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    o.pos = buf;
+    o.end = buf + cap;
+    o.full = 0;
+
+    eci_audit_lit(&o, ECI_AUDIT_K_TIME);
+    eci_audit_time(&o, rec->time_ms);
+
+    if (rec->event != NULL) {
+        eci_audit_lit(&o, ECI_AUDIT_K_EVENT);
+        eci_audit_cstr(&o, rec->event);
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_REQID);
+    eci_audit_str(&o, rec->request_id.data, rec->request_id.len);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_PRINCIPAL);
+
+    if (rec->principal.data == NULL) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_str(&o, rec->principal.data, rec->principal.len);
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_CLIENT);
+    eci_audit_str(&o, rec->client.data, rec->client.len);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_METHOD);
+    eci_audit_str(&o, rec->method.data, rec->method.len);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_URI);
+    eci_audit_str(&o, rec->uri.data, eci_audit_uri_len(&rec->uri));
+
+    eci_audit_lit(&o, ECI_AUDIT_K_ID);
+
+    if (rec->report_distribution_id == 0) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_int(&o, rec->report_distribution_id);
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_OVERRIDES);
+
+    if (!rec->has_override_user_ids) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_lit(&o, "[");
+
+        n = (rec->override_user_ids != NULL) ? rec->n_override_user_ids : 0;
+
+        for (i = 0; i < n && !o.full; i++) {
+            if (i > 0) {
+                eci_audit_lit(&o, ",");
+            }
+
+            eci_audit_int(&o, rec->override_user_ids[i]);
+        }
+
+        eci_audit_lit(&o, "]");
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_DECISION);
+    eci_audit_cstr(&o, rec->decision);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_ERROR);
+    eci_audit_cstr(&o, rec->error);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_STATUS);
+    eci_audit_int(&o, rec->status);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_UPSTATUS);
+
+    if (rec->upstream_status == 0) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_int(&o, rec->upstream_status);
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_UPTIME);
+
+    if (rec->upstream_time_ms == -1) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_int(&o, rec->upstream_time_ms);
+    }
+
+    if (!rec->has_response) {
+        eci_audit_lit(&o, ECI_AUDIT_K_BYTES "null"
+                          ECI_AUDIT_K_SHA256 "null"
+                          ECI_AUDIT_K_TRUNCATED "null"
+                          ECI_AUDIT_K_VALID "null");
+
+    } else {
+        eci_audit_lit(&o, ECI_AUDIT_K_BYTES);
+        eci_audit_uint(&o, rec->response_bytes);
+
+        eci_audit_lit(&o, ECI_AUDIT_K_SHA256 "\"");
+
+        if ((size_t) (o.end - o.pos) < 64) {
+            o.full = 1;
+
+        } else if (!o.full) {
+            p = o.pos;
+
+            for (i = 0; i < 32; i++) {
+                *p++ = hex[rec->response_sha256[i] >> 4];
+                *p++ = hex[rec->response_sha256[i] & 0x0f];
+            }
+
+            o.pos = p;
+        }
+
+        eci_audit_lit(&o, "\"" ECI_AUDIT_K_TRUNCATED);
+        eci_audit_bool(&o, rec->response_truncated);
+
+        eci_audit_lit(&o, ECI_AUDIT_K_VALID);
+        eci_audit_bool(&o, rec->response != NULL && rec->response->valid);
+    }
+
+    if (rec->response != NULL && rec->response->valid) {
+        eci_audit_response(&o, rec->response);
+    }
+
+    eci_audit_lit(&o, ECI_AUDIT_K_CLOSE);
+
+    if (o.full) {
+        return 0;
+    }
+
+    return o.pos - buf;
+}
+
+
+static void
+eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
+{
+    eci_audit_lit(o, ECI_AUDIT_K_RESPONSE);
+    eci_audit_int(o, r->report_distribution_log_id);
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_STATUS);
+    eci_audit_str(o, r->status, strnlen(r->status, ECI_AUDIT_FIELD_MAX));
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_NREC);
+
+    if (r->number_of_recipients == -1) {
+        eci_audit_lit(o, "null");
+
+    } else {
+        eci_audit_int(o, r->number_of_recipients);
+    }
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_BEGIN);
+    eci_audit_cstr(o, r->has_begin_date ? r->begin_date : NULL);
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_END);
+    eci_audit_cstr(o, r->has_end_date ? r->end_date : NULL);
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_ID);
+
+    if (r->report_distribution_id == -1) {
+        eci_audit_lit(o, "null");
+
+    } else {
+        eci_audit_int(o, r->report_distribution_id);
+    }
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_CODE);
+    eci_audit_cstr(o, r->has_report_code ? r->report_code : NULL);
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_NAME);
+    eci_audit_cstr(o, r->has_report_distribution_name
+                      ? r->report_distribution_name : NULL);
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_USER);
+
+    if (r->created_by_user_id == -1) {
+        eci_audit_lit(o, "null");
+
+    } else {
+        eci_audit_int(o, r->created_by_user_id);
+    }
+
+    eci_audit_lit(o, ECI_AUDIT_K_R_CLOSE);
+}
+
+
+static void
+eci_audit_put(eci_audit_out_t *o, const char *s, size_t n)
+{
+    if (o->full || (size_t) (o->end - o->pos) < n) {
+        o->full = 1;
+        return;
+    }
+
+    memcpy(o->pos, s, n);
+    o->pos += n;
+}
+
+
+/* a quoted, escaped string; data NULL is "" */
+static void
+eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
+{
+    size_t  len;
+
+    if (s == NULL) {
+        n = 0;
+    }
+
+    eci_audit_lit(o, "\"");
+
+    if (o->full) {
+        return;
+    }
+
+    len = eci_json_escape_cap(o->pos, o->end - o->pos, s, n);
+
+    if (len == (size_t) -1) {
+        o->full = 1;
+        return;
+    }
+
+    o->pos += len;
+
+    eci_audit_lit(o, "\"");
+}
+
+
+/* a NUL-terminated string, NULL is null */
+static void
+eci_audit_cstr(eci_audit_out_t *o, const char *s)
+{
+    if (s == NULL) {
+        eci_audit_lit(o, "null");
+        return;
+    }
+
+    eci_audit_str(o, s, strlen(s));
+}
+
+
+static void
+eci_audit_int(eci_audit_out_t *o, int64_t v)
+{
+    if (v < 0) {
+        eci_audit_lit(o, "-");
+
+        /* negated in unsigned arithmetic so INT64_MIN is exact */
+        eci_audit_uint(o, 0 - (uint64_t) v);
+        return;
+    }
+
+    eci_audit_uint(o, (uint64_t) v);
+}
+
+
+static void
+eci_audit_uint(eci_audit_out_t *o, uint64_t v)
+{
+    char   tmp[ECI_AUDIT_INT_LEN];
+    char  *p;
+
+    p = tmp + sizeof(tmp);
+
+    do {
+        *--p = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+
+    eci_audit_put(o, p, tmp + sizeof(tmp) - p);
+}
+
+
+static void
+eci_audit_bool(eci_audit_out_t *o, int v)
+{
+    if (v) {
+        eci_audit_lit(o, "true");
+
+    } else {
+        eci_audit_lit(o, "false");
+    }
+}
+
+
+static void
+eci_audit_time(eci_audit_out_t *o, int64_t ms)
+{
+    int        year, msec;
+    char       t[ECI_AUDIT_TIME_LEN];
+    time_t     sec;
+    struct tm  tm;
+
+    /* floor division: a time before 1970 still has 0-999 ms */
+    msec = (int) (ms % 1000);
+    sec = (time_t) (ms / 1000);
+
+    if (msec < 0) {
+        msec += 1000;
+        sec--;
+    }
+
+    if (gmtime_r(&sec, &tm) == NULL) {
+        eci_audit_lit(o, "null");
+        return;
+    }
+
+    year = tm.tm_year + 1900;
+
+    /* RFC 3339 has four-digit years only */
+    if (year < 0 || year > 9999) {
+        eci_audit_lit(o, "null");
+        return;
+    }
+
+    t[0] = '"';
+    t[1] = (char) ('0' + year / 1000);
+    t[2] = (char) ('0' + year / 100 % 10);
+    t[3] = (char) ('0' + year / 10 % 10);
+    t[4] = (char) ('0' + year % 10);
+    t[5] = '-';
+    t[6] = (char) ('0' + (tm.tm_mon + 1) / 10);
+    t[7] = (char) ('0' + (tm.tm_mon + 1) % 10);
+    t[8] = '-';
+    t[9] = (char) ('0' + tm.tm_mday / 10);
+    t[10] = (char) ('0' + tm.tm_mday % 10);
+    t[11] = 'T';
+    t[12] = (char) ('0' + tm.tm_hour / 10);
+    t[13] = (char) ('0' + tm.tm_hour % 10);
+    t[14] = ':';
+    t[15] = (char) ('0' + tm.tm_min / 10);
+    t[16] = (char) ('0' + tm.tm_min % 10);
+    t[17] = ':';
+
+    /* a leap second (tm_sec 60) is written as it comes */
+    t[18] = (char) ('0' + tm.tm_sec / 10);
+    t[19] = (char) ('0' + tm.tm_sec % 10);
+    t[20] = '.';
+    t[21] = (char) ('0' + msec / 100);
+    t[22] = (char) ('0' + msec / 10 % 10);
+    t[23] = (char) ('0' + msec % 10);
+    t[24] = 'Z';
+    t[25] = '"';
+
+    eci_audit_put(o, t, sizeof(t));
+}
