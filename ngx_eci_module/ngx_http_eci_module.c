@@ -326,9 +326,9 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_eci_acl_cleanup;
     cln->data = ref->acl;
 
-    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
-                  "eci_acl \"%V\": %uz principals loaded", &path,
-                  eci_acl_principal_count(ref->acl));
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "eci_acl \"%V\": %uz principals loaded", &path,
+                   eci_acl_principal_count(ref->acl));
 
     /* ref stays valid: the array is only appended to while parsing */
     elcf->acl = ref;
