@@ -82,15 +82,16 @@ demo: deps all
 
 MODULES_PATH ?= /usr/lib/nginx/modules
 DESTDIR     ?=
+# the Debian way: the module beside Debian's own, a load_module snippet in
+# modules-available, enabled by a link in modules-enabled
 install: all
 	install -D -m 0644 $(MODULE) \
 	    $(DESTDIR)$(MODULES_PATH)/ngx_http_eci_module.so
 	install -D -m 0755 $(BUILD)/eci-keytool $(DESTDIR)/usr/bin/eci-keytool
-	install -D -m 0644 /dev/null \
-	    $(DESTDIR)/usr/share/nginx/modules-available/mod-http-eci.conf
+	mkdir -p $(DESTDIR)/usr/share/nginx/modules-available \
+	    $(DESTDIR)/etc/nginx/modules-enabled
 	echo 'load_module modules/ngx_http_eci_module.so;' \
 	    > $(DESTDIR)/usr/share/nginx/modules-available/mod-http-eci.conf
-	mkdir -p $(DESTDIR)/etc/nginx/modules-enabled
 	ln -sf /usr/share/nginx/modules-available/mod-http-eci.conf \
 	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-eci.conf
 
