@@ -7,10 +7,15 @@
  * hand into a caller's buffer: no allocation, no printf.
  */
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "eci_audit.h"
 
@@ -48,6 +53,8 @@
 #define ECI_AUDIT_K_R_NAME     ",\"reportDistributionName\":"
 #define ECI_AUDIT_K_R_USER     ",\"createdByUserId\":"
 #define ECI_AUDIT_K_R_CLOSE    "}"
+#define ECI_AUDIT_K_SEQ        ",\"seq\":"
+#define ECI_AUDIT_K_CHAIN      ",\"chain\":\""
 #define ECI_AUDIT_K_CLOSE      "}\n"
 
 #define ECI_AUDIT_KEYS                                                      \
@@ -60,7 +67,7 @@
     ECI_AUDIT_K_RESPONSE ECI_AUDIT_K_R_STATUS ECI_AUDIT_K_R_NREC            \
     ECI_AUDIT_K_R_BEGIN ECI_AUDIT_K_R_END ECI_AUDIT_K_R_ID                  \
     ECI_AUDIT_K_R_CODE ECI_AUDIT_K_R_NAME ECI_AUDIT_K_R_USER                 \
-    ECI_AUDIT_K_R_CLOSE ECI_AUDIT_K_CLOSE
+    ECI_AUDIT_K_R_CLOSE ECI_AUDIT_K_SEQ ECI_AUDIT_K_CLOSE
 
 /* "-9223372036854775808" and 18446744073709551615; also covers
  * null, true and false */
@@ -551,8 +558,10 @@ eci_audit_line_max(const eci_audit_record_t *rec)
         + eci_audit_str_len(rec->decision != NULL
                             ? strlen(rec->decision) : 0)
         + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
-        + 6 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools */
-        + 2 + 2 * 32;                                   /* "sha256" */
+        + 7 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools,
+                                       seq */
+        + 2 + 2 * 32                                    /* "sha256" */
+        + ECI_AUDIT_CHAIN_ROOM;
 
     r = rec->response;
 
@@ -646,6 +655,11 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
     eci_audit_lit(&o, ECI_AUDIT_K_DECISION);
     eci_audit_cstr(&o, rec->decision);
 
+    if (rec->intent) {
+        /* written before the exec is forwarded: there is no outcome yet */
+        goto seq;
+    }
+
     eci_audit_lit(&o, ECI_AUDIT_K_ERROR);
     eci_audit_cstr(&o, rec->error);
 
@@ -705,6 +719,13 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     if (rec->response != NULL && rec->response->valid) {
         eci_audit_response(&o, rec->response);
+    }
+
+seq:
+
+    if (rec->seq != 0) {
+        eci_audit_lit(&o, ECI_AUDIT_K_SEQ);
+        eci_audit_uint(&o, rec->seq);
     }
 
     eci_audit_lit(&o, ECI_AUDIT_K_CLOSE);
@@ -929,4 +950,201 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
     t[25] = '"';
 
     eci_audit_put(o, t, sizeof(t));
+}
+
+
+struct eci_audit_chain_s {
+    EVP_MAC      *mac;
+    EVP_MAC_CTX  *ctx;
+};
+
+
+eci_audit_chain_t *
+eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
+{
+    OSSL_PARAM          params[2];
+    eci_audit_chain_t  *c;
+
+    c = calloc(1, sizeof(eci_audit_chain_t));
+    if (c == NULL) {
+        eci_err_set(err, "audit chain: out of memory");
+        return NULL;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    c->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (c->mac == NULL) {
+        goto failed;
+    }
+
+    c->ctx = EVP_MAC_CTX_new(c->mac);
+    if (c->ctx == NULL) {
+        goto failed;
+    }
+
+    /* keyed once; every line re-initialises with the same key */
+    if (EVP_MAC_init(c->ctx, key, len, params) != 1) {
+        goto failed;
+    }
+
+    return c;
+
+failed:
+
+    eci_err_set(err, "audit chain: cannot set up HMAC-SHA256");
+    eci_audit_chain_free(c);
+    return NULL;
+}
+
+
+void
+eci_audit_chain_free(eci_audit_chain_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    EVP_MAC_CTX_free(c->ctx);
+    EVP_MAC_free(c->mac);
+    free(c);
+}
+
+
+int
+eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
+    const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1])
+{
+    size_t         i, n;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    if (EVP_MAC_init(c->ctx, NULL, 0, NULL) != 1
+        || EVP_MAC_update(c->ctx, (const unsigned char *) prev,
+                          ECI_AUDIT_CHAIN_HEX) != 1
+        || EVP_MAC_update(c->ctx, (const unsigned char *) body, len) != 1
+        || EVP_MAC_final(c->ctx, md, &n, sizeof(md)) != 1
+        || n != ECI_AUDIT_CHAIN_HEX / 2)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+
+    out[ECI_AUDIT_CHAIN_HEX] = '\0';
+
+    return 0;
+}
+
+
+size_t
+eci_audit_chain_seal(eci_audit_chain_t *c, char *line, size_t len,
+    size_t cap, char chain[ECI_AUDIT_CHAIN_HEX + 1])
+{
+    char    *p;
+    size_t   body;
+    char     next[ECI_AUDIT_CHAIN_HEX + 1];
+
+    if (len < 2 || line[len - 2] != '}' || line[len - 1] != '\n') {
+        return 0;
+    }
+
+    body = len - 2;
+
+    if (cap < body || cap - body < ECI_AUDIT_CHAIN_ROOM) {
+        return 0;
+    }
+
+    if (eci_audit_chain_mac(c, chain, line, body, next) != 0) {
+        return 0;
+    }
+
+    p = line + body;
+    memcpy(p, ECI_AUDIT_K_CHAIN, sizeof(ECI_AUDIT_K_CHAIN) - 1);
+    p += sizeof(ECI_AUDIT_K_CHAIN) - 1;
+    memcpy(p, next, ECI_AUDIT_CHAIN_HEX);
+    p += ECI_AUDIT_CHAIN_HEX;
+    memcpy(p, "\"}\n", 3);
+    p += 3;
+
+    memcpy(chain, next, ECI_AUDIT_CHAIN_HEX + 1);
+
+    return p - line;
+}
+
+
+int
+eci_audit_chain_split(const char *line, size_t len, size_t *body_len,
+    uint64_t *seq, char chain[ECI_AUDIT_CHAIN_HEX + 1])
+{
+    size_t       i, k, tail;
+    uint64_t     v;
+    const char  *b;
+
+    if (len > 0 && line[len - 1] == '\n') {
+        len--;
+    }
+
+    /* ,"chain":"<64 hex>"} closes every sealed line */
+    tail = sizeof(ECI_AUDIT_K_CHAIN) - 1 + ECI_AUDIT_CHAIN_HEX + 2;
+
+    if (len < tail) {
+        return -1;
+    }
+
+    b = line + len - tail;
+
+    if (memcmp(b, ECI_AUDIT_K_CHAIN, sizeof(ECI_AUDIT_K_CHAIN) - 1) != 0
+        || line[len - 2] != '"' || line[len - 1] != '}')
+    {
+        return -1;
+    }
+
+    for (i = 0; i < ECI_AUDIT_CHAIN_HEX; i++) {
+        chain[i] = b[sizeof(ECI_AUDIT_K_CHAIN) - 1 + i];
+
+        if (!((chain[i] >= '0' && chain[i] <= '9')
+              || (chain[i] >= 'a' && chain[i] <= 'f')))
+        {
+            return -1;
+        }
+    }
+
+    chain[ECI_AUDIT_CHAIN_HEX] = '\0';
+
+    *body_len = len - tail;
+
+    /* the body ends in ,"seq":<digits> */
+    k = *body_len;
+    while (k > 0 && line[k - 1] >= '0' && line[k - 1] <= '9') {
+        k--;
+    }
+
+    if (k == *body_len || *body_len - k > 20
+        || k < sizeof(ECI_AUDIT_K_SEQ) - 1
+        || memcmp(line + k - (sizeof(ECI_AUDIT_K_SEQ) - 1), ECI_AUDIT_K_SEQ,
+                  sizeof(ECI_AUDIT_K_SEQ) - 1)
+           != 0)
+    {
+        return -1;
+    }
+
+    v = 0;
+    for (i = k; i < *body_len; i++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            return -1;
+        }
+
+        v = v * 10 + (uint64_t) (line[i] - '0');
+    }
+
+    *seq = v;
+
+    return 0;
 }

@@ -73,6 +73,9 @@ typedef struct {
     unsigned char                response_sha256[32];
     int                          response_truncated;
     const eci_audit_response_t  *response;     /* NULL or parsed */
+    int                          intent;       /* write-ahead line: no
+                                                  outcome fields */
+    uint64_t                     seq;          /* 0: no "seq" field */
 } eci_audit_record_t;
 
 /*
@@ -98,6 +101,47 @@ size_t eci_audit_line_max(const eci_audit_record_t *rec);
  */
 size_t eci_audit_line_write(const eci_audit_record_t *rec, char *buf,
     size_t cap);
+
+/*
+ * The tamper-evident chain.  A sealed line ends in
+ *   ...,"seq":N,"chain":"<64 hex>"}\n
+ * where the chain is HMAC-SHA256(key, prev || body): prev is the previous
+ * line's chain as 64 hex characters (ECI_AUDIT_CHAIN_GENESIS before the
+ * first line) and body is the line up to, not including, ,"chain":.
+ * Changing, removing, inserting or reordering a line breaks it.
+ */
+#define ECI_AUDIT_CHAIN_HEX     64
+#define ECI_AUDIT_CHAIN_ROOM    80     /* bytes sealing adds at most */
+#define ECI_AUDIT_CHAIN_GENESIS                                             \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+
+typedef struct eci_audit_chain_s  eci_audit_chain_t;
+
+/* an HMAC-SHA256 context keyed once, reused for every line */
+eci_audit_chain_t *eci_audit_chain_new(const void *key, size_t len,
+    eci_err_t *err);
+void eci_audit_chain_free(eci_audit_chain_t *c);
+
+/* out = hex(HMAC(key, prev || body)); 0 or -1 */
+int eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
+    const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1]);
+
+/*
+ * Seals a line eci_audit_line_write() wrote (with rec->seq set) in place:
+ * its final "}\n" becomes ,"chain":"<hex>"}\n.  chain holds the previous
+ * chain on entry and this line's on return.  Returns the new length, or 0
+ * when cap is too small or the line is not a line of ours.
+ */
+size_t eci_audit_chain_seal(eci_audit_chain_t *c, char *line, size_t len,
+    size_t cap, char chain[ECI_AUDIT_CHAIN_HEX + 1]);
+
+/*
+ * Splits a sealed line (with or without its '\n'): *body_len is the
+ * length the MAC covers, *seq and chain the values the line carries.
+ * Returns 0, or -1 when the line does not end in a seq and a chain.
+ */
+int eci_audit_chain_split(const char *line, size_t len, size_t *body_len,
+    uint64_t *seq, char chain[ECI_AUDIT_CHAIN_HEX + 1]);
 
 /*
  * JSON string body escaping (no quotes); returns bytes written; the
