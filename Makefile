@@ -21,7 +21,7 @@ UNIT_BINS   := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 CORE_OBJS   := $(CORE_NAMES:%=$(BUILD)/core/%.o)
 
 MODULE      := $(BUILD)/ngx_http_eci_module.so
-TOOLS       := $(BUILD)/eci-keytool
+TOOLS       := $(BUILD)/eci-keytool $(BUILD)/eci-audit
 
 PROVE       ?= prove
 PROVE_FLAGS ?=
@@ -41,6 +41,9 @@ $(BUILD)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
 	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
 $(BUILD)/eci-keytool: tools/eci-keytool.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+$(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
@@ -88,6 +91,7 @@ install: all
 	install -D -m 0644 $(MODULE) \
 	    $(DESTDIR)$(MODULES_PATH)/ngx_http_eci_module.so
 	install -D -m 0755 $(BUILD)/eci-keytool $(DESTDIR)/usr/bin/eci-keytool
+	install -D -m 0755 $(BUILD)/eci-audit $(DESTDIR)/usr/bin/eci-audit
 	mkdir -p $(DESTDIR)/usr/share/nginx/modules-available \
 	    $(DESTDIR)/etc/nginx/modules-enabled
 	echo 'load_module modules/ngx_http_eci_module.so;' \
@@ -97,3 +101,116 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# --- sanitizers, valgrind, nginx's full source -------------------------
+# make test-asan: nginx itself, the module, eci-keytool and the unit tests
+# built with ASan+UBSan from Debian's nginx source (tools/nginx-source.sh),
+# then the unit tests and prove t/ against them; any sanitizer report fails.
+# make test-valgrind: a subset of t/ with Debian's nginx and build/'s module
+# under valgrind memcheck.  make check-static: the module built into nginx
+# with --add-module.  See docs/development.md, "Sanitizers and valgrind".
+
+NGINX_FULL_SRC ?= $(BUILD)/nginx-source
+ASAN_DIR    := $(BUILD)/asan
+ASAN_JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1
+SAN_CFLAGS  := $(SAN_FLAGS) -std=gnu99 -Wall -Wextra -Wno-unused-parameter
+# NGX_DEBUG_PALLOC: every pool allocation is its own malloc(), so ASan sees
+# overruns of one allocation into the next within a pool block
+SAN_NGX_CC_OPT := $(SAN_FLAGS) -DNGX_DEBUG_PALLOC=1
+# Debian's paths (a test without access_log logs where Debian's nginx
+# does), the default modules (proxy, upstream keepalive, auth_basic,
+# rewrite, mirror, ...) and what the tests and docs use beyond them
+SAN_NGX_FLAGS := --prefix=/usr/share/nginx \
+        --conf-path=/etc/nginx/nginx.conf \
+        --http-log-path=/var/log/nginx/access.log \
+        --error-log-path=stderr --lock-path=/var/lock/nginx.lock \
+        --pid-path=/run/nginx.pid --modules-path=/usr/lib/nginx/modules \
+        --http-client-body-temp-path=/var/lib/nginx/body \
+        --http-fastcgi-temp-path=/var/lib/nginx/fastcgi \
+        --http-proxy-temp-path=/var/lib/nginx/proxy \
+        --http-scgi-temp-path=/var/lib/nginx/scgi \
+        --http-uwsgi-temp-path=/var/lib/nginx/uwsgi \
+        --with-compat --with-debug --with-threads \
+        --with-http_ssl_module --with-http_auth_request_module \
+        --with-http_realip_module --with-http_stub_status_module \
+        --with-http_v2_module
+SAN_CORE_OBJS := $(CORE_NAMES:%=$(ASAN_DIR)/core/%.o)
+SAN_UNIT_BINS := $(UNIT_SRCS:t/unit/%.c=$(ASAN_DIR)/unit/%)
+SAN_REPORTS := $(CURDIR)/$(ASAN_DIR)/reports
+# one log_path for all (ASan, LSan and UBSan share it): DIR/san.PID files.
+# detect_odr_violation=0: nginx defines ngx_modules and ngx_module_names in
+# the binary and again in each dynamic module, by design (it dlsym()s them).
+SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0:log_path=$(SAN_REPORTS)/san \
+               LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:suppressions=$(CURDIR)/t/ubsan.supp:log_path=$(SAN_REPORTS)/san \
+               ECI_TEST_SANITIZER_DIR=$(SAN_REPORTS)
+VALGRIND_SKIP  ?= t/000-harness.t t/015-keytool.t t/060-install.t
+VALGRIND_TESTS ?= $(filter-out $(VALGRIND_SKIP),$(wildcard t/*.t))
+
+.PHONY: nginx-source asan test-asan test-valgrind check-static
+
+$(NGINX_FULL_SRC)/configure:
+	sh tools/nginx-source.sh $(NGINX_FULL_SRC)
+
+nginx-source: $(NGINX_FULL_SRC)/configure
+
+$(ASAN_DIR)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/eci-keytool: tools/eci-keytool.c $(SAN_CORE_OBJS)
+	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+
+$(ASAN_DIR)/unit/%: t/unit/%.c t/unit/tap.h $(SAN_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+
+$(ASAN_DIR)/nginx/Makefile: config $(NGINX_FULL_SRC)/configure
+	@rm -rf $(ASAN_DIR)/nginx && mkdir -p $(ASAN_DIR)
+	cp -a $(NGINX_FULL_SRC) $(ASAN_DIR)/nginx
+	cd $(ASAN_DIR)/nginx && ./configure $(SAN_NGX_FLAGS) \
+	    --with-cc-opt='$(SAN_NGX_CC_OPT)' \
+	    --with-ld-opt='-fsanitize=address,undefined' \
+	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+	@touch $@
+
+$(ASAN_DIR)/nginx-binary: $(ASAN_DIR)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) \
+                          $(ADAPTER_SRCS)
+	$(MAKE) -C $(ASAN_DIR)/nginx -f objs/Makefile -j$(ASAN_JOBS) \
+	    binary modules
+	cp $(ASAN_DIR)/nginx/objs/ngx_http_eci_module.so $(ASAN_DIR)/
+	cp $(ASAN_DIR)/nginx/objs/nginx $@
+
+asan: $(ASAN_DIR)/nginx-binary $(ASAN_DIR)/eci-keytool $(SAN_UNIT_BINS)
+
+# the suite runs the default build's tools too (make install, 015-keytool)
+test-asan: deps all asan
+	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
+	$(SAN_ENV) $(PROVE) --exec '' $(PROVE_FLAGS) $(SAN_UNIT_BINS)
+	@rc=0; \
+	$(SAN_ENV) ECI_TEST_NGINX=$(CURDIR)/$(ASAN_DIR)/nginx-binary \
+	    ECI_TEST_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_http_eci_module.so \
+	    ECI_TEST_KEYTOOL=$(CURDIR)/$(ASAN_DIR)/eci-keytool \
+	    $(PROVE) $(PROVE_FLAGS) t/ || rc=$$?; \
+	if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
+	    for f in $(SAN_REPORTS)/*; do echo "=== $$f"; cat "$$f"; done; \
+	    echo "test-asan: sanitizer reports in $(SAN_REPORTS)"; exit 1; \
+	fi; \
+	echo "test-asan: no sanitizer reports"; exit $$rc
+
+test-valgrind: deps all
+	ECI_TEST_VALGRIND=1 $(PROVE) $(PROVE_FLAGS) $(VALGRIND_TESTS)
+
+# --add-module (static): configure, build, nginx -V and nginx -t with a
+# gateway config
+check-static: $(NGINX_FULL_SRC)/configure all
+	@rm -rf $(BUILD)/static && mkdir -p $(BUILD)
+	cp -a $(NGINX_FULL_SRC) $(BUILD)/static
+	cd $(BUILD)/static && ./configure --with-http_ssl_module \
+	    --add-module=$(CURDIR) >configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+	$(MAKE) -C $(BUILD)/static -f objs/Makefile -j$(ASAN_JOBS) binary
+	sh tools/check-static.sh $(BUILD)/static/objs/nginx $(BUILD)/eci-keytool
+# --- end of sanitizers, valgrind, nginx's full source ---------------------

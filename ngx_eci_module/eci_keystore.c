@@ -68,6 +68,8 @@ static int eci_ks_file_read(const char *path, int fd, size_t max,
 static eci_keystore_t *eci_ks_open_plain(const char *path, eci_err_t *err);
 static eci_keystore_t *eci_ks_open_sealed(const char *path,
     const char *master_path, eci_err_t *err);
+static int eci_ks_header_check(const char *path, const unsigned char *buf,
+    size_t len, eci_err_t *err);
 static int eci_ks_unseal(const char *path, const unsigned char *in,
     size_t len, const unsigned char *key, unsigned char **out,
     size_t *outlen, eci_err_t *err);
@@ -148,6 +150,77 @@ eci_keystore_open(const char *path, const char *master_path, eci_err_t *err)
     }
 
     return eci_ks_open_sealed(path, master_path, err);
+}
+
+
+/*
+ * The file readers above check what only a file has (its type and mode)
+ * and hand the bytes here; so do the fuzzers.
+ */
+
+eci_keystore_t *
+eci_keystore_open_buffer(const unsigned char *data, size_t len,
+    const unsigned char master[ECI_MASTER_KEY_LEN], const char *name,
+    eci_err_t *err)
+{
+    int              rc;
+    size_t           plen;
+    unsigned char   *plain;
+    eci_keystore_t  *ks;
+
+    eci_json_alloc_install();
+
+    /* the file readers' cap; it also keeps the GCM lengths within int */
+    if (len > ECI_KS_FILE_MAX) {
+        eci_err_set(err, "\"%s\": too large (%zu bytes, at most %d)",
+                    name, len, ECI_KS_FILE_MAX);
+        return NULL;
+    }
+
+    plain = NULL;
+    plen = 0;
+
+    if (master == NULL) {
+        if (len >= ECI_KS_MAGIC_LEN
+            && memcmp(data, ECI_KS_MAGIC, ECI_KS_MAGIC_LEN) == 0)
+        {
+            eci_err_set(err, "\"%s\": a sealed keystore, not a plain one; "
+                        "open it with its master key", name);
+            return NULL;
+        }
+
+    } else {
+        if (eci_ks_header_check(name, data, len, err) != 0) {
+            return NULL;
+        }
+
+        rc = eci_ks_unseal(name, data, len, master, &plain, &plen, err);
+        if (rc != 0) {
+            return NULL;
+        }
+
+        data = plain;
+        len = plen;
+    }
+
+    ks = eci_keystore_new(err);
+    if (ks == NULL) {
+        goto done;
+    }
+
+    if (eci_ks_parse(ks, name, (const char *) data, len, err) != 0) {
+        eci_keystore_free(ks);
+        ks = NULL;
+    }
+
+done:
+
+    if (plain != NULL) {
+        OPENSSL_cleanse(plain, plen);
+        free(plain);
+    }
+
+    return ks;
 }
 
 
@@ -910,27 +983,7 @@ eci_ks_open_plain(const char *path, eci_err_t *err)
         return NULL;
     }
 
-    ks = NULL;
-
-    if (len >= ECI_KS_MAGIC_LEN
-        && memcmp(buf, ECI_KS_MAGIC, ECI_KS_MAGIC_LEN) == 0)
-    {
-        eci_err_set(err, "\"%s\": a sealed keystore, not a plain one; "
-                    "open it with its master key", path);
-        goto done;
-    }
-
-    ks = eci_keystore_new(err);
-    if (ks == NULL) {
-        goto done;
-    }
-
-    if (eci_ks_parse(ks, path, (char *) buf, len, err) != 0) {
-        eci_keystore_free(ks);
-        ks = NULL;
-    }
-
-done:
+    ks = eci_keystore_open_buffer(buf, len, NULL, path, err);
 
     OPENSSL_cleanse(buf, len);
     free(buf);
@@ -943,9 +996,9 @@ static eci_keystore_t *
 eci_ks_open_sealed(const char *path, const char *master_path, eci_err_t *err)
 {
     int              fd, rc;
-    size_t           len, plen;
+    size_t           len;
     unsigned char    key[ECI_MASTER_KEY_LEN];
-    unsigned char   *buf, *plain;
+    unsigned char   *buf;
     eci_keystore_t  *ks;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -962,9 +1015,37 @@ eci_ks_open_sealed(const char *path, const char *master_path, eci_err_t *err)
     }
 
     ks = NULL;
-    plain = NULL;
-    plen = 0;
 
+    /*
+     * The header is checked before the master key is read, so that a
+     * wrong file is reported as such even when the key file is bad too.
+     */
+    if (eci_ks_header_check(path, buf, len, err) != 0) {
+        goto done;
+    }
+
+    if (eci_master_key_read(master_path, key, err) != 0) {
+        goto done;
+    }
+
+    ks = eci_keystore_open_buffer(buf, len, key, path, err);
+    OPENSSL_cleanse(key, sizeof(key));
+
+done:
+
+    /* ciphertext only, nothing to wipe */
+    free(buf);
+
+    return ks;
+}
+
+
+/* the checks of a sealed store that need no key */
+
+static int
+eci_ks_header_check(const char *path, const unsigned char *buf, size_t len,
+    eci_err_t *err)
+{
     if (len < ECI_KS_MAGIC_LEN
         || memcmp(buf, ECI_KS_MAGIC, ECI_KS_MAGIC_LEN) != 0)
     {
@@ -977,27 +1058,27 @@ eci_ks_open_sealed(const char *path, const char *master_path, eci_err_t *err)
                         path);
         }
 
-        goto done;
+        return -1;
     }
 
     if (len < ECI_KS_HEADER_LEN) {
         eci_err_set(err, "\"%s\": sealed keystore truncated (%zu bytes)",
                     path, len);
-        goto done;
+        return -1;
     }
 
     if (buf[8] != ECI_KS_VERSION) {
         eci_err_set(err, "\"%s\": unsupported keystore format version %u "
                     "(this build reads version %d)",
                     path, (unsigned) buf[8], ECI_KS_VERSION);
-        goto done;
+        return -1;
     }
 
     if (buf[9] != ECI_KS_CIPHER_GCM) {
         eci_err_set(err, "\"%s\": unsupported keystore cipher id %u "
                     "(this build knows %d, AES-256-GCM)",
                     path, (unsigned) buf[9], ECI_KS_CIPHER_GCM);
-        goto done;
+        return -1;
     }
 
     /* nonzero reserved bytes are caught by the tag: the header is the AAD */
@@ -1005,41 +1086,10 @@ eci_ks_open_sealed(const char *path, const char *master_path, eci_err_t *err)
     if (len < ECI_KS_HEADER_LEN + ECI_KS_TAG_LEN) {
         eci_err_set(err, "\"%s\": sealed keystore truncated (%zu bytes)",
                     path, len);
-        goto done;
+        return -1;
     }
 
-    if (eci_master_key_read(master_path, key, err) != 0) {
-        goto done;
-    }
-
-    rc = eci_ks_unseal(path, buf, len, key, &plain, &plen, err);
-    OPENSSL_cleanse(key, sizeof(key));
-
-    if (rc != 0) {
-        goto done;
-    }
-
-    ks = eci_keystore_new(err);
-    if (ks == NULL) {
-        goto done;
-    }
-
-    if (eci_ks_parse(ks, path, (char *) plain, plen, err) != 0) {
-        eci_keystore_free(ks);
-        ks = NULL;
-    }
-
-done:
-
-    if (plain != NULL) {
-        OPENSSL_cleanse(plain, plen);
-        free(plain);
-    }
-
-    /* ciphertext only, nothing to wipe */
-    free(buf);
-
-    return ks;
+    return 0;
 }
 
 

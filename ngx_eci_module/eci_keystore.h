@@ -44,6 +44,15 @@ typedef struct {
 eci_keystore_t *eci_keystore_open(const char *path, const char *master_path,
     eci_err_t *err);
 
+/*
+ * The same from len bytes at data: sealed under the 32 bytes at master,
+ * or, when master is NULL, a plain JSON store (no mode to check here).
+ * name is used in messages in place of the path.
+ */
+eci_keystore_t *eci_keystore_open_buffer(const unsigned char *data,
+    size_t len, const unsigned char master[ECI_MASTER_KEY_LEN],
+    const char *name, eci_err_t *err);
+
 /* a new, empty store (for eci-keytool) */
 eci_keystore_t *eci_keystore_new(eci_err_t *err);
 

@@ -185,6 +185,14 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
                                  (int) ctx->id, (int) denied);
     }
 
+    /* write-ahead: an exec that cannot be audited must not happen */
+    if (ngx_http_eci_audit_intent(r, ctx) != NGX_OK && elcf->audit_required) {
+        return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "audit_unavailable",
+                                 "the gateway cannot write its audit log; "
+                                 "no exec is forwarded until it can");
+    }
+
     if (ngx_http_eci_set_target(r, ctx) != NGX_OK
         || ngx_http_eci_set_headers(r, ctx, ct_count == 0) != NGX_OK)
     {

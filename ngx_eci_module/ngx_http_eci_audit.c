@@ -1,74 +1,80 @@
 /*
- * ngx_eci: the audit writer, a log-phase handler.
+ * ngx_eci: the audit writer.
  *
- * One line per request handled in an eci_gateway location, allowed or
- * denied, written with a single write(2) to a file the master opened with
- * O_APPEND, so lines of several workers never interleave.
+ * Each line is sealed into a chain (seq + HMAC, see eci_audit.h) whose
+ * state lives in shared memory, so all workers write one sequence and a
+ * reload continues it; after a restart it resumes from the file's last
+ * line.  The chain is advanced, and the line written with one write(2) to
+ * a file the master opened with O_APPEND, under one lock: the order of
+ * lines in the file is the order of the chain.
+ *
+ * An allowed exec gets an "intent" line before it is forwarded (if that
+ * cannot be written and eci_audit_required is on, the exec does not
+ * happen) and a "result" line when the response is finished; a refused
+ * request gets its result line only.
  */
 
 #include "ngx_http_eci_module.h"
 
 
+/* the longest tail read to find the last line when resuming a chain */
+#define NGX_HTTP_ECI_RESUME_MAX  (1024 * 1024)
+
+
+static void ngx_http_eci_audit_record(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
+static ngx_int_t ngx_http_eci_audit_write(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
+    ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
+    ngx_http_eci_shctx_t *sh, ngx_open_file_t *file);
+static void ngx_http_eci_chain_resume(ngx_log_t *log,
+    ngx_http_eci_chain_node_t *node, ngx_open_file_t *file);
+
+
+ngx_int_t
+ngx_http_eci_audit_intent(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    ngx_str_t           rid;
+    eci_audit_record_t  rec;
+
+    if (ctx->audit == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_eci_audit_record(r, ctx, &rec, &rid);
+
+    rec.event = "intent";
+    rec.intent = 1;
+    rec.decision = "allow";
+
+    return ngx_http_eci_audit_write(r, ctx, &rec);
+}
+
+
 ngx_int_t
 ngx_http_eci_audit_handler(ngx_http_request_t *r)
 {
-    u_char                       *line;
-    size_t                        len, max;
-    ssize_t                       n;
-    ngx_str_t                     rid;
-    ngx_time_t                   *tp;
     unsigned int                  mdlen;
+    ngx_str_t                     rid;
     eci_audit_record_t            rec;
     ngx_http_eci_ctx_t           *ctx;
     ngx_http_upstream_state_t    *state;
-    const eci_audit_response_t   *resp;
 
     ctx = ngx_http_eci_get_ctx(r);
 
-    if (ctx == NULL || ctx->audited || ctx->audit_file == NULL) {
+    if (ctx == NULL || ctx->audited || ctx->audit == NULL) {
         return NGX_OK;
     }
 
     ctx->audited = 1;
 
-    ngx_memzero(&rec, sizeof(eci_audit_record_t));
+    ngx_http_eci_audit_record(r, ctx, &rec, &rid);
 
-    tp = ngx_timeofday();
-    rec.time_ms = (int64_t) tp->sec * 1000 + tp->msec;
-
-    (void) ngx_http_eci_request_id(r, &rid);
-    rec.request_id.data = (const char *) rid.data;
-    rec.request_id.len = rid.len;
-
-    if (ctx->principal.len) {
-        rec.principal.data = (const char *) ctx->principal.data;
-        rec.principal.len = ctx->principal.len;
-    }
-
-    rec.client.data = (const char *) r->connection->addr_text.data;
-    rec.client.len = r->connection->addr_text.len;
-    rec.method.data = (const char *) r->method_name.data;
-    rec.method.len = r->method_name.len;
-
-    if (ctx->uri.data != NULL) {
-        rec.uri.data = (const char *) ctx->uri.data;
-        rec.uri.len = ctx->uri.len;
-
-    } else {
-        rec.uri.data = (const char *) r->unparsed_uri.data;
-        rec.uri.len = r->unparsed_uri.len;
-    }
-
-    rec.report_distribution_id = ctx->id;
-    rec.override_user_ids = ctx->overrides;
-    rec.n_override_user_ids = ctx->n_overrides;
-    rec.has_override_user_ids = ctx->has_overrides;
-
+    rec.event = "result";
     rec.decision = ctx->allowed ? "allow" : "deny";
     rec.error = ctx->error;
     rec.status = r->err_status ? r->err_status : r->headers_out.status;
-
-    rec.upstream_time_ms = -1;
 
     if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {
         state = r->upstream_states->elts;
@@ -93,33 +99,314 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
             rec.has_response = 0;
         }
 
-        resp = ngx_http_eci_response(r, ctx);
-        rec.response = resp;
+        rec.response = ngx_http_eci_response(r, ctx);
     }
 
-    max = eci_audit_line_max(&rec);
+    (void) ngx_http_eci_audit_write(r, ctx, &rec);
+
+    return NGX_OK;
+}
+
+
+/* the fields an intent and a result line share */
+static void
+ngx_http_eci_audit_record(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    eci_audit_record_t *rec, ngx_str_t *rid)
+{
+    ngx_time_t  *tp;
+
+    ngx_memzero(rec, sizeof(eci_audit_record_t));
+
+    tp = ngx_timeofday();
+    rec->time_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    (void) ngx_http_eci_request_id(r, rid);
+    rec->request_id.data = (const char *) rid->data;
+    rec->request_id.len = rid->len;
+
+    if (ctx->principal.len) {
+        rec->principal.data = (const char *) ctx->principal.data;
+        rec->principal.len = ctx->principal.len;
+    }
+
+    rec->client.data = (const char *) r->connection->addr_text.data;
+    rec->client.len = r->connection->addr_text.len;
+    rec->method.data = (const char *) r->method_name.data;
+    rec->method.len = r->method_name.len;
+
+    if (ctx->uri.data != NULL) {
+        rec->uri.data = (const char *) ctx->uri.data;
+        rec->uri.len = ctx->uri.len;
+
+    } else {
+        rec->uri.data = (const char *) r->unparsed_uri.data;
+        rec->uri.len = r->unparsed_uri.len;
+    }
+
+    rec->report_distribution_id = ctx->id;
+    rec->override_user_ids = ctx->overrides;
+    rec->n_override_user_ids = ctx->n_overrides;
+    rec->has_override_user_ids = ctx->has_overrides;
+    rec->upstream_time_ms = -1;
+}
+
+
+static ngx_int_t
+ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    eci_audit_record_t *rec)
+{
+    u_char                     *line;
+    size_t                      len, max;
+    ssize_t                     n;
+    ngx_err_t                   err;
+    ngx_http_eci_main_conf_t   *emcf;
+    ngx_http_eci_chain_node_t  *node;
+    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+    node = ctx->audit->node;
+
+    max = eci_audit_line_max(rec);
 
     line = ngx_pnalloc(r->pool, max);
     if (line == NULL) {
         return NGX_ERROR;
     }
 
-    len = eci_audit_line_write(&rec, (char *) line, max);
+    n = -1;
+    err = 0;
+
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    rec->seq = node->seq + 1;
+
+    len = eci_audit_line_write(rec, (char *) line, max);
+
+    if (len > 0) {
+        ngx_memcpy(chain, node->chain, sizeof(chain));
+        len = eci_audit_chain_seal(emcf->chain, (char *) line, len, max,
+                                   chain);
+    }
+
+    if (len > 0) {
+        n = ngx_write_fd(ctx->audit->file->fd, line, len);
+        err = (n == -1) ? ngx_errno : 0;
+    }
+
+    if (len > 0 && n == (ssize_t) len) {
+        node->seq = rec->seq;
+        node->written++;
+        ngx_memcpy(node->chain, chain, sizeof(chain));
+
+    } else {
+        node->failed++;
+    }
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+
     if (len == 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "eci: audit line did not fit its own bound");
         return NGX_ERROR;
     }
 
-    n = ngx_write_fd(ctx->audit_file->fd, line, len);
-
     if (n != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log,
-                      n == -1 ? ngx_errno : 0,
-                      "eci: audit write to \"%V\" failed (%z of %uz bytes)",
-                      &ctx->audit_file->name, n, len);
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "eci: audit %s line to \"%V\" not written "
+                      "(%z of %uz bytes)", rec->event,
+                      &ctx->audit->file->name, n, len);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Runs in the master when a configuration is loaded: a reload keeps the
+ * zone and every file's chain in it; a file new to the zone resumes from
+ * its own last line.
+ */
+ngx_int_t
+ngx_http_eci_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_eci_main_conf_t  *oemcf = data;
+
+    ngx_uint_t                  i;
+    ngx_slab_pool_t            *shpool;
+    ngx_http_eci_audit_t      **audits;
+    ngx_http_eci_shctx_t       *sh;
+    ngx_http_eci_main_conf_t   *emcf;
+
+    emcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (oemcf != NULL) {
+        sh = oemcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+    }
+
+    emcf->sh = sh;
+    emcf->shpool = shpool;
+
+    audits = emcf->audits.elts;
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        audits[i]->node = ngx_http_eci_chain_node(shm_zone, shpool, sh,
+                                                  audits[i]->file);
+        if (audits[i]->node == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_eci_chain_node_t *
+ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
+    ngx_http_eci_shctx_t *sh, ngx_open_file_t *file)
+{
+    ngx_uint_t                  i;
+    ngx_http_eci_chain_node_t  *node;
+
+    for (i = 0; i < sh->nnodes; i++) {
+        node = sh->nodes[i];
+
+        if (node->name_len == file->name.len
+            && ngx_memcmp(node->name, file->name.data, file->name.len) == 0)
+        {
+            return node;
+        }
+    }
+
+    if (sh->nnodes == NGX_HTTP_ECI_MAX_AUDIT_FILES) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "eci: more than %d audit files",
+                      NGX_HTTP_ECI_MAX_AUDIT_FILES);
+        return NULL;
+    }
+
+    node = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_chain_node_t)
+                                   + file->name.len);
+    if (node == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "eci: no room for the audit chain of \"%V\"",
+                      &file->name);
+        return NULL;
+    }
+
+    node->name_len = file->name.len;
+    ngx_memcpy(node->name, file->name.data, file->name.len);
+
+    ngx_http_eci_chain_resume(shm_zone->shm.log, node, file);
+
+    sh->nodes[sh->nnodes++] = node;
+
+    return node;
+}
+
+
+/* the chain goes on from the last sealed line the file has */
+static void
+ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
+    ngx_open_file_t *file)
+{
+    u_char           *buf, *end, *p, *start;
+    off_t             size, from;
+    size_t            body;
+    ssize_t           n;
+    uint64_t          seq;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+    char              chain[ECI_AUDIT_CHAIN_HEX + 1];
+
+    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
+               ECI_AUDIT_CHAIN_HEX + 1);
+    node->seq = 0;
+
+    fd = ngx_open_file(file->name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+    if (size == 0) {
+        goto done;
+    }
+
+    from = size > NGX_HTTP_ECI_RESUME_MAX ? size - NGX_HTTP_ECI_RESUME_MAX
+                                          : 0;
+
+    buf = ngx_alloc((size_t) (size - from), log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = pread(fd, buf, (size_t) (size - from), from);
+
+    if (n > 0) {
+        end = buf + n;
+
+        /* from the last complete line backwards */
+        while (end > buf) {
+            if (end[-1] != '\n') {
+                /* a line cut short by a crash: not part of the chain */
+                p = end - 1;
+                while (p > buf && p[-1] != '\n') {
+                    p--;
+                }
+
+                end = p;
+                continue;
+            }
+
+            start = end - 1;
+            while (start > buf && start[-1] != '\n') {
+                start--;
+            }
+
+            if (eci_audit_chain_split((char *) start, end - start, &body,
+                                      &seq, chain)
+                == 0)
+            {
+                node->seq = seq;
+                ngx_memcpy(node->chain, chain, sizeof(chain));
+                break;
+            }
+
+            end = start;
+        }
+    }
+
+    if (node->seq == 0) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "eci: audit file \"%V\" has no chained line to go on "
+                      "from; its chain starts anew at seq 1", &file->name);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "eci: audit file \"%V\" chain goes on from seq %uL",
+                      &file->name, node->seq);
+    }
+
+    ngx_free(buf);
+
+done:
+
+    (void) ngx_close_file(fd);
 }

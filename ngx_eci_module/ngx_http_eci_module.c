@@ -20,6 +20,7 @@ static char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
+static void ngx_http_eci_chain_cleanup(void *data);
 static void ngx_http_eci_ctx_cleanup(void *data);
 
 
@@ -65,6 +66,13 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       ngx_http_eci_audit_log,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("eci_audit_required"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, audit_required),
       NULL },
 
     { ngx_string("eci_audit_body_max"),
@@ -136,6 +144,13 @@ ngx_http_eci_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&emcf->audits, cf->pool, 2,
+                       sizeof(ngx_http_eci_audit_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     emcf->request_id_index = NGX_ERROR;
 
     return emcf;
@@ -164,7 +179,8 @@ ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
     elcf->enable = NGX_CONF_UNSET;
     elcf->principal = NGX_CONF_UNSET_PTR;
     elcf->acl = NGX_CONF_UNSET_PTR;
-    elcf->audit_file = NGX_CONF_UNSET_PTR;
+    elcf->audit = NGX_CONF_UNSET_PTR;
+    elcf->audit_required = NGX_CONF_UNSET;
     elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
 
     return elcf;
@@ -189,9 +205,11 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
                               64 * 1024);
 
+    ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
+
     /* NGX_CONF_UNSET_PTR survives here: "none set" differs from "off" */
-    if (conf->audit_file == NGX_CONF_UNSET_PTR) {
-        conf->audit_file = prev->audit_file;
+    if (conf->audit == NGX_CONF_UNSET_PTR) {
+        conf->audit = prev->audit;
     }
 
     if (!conf->enable) {
@@ -224,11 +242,29 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->audit_file == NGX_CONF_UNSET_PTR) {
+    if (conf->audit == NGX_CONF_UNSET_PTR) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"eci_gateway\" is on but no \"eci_audit_log\" "
                       "is set (say \"eci_audit_log off;\" to run without "
                       "an audit) in %s:%ui",
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->audit != NULL && emcf->chain == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "keystore \"%V\" has no \"" NGX_HTTP_ECI_CHAIN_KEY
+                      "\" key to chain the audit lines with; create one "
+                      "with \"eci-keytool audit-key\" (needed by "
+                      "eci_gateway in %s:%ui)", &emcf->keystore_path,
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(conf->api_key_name.data, NGX_HTTP_ECI_CHAIN_KEY) == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "eci_api_key \"" NGX_HTTP_ECI_CHAIN_KEY "\" is the "
+                      "audit chain key, not an ECI API key, in %s:%ui",
                       conf->gateway_file, conf->gateway_line);
         return NGX_CONF_ERROR;
     }
@@ -351,6 +387,7 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     eci_err_t            err;
     ngx_str_t           *value, path, master;
+    const eci_key_t     *key;
     ngx_pool_cleanup_t  *cln;
 
     if (emcf->keystore != NULL) {
@@ -402,7 +439,33 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     emcf->keystore_path = path;
 
+    key = eci_keystore_get(emcf->keystore, NGX_HTTP_ECI_CHAIN_KEY);
+
+    if (key != NULL) {
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        emcf->chain = eci_audit_chain_new(key->value, key->len, &err);
+        if (emcf->chain == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_keystore %s",
+                               err.msg);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_eci_chain_cleanup;
+        cln->data = emcf->chain;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_eci_chain_cleanup(void *data)
+{
+    eci_audit_chain_free(data);
 }
 
 
@@ -419,16 +482,22 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_eci_loc_conf_t *elcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                  *value, name;
+    ngx_uint_t                  i;
+    ngx_open_file_t            *file;
+    ngx_http_eci_audit_t       *audit, **audits;
+    ngx_http_eci_main_conf_t   *emcf;
 
-    if (elcf->audit_file != NGX_CONF_UNSET_PTR) {
+    static ngx_str_t  zone_name = ngx_string("eci_audit");
+
+    if (elcf->audit != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        elcf->audit_file = NULL;
+        elcf->audit = NULL;
         return NGX_CONF_OK;
     }
 
@@ -436,9 +505,49 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * The master opens it, like access_log, so that workers inherit the
      * descriptor whatever user they run as and "nginx -s reopen" works.
      */
-    elcf->audit_file = ngx_conf_open_file(cf->cycle, &value[1]);
-    if (elcf->audit_file == NULL) {
+    name = value[1];
+
+    file = ngx_conf_open_file(cf->cycle, &name);
+    if (file == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    audits = emcf->audits.elts;
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        if (audits[i]->file == file) {
+            elcf->audit = audits[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    audit = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_audit_t));
+    if (audit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    audit->file = file;
+
+    audits = ngx_array_push(&emcf->audits);
+    if (audits == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *audits = audit;
+    elcf->audit = audit;
+
+    /* one zone keeps every audit file's chain across workers and reloads */
+    if (emcf->shm_zone == NULL) {
+        emcf->shm_zone = ngx_shared_memory_add(cf, &zone_name, 256 * 1024,
+                                               &ngx_http_eci_module);
+        if (emcf->shm_zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        emcf->shm_zone->init = ngx_http_eci_audit_init_zone;
+        emcf->shm_zone->data = emcf;
+        emcf->shm_zone->noreuse = 0;
     }
 
     return NGX_CONF_OK;
@@ -508,7 +617,7 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
     cln->handler = ngx_http_eci_ctx_cleanup;
     cln->data = ctx;
 
-    ctx->audit_file = elcf->audit_file;
+    ctx->audit = elcf->audit;
     ctx->audit_body_max = elcf->audit_body_max;
     ctx->api_key = elcf->api_key;
 

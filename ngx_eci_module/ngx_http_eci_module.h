@@ -23,6 +23,9 @@
 
 #define NGX_HTTP_ECI_KEY_HEADER  "ECI-ApiKey"
 
+/* the keystore entry that keys the audit chain; never sent upstream */
+#define NGX_HTTP_ECI_CHAIN_KEY   "audit-chain"
+
 
 /* one ACL file, loaded once per configuration however often it is named */
 typedef struct {
@@ -31,10 +34,41 @@ typedef struct {
 } ngx_http_eci_acl_ref_t;
 
 
+/* the chain state of one audit file, in shared memory across workers */
+typedef struct {
+    uint64_t                    seq;
+    uint64_t                    written;
+    uint64_t                    failed;
+    u_char                      chain[ECI_AUDIT_CHAIN_HEX + 1];
+    size_t                      name_len;
+    u_char                      name[1];
+} ngx_http_eci_chain_node_t;
+
+
+#define NGX_HTTP_ECI_MAX_AUDIT_FILES  64
+
+typedef struct {
+    ngx_uint_t                  nnodes;
+    ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
+} ngx_http_eci_shctx_t;
+
+
+/* one audit file, however many locations write to it */
+typedef struct {
+    ngx_open_file_t            *file;
+    ngx_http_eci_chain_node_t  *node;
+} ngx_http_eci_audit_t;
+
+
 typedef struct {
     eci_keystore_t             *keystore;
     ngx_str_t                   keystore_path;
+    eci_audit_chain_t          *chain;
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
+    ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_eci_shctx_t       *sh;
+    ngx_slab_pool_t            *shpool;
     ngx_int_t                   request_id_index;
 } ngx_http_eci_main_conf_t;
 
@@ -45,7 +79,8 @@ typedef struct {
     ngx_http_eci_acl_ref_t     *acl;
     ngx_str_t                   api_key_name;
     const eci_key_t            *api_key;
-    ngx_open_file_t            *audit_file;  /* NULL: eci_audit_log off */
+    ngx_http_eci_audit_t       *audit;       /* NULL: eci_audit_log off */
+    ngx_flag_t                  audit_required;
     size_t                      audit_body_max;
 
     /* where eci_gateway was said, for the checks done at merge time */
@@ -66,7 +101,7 @@ typedef struct {
     const char                 *error;       /* code, NULL when allowed */
     ngx_str_t                   message;
 
-    ngx_open_file_t            *audit_file;
+    ngx_http_eci_audit_t       *audit;
     size_t                      audit_body_max;
     const eci_key_t            *api_key;
 
@@ -109,6 +144,10 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+ngx_int_t ngx_http_eci_audit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 ngx_int_t ngx_http_eci_add_variables(ngx_conf_t *cf);
 
 

@@ -74,10 +74,10 @@ my $store = "$dir/keys.sealed";
 ($rc, $out) = keytool(undef, '--help');
 is($rc, 0, '--help exits 0');
 like($out, qr/^  eci-keytool \Q$_\E /m, "--help lists $_")
-    for qw(genmaster set list remove rekey);
+    for qw(genmaster set list remove rekey audit-key);
 unlike($out, qr/\bget\b/, 'there is no command that prints a key');
 
-for my $cmd (qw(genmaster set list remove rekey)) {
+for my $cmd (qw(genmaster set list remove rekey audit-key)) {
     ($rc, $out) = keytool(undef, $cmd, '--help');
     is($rc, 0, "$cmd --help exits 0");
     like($out, qr/^usage: eci-keytool \Q$cmd\E/, "$cmd --help shows usage");
@@ -110,8 +110,10 @@ is($rc, 2, 'genmaster without FILE is a usage error');
 
 ($rc, $out, $err) = keytool("$KEY\n", 'set', $store, '--master', $master);
 is($rc, 0, 'set reads the key from standard input') or diag($err);
-is($out, 'set "default" (fingerprint ' . fpr($KEY) . ")\n",
-   'set prints the name and the fingerprint (trailing newline dropped)');
+is($out, qq{created "$store" with an "audit-chain" key for the audit chain\n}
+        . 'set "default" (fingerprint ' . fpr($KEY) . ")\n",
+   'set prints the name and the fingerprint (trailing newline dropped), '
+   . 'and that a new store got its audit chain key');
 unlike($out . $err, qr/\Q$KEY\E/, 'set does not print the key');
 
 is(mode($store), 0600, 'store has mode 0600');
@@ -130,8 +132,17 @@ is($out, 'set "svc.reporting-2" (fingerprint ' . fpr($KEY2) . ")\n",
 
 ($rc, $out, $err) = keytool(undef, 'list', $store, '--master', $master);
 is($rc, 0, 'list') or diag($err);
+like($out, qr/^audit-chain  [0-9a-f]{16}\n/,
+     'list shows the audit chain key a new store got');
+$out =~ s/^audit-chain  [0-9a-f]{16}\n//;
 is($out, "default  " . fpr($KEY) . "\nsvc.reporting-2  " . fpr($KEY2) . "\n",
    'list shows names and fingerprints in name order');
+
+# the audit chain key
+
+($rc, $out, $err) = keytool(undef, 'audit-key', $store, '--master', $master);
+is($rc, 1, 'audit-key never replaces an existing chain key');
+like($err, qr/already has an "audit-chain" key/, 'and says why');
 unlike($out . $err, qr/\Q$KEY\E|\Q$KEY2\E/, 'list does not print keys');
 
 isnt(slurp($store), $sealed, 'the store was rewritten');
@@ -227,6 +238,7 @@ like($err, qr/cannot unseal: wrong master key/, 'and says so');
 
 ($rc, $out, $err) = keytool(undef, 'list', $store, '--master', $new);
 is($rc, 0, 'the new master opens it');
+$out =~ s/^audit-chain  [0-9a-f]{16}\n//;
 is($out, "default  " . fpr($KEY) . "\nsvc.reporting-2  " . fpr($KEY2) . "\n",
    'with the same keys');
 

@@ -85,8 +85,15 @@ is($got[0]{target}, "$path/42/exec?overrideUserIds=7",
 is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [$KEY],
           'exactly one ECI-ApiKey, the keystore key, went upstream');
 
-is($t->wait_for_lines('audit.log', 1), 1, 'one audit line');
-my ($line) = $t->audit_lines('audit.log');
+is($t->wait_for_lines('audit.log', 2), 2,
+   'an allowed exec has two audit lines');
+my ($intent, $line) = $t->audit_lines('audit.log');
+is($intent->{event}, 'intent', 'the first, written before forwarding, '
+   . 'is the intent');
+is($intent->{requestId}, $line->{requestId}, 'both carry one requestId');
+is_deeply([@$intent{qw(principal reportDistributionId)}],
+          ['svc-reporting', 42], 'the intent says who and what');
+is($line->{event}, 'result', 'the second is the result');
 is($line->{decision}, 'allow', 'audited as allowed');
 is($line->{principal}, 'svc-reporting', 'audit names the principal');
 is($line->{requestId}, $r->{headers}{'x-request-id'},
@@ -146,8 +153,14 @@ is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [],
           'and attaches no key');
 ok(!exists $r->{headers}{'x-request-id'}, 'and adds no X-Request-Id');
 
-is($t->wait_for_lines('audit.log', 6), 6,
+is($t->wait_for_lines('audit.log', 9), 9,
    'every request in the gateway location was audited, none outside');
+my @events = map { $_->{event} } $t->audit_lines('audit.log');
+is(scalar(grep { $_ eq 'result' } @events), 6, 'one result line a request');
+is(scalar(grep { $_ eq 'intent' } @events), 3,
+   'and an intent line for each of the three allowed execs');
+is_deeply([map { $_->{seq} } $t->audit_lines('audit.log')], [1 .. 9],
+          'the lines carry one sequence');
 my $all = join '', $t->audit_raw('audit.log'), $t->error_log;
 unlike($all, qr/\Q$KEY\E/,
        'the key is in neither the audit nor the error log');

@@ -30,6 +30,9 @@
 
 #define ECI_KT_DEFAULT_NAME  "default"
 
+/* keys the HMAC chain of the audit lines (see eci_audit.h) */
+#define ECI_KT_CHAIN_NAME    "audit-chain"
+
 
 typedef struct {
     const char  *cmd;
@@ -55,6 +58,8 @@ static int eci_kt_set(eci_kt_args_t *args);
 static int eci_kt_list(eci_kt_args_t *args);
 static int eci_kt_remove(eci_kt_args_t *args);
 static int eci_kt_rekey(eci_kt_args_t *args);
+static int eci_kt_audit_key(eci_kt_args_t *args);
+static int eci_kt_chain_key_add(eci_keystore_t *ks);
 static int eci_kt_parse(const eci_kt_cmd_t *cmd, int argc, char **argv,
     eci_kt_args_t *args);
 static int eci_kt_key_read(const char *name, char *buf, size_t size,
@@ -101,6 +106,15 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "Re-seals STORE under the master key NEW, atomically.  Make NEW\n"
       "with genmaster first; afterwards OLD no longer opens STORE.\n",
       "mN" },
+
+    { "audit-key", eci_kt_audit_key,
+      "audit-key STORE --master FILE",
+      "Adds the key \"" ECI_KT_CHAIN_NAME "\" (32 random bytes, hex) that "
+      "keys the HMAC chain\n"
+      "of the gateway's audit lines; eci-audit verify needs the same key.\n"
+      "A new STORE made by set gets one already.  An existing one is never\n"
+      "replaced: lines chained under it could no longer be verified.\n",
+      "m" },
 
     { NULL, NULL, NULL, NULL, NULL }
 };
@@ -403,7 +417,7 @@ failed:
 static int
 eci_kt_set(eci_kt_args_t *args)
 {
-    int               rc;
+    int               rc, created;
     char              buf[ECI_KEY_VALUE_MAX + 2];
     size_t            len;
     struct stat       st;
@@ -411,11 +425,14 @@ eci_kt_set(eci_kt_args_t *args)
     eci_keystore_t   *ks;
     const eci_key_t  *key;
 
+    created = 0;
+
     if (stat(args->file, &st) == 0) {
         ks = eci_keystore_open(args->file, args->master, &err);
 
     } else if (errno == ENOENT) {
         ks = eci_keystore_new(&err);
+        created = 1;
 
     } else {
         fprintf(stderr, "eci-keytool: \"%s\": %s\n", args->file,
@@ -440,9 +457,21 @@ eci_kt_set(eci_kt_args_t *args)
         goto done;
     }
 
+    /* a new store comes with its audit chain key */
+    if (created && eci_keystore_get(ks, ECI_KT_CHAIN_NAME) == NULL
+        && eci_kt_chain_key_add(ks) != 0)
+    {
+        goto done;
+    }
+
     if (eci_keystore_save(ks, args->file, args->master, &err) != 0) {
         fprintf(stderr, "eci-keytool: %s\n", err.msg);
         goto done;
+    }
+
+    if (created) {
+        printf("created \"%s\" with an \"" ECI_KT_CHAIN_NAME "\" key for "
+               "the audit chain\n", args->file);
     }
 
     key = eci_keystore_get(ks, args->name);
@@ -639,6 +668,88 @@ eci_kt_rekey(eci_kt_args_t *args)
 done:
 
     eci_keystore_free(ks);
+
+    return rc;
+}
+
+
+static int
+eci_kt_audit_key(eci_kt_args_t *args)
+{
+    int              rc;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    const eci_key_t *key;
+
+    ks = eci_keystore_open(args->file, args->master, &err);
+    if (ks == NULL) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+        return ECI_KT_FAIL;
+    }
+
+    rc = ECI_KT_FAIL;
+
+    if (eci_keystore_get(ks, ECI_KT_CHAIN_NAME) != NULL) {
+        fprintf(stderr, "eci-keytool: \"%s\" already has an \""
+                ECI_KT_CHAIN_NAME "\" key; replacing it would leave the "
+                "lines chained under it unverifiable\n", args->file);
+        goto done;
+    }
+
+    if (eci_kt_chain_key_add(ks) != 0) {
+        goto done;
+    }
+
+    if (eci_keystore_save(ks, args->file, args->master, &err) != 0) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+        goto done;
+    }
+
+    key = eci_keystore_get(ks, ECI_KT_CHAIN_NAME);
+
+    printf("set \"" ECI_KT_CHAIN_NAME "\" (fingerprint %s)\n",
+           key != NULL ? key->fingerprint : "?");
+    rc = ECI_KT_OK;
+
+done:
+
+    eci_keystore_free(ks);
+
+    return rc;
+}
+
+
+static int
+eci_kt_chain_key_add(eci_keystore_t *ks)
+{
+    int            rc;
+    size_t         i;
+    eci_err_t      err;
+    unsigned char  raw[32];
+    char           hex[2 * sizeof(raw) + 1];
+
+    static const char  digits[] = "0123456789abcdef";
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        fprintf(stderr, "eci-keytool: no random bytes for the audit chain "
+                "key\n");
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(raw); i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 0x0f];
+    }
+
+    hex[2 * sizeof(raw)] = '\0';
+
+    rc = eci_keystore_set(ks, ECI_KT_CHAIN_NAME, hex, 2 * sizeof(raw), &err);
+    if (rc != 0) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+    }
+
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(hex, sizeof(hex));
 
     return rc;
 }
