@@ -20,6 +20,7 @@ static ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_uint_t add_content_type);
 static ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h,
     const char *name, size_t len);
+static ngx_uint_t ngx_http_eci_allow_duplicate(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_http_eci_allow_post = ngx_string("POST");
@@ -32,7 +33,8 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
     size_t                    cap, path_len;
     int32_t                   denied;
     eci_err_t                 err;
-    ngx_str_t                 principal, query;
+    ngx_str_t                 principal, query, first;
+    ngx_uint_t                bypass;
     ngx_uint_t                ct_count;
     eci_acl_rc_t              arc;
     eci_target_rc_t           trc;
@@ -185,8 +187,39 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
                                  (int) ctx->id, (int) denied);
     }
 
+    if (elcf->exec_guard) {
+        bypass = ngx_http_eci_allow_duplicate(r)
+                 && eci_acl_allow_duplicate(elcf->acl->acl,
+                                            (const char *) principal.data,
+                                            principal.len);
+
+        switch (ngx_http_eci_guard_check(r, ctx, elcf->exec_guard, bypass,
+                                         &first))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            return ngx_http_eci_deny(r, ctx, NGX_HTTP_CONFLICT,
+                                     "duplicate_exec",
+                                     "report distribution %d was executed "
+                                     "with the same recipients less than "
+                                     "%M ms ago by request %V; not sent "
+                                     "again", (int) ctx->id,
+                                     elcf->exec_guard, &first);
+
+        default:
+            return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "service_unavailable",
+                                     "the duplicate-exec guard cannot "
+                                     "record the exec");
+        }
+    }
+
     /* write-ahead: an exec that cannot be audited must not happen */
     if (ngx_http_eci_audit_intent(r, ctx) != NGX_OK && elcf->audit_required) {
+        ngx_http_eci_guard_release(r, ctx);
+
         return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                  "audit_unavailable",
                                  "the gateway cannot write its audit log; "
@@ -566,4 +599,38 @@ ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name, size_t len)
     }
 
     return 1;
+}
+
+
+/* "X-ECI-Allow-Duplicate: 1": honoured only where the ACL grants it */
+static ngx_uint_t
+ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_eci_header_is(&h[i], "x-eci-allow-duplicate", 21)
+            && h[i].value.len == 1 && h[i].value.data[0] == '1')
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }

@@ -63,11 +63,17 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_eci_get_ctx(r);
 
-    if (ctx == NULL || ctx->audited || ctx->audit == NULL) {
+    if (ctx == NULL || ctx->audited) {
         return NGX_OK;
     }
 
     ctx->audited = 1;
+
+    ngx_http_eci_count(r, ctx);
+
+    if (ctx->audit == NULL) {
+        return NGX_OK;
+    }
 
     ngx_http_eci_audit_record(r, ctx, &rec, &rid);
 
@@ -223,47 +229,22 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
 
 /*
- * Runs in the master when a configuration is loaded: a reload keeps the
- * zone and every file's chain in it; a file new to the zone resumes from
- * its own last line.
+ * Runs in the master when a configuration is loaded, once the zone is
+ * there: a reload keeps every file's chain; a file new to the zone
+ * resumes from its own last line.
  */
 ngx_int_t
-ngx_http_eci_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
+    ngx_http_eci_main_conf_t *emcf)
 {
-    ngx_http_eci_main_conf_t  *oemcf = data;
-
-    ngx_uint_t                  i;
-    ngx_slab_pool_t            *shpool;
-    ngx_http_eci_audit_t      **audits;
-    ngx_http_eci_shctx_t       *sh;
-    ngx_http_eci_main_conf_t   *emcf;
-
-    emcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (oemcf != NULL) {
-        sh = oemcf->sh;
-
-    } else if (shm_zone->shm.exists) {
-        sh = shpool->data;
-
-    } else {
-        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_shctx_t));
-        if (sh == NULL) {
-            return NGX_ERROR;
-        }
-
-        shpool->data = sh;
-    }
-
-    emcf->sh = sh;
-    emcf->shpool = shpool;
+    ngx_uint_t              i;
+    ngx_http_eci_audit_t  **audits;
 
     audits = emcf->audits.elts;
 
     for (i = 0; i < emcf->audits.nelts; i++) {
-        audits[i]->node = ngx_http_eci_chain_node(shm_zone, shpool, sh,
-                                                  audits[i]->file);
+        audits[i]->node = ngx_http_eci_chain_node(shm_zone, emcf->shpool,
+                                                  emcf->sh, audits[i]->file);
         if (audits[i]->node == NULL) {
             return NGX_ERROR;
         }

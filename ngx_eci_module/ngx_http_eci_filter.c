@@ -164,8 +164,27 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
         return ngx_http_eci_replace(r, ctx, "invalid_request",
                                     "invalid request");
 
+    case NGX_HTTP_UNAUTHORIZED:
+        /* e.g. auth_basic: its WWW-Authenticate challenge stays */
+        return ngx_http_eci_replace(r, ctx, "unauthenticated",
+                                    "the caller could not be "
+                                    "authenticated");
+
     case NGX_HTTP_FORBIDDEN:
         return ngx_http_eci_replace(r, ctx, "forbidden", "forbidden");
+
+    case NGX_HTTP_NOT_ALLOWED:
+        return ngx_http_eci_replace(r, ctx, "method_not_allowed",
+                                    "method not allowed");
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return ngx_http_eci_replace(r, ctx, "invalid_request",
+                                    "the request was not received in "
+                                    "time");
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return ngx_http_eci_replace(r, ctx, "too_many_requests",
+                                    "too many requests");
 
     case NGX_HTTP_NOT_FOUND:
         return ngx_http_eci_replace(r, ctx, "not_found", "not found");
@@ -203,8 +222,10 @@ ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     ctx->replace_body = 1;
 
-    /* nothing of the replaced response describes the new body */
-    ngx_http_eci_strip_headers(r, 1);
+    /* nothing of the upstream's replaced response describes the new body */
+    if (ctx->upstream_body) {
+        ngx_http_eci_strip_headers(r, 1);
+    }
 
     ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);

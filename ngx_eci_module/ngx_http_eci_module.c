@@ -18,6 +18,8 @@ static char *ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
 static void ngx_http_eci_chain_cleanup(void *data);
@@ -82,6 +84,20 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       offsetof(ngx_http_eci_loc_conf_t, audit_body_max),
       NULL },
 
+    { ngx_string("eci_exec_guard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_eci_exec_guard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("eci_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_eci_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -118,6 +134,7 @@ ngx_module_t  ngx_http_eci_module = {
 
 
 static ngx_str_t  ngx_http_eci_request_id_name = ngx_string("request_id");
+static ngx_str_t  ngx_http_eci_zone_name = ngx_string("ngx_eci");
 
 
 static void *
@@ -182,6 +199,7 @@ ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
     elcf->audit = NGX_CONF_UNSET_PTR;
     elcf->audit_required = NGX_CONF_UNSET;
     elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
+    elcf->exec_guard = NGX_CONF_UNSET_MSEC;
 
     return elcf;
 }
@@ -206,6 +224,7 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
 
     ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
+    ngx_conf_merge_msec_value(conf->exec_guard, prev->exec_guard, 0);
 
     /* NGX_CONF_UNSET_PTR survives here: "none set" differs from "off" */
     if (conf->audit == NGX_CONF_UNSET_PTR) {
@@ -289,7 +308,8 @@ ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_eci_loc_conf_t *elcf = conf;
 
-    char  *rv;
+    char                      *rv;
+    ngx_http_eci_main_conf_t  *emcf;
 
     rv = ngx_conf_set_flag_slot(cf, cmd, conf);
     if (rv != NGX_CONF_OK) {
@@ -298,6 +318,9 @@ ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     elcf->gateway_file = cf->conf_file->file.name.data;
     elcf->gateway_line = cf->conf_file->line;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+    emcf->used = 1;
 
     return NGX_CONF_OK;
 }
@@ -309,6 +332,7 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_eci_loc_conf_t *elcf = conf;
 
     eci_err_t                  err;
+    uint64_t                   start;
     ngx_str_t                 *value, path;
     ngx_uint_t                 i;
     ngx_pool_cleanup_t        *cln;
@@ -351,7 +375,10 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ref->path = path;
+
+    start = ngx_http_eci_now_us();
     ref->acl = eci_acl_load((const char *) path.data, &err);
+    ref->load_us = ngx_http_eci_now_us() - start;
 
     if (ref->acl == NULL) {
         emcf->acls.nelts--;
@@ -386,6 +413,7 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_eci_main_conf_t *emcf = conf;
 
     eci_err_t            err;
+    uint64_t             start;
     ngx_str_t           *value, path, master;
     const eci_key_t     *key;
     ngx_pool_cleanup_t  *cln;
@@ -425,10 +453,12 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     /* read by the master before the workers fork, as root if need be */
+    start = ngx_http_eci_now_us();
     emcf->keystore = eci_keystore_open((const char *) path.data,
                                        master.len
                                        ? (const char *) master.data : NULL,
                                        &err);
+    emcf->keystore_load_us = ngx_http_eci_now_us() - start;
     if (emcf->keystore == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_keystore %s", err.msg);
         return NGX_CONF_ERROR;
@@ -488,8 +518,6 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_eci_audit_t       *audit, **audits;
     ngx_http_eci_main_conf_t   *emcf;
 
-    static ngx_str_t  zone_name = ngx_string("eci_audit");
-
     if (elcf->audit != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
@@ -537,18 +565,45 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *audits = audit;
     elcf->audit = audit;
 
-    /* one zone keeps every audit file's chain across workers and reloads */
-    if (emcf->shm_zone == NULL) {
-        emcf->shm_zone = ngx_shared_memory_add(cf, &zone_name, 256 * 1024,
-                                               &ngx_http_eci_module);
-        if (emcf->shm_zone == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    emcf->used = 1;
 
-        emcf->shm_zone->init = ngx_http_eci_audit_init_zone;
-        emcf->shm_zone->data = emcf;
-        emcf->shm_zone->noreuse = 0;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_loc_conf_t *elcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_msec_t                 window;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    if (elcf->exec_guard != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
     }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        elcf->exec_guard = 0;
+        return NGX_CONF_OK;
+    }
+
+    window = ngx_parse_time(&value[1], 0);
+
+    if (window == (ngx_msec_t) NGX_ERROR || window == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid eci_exec_guard window \"%V\": a time "
+                           "such as 60s, or off", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->exec_guard = window;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+    emcf->used = 1;
 
     return NGX_CONF_OK;
 }
@@ -568,6 +623,22 @@ ngx_http_eci_init(ngx_conf_t *cf)
                                               &ngx_http_eci_request_id_name);
     if (emcf->request_id_index == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    /*
+     * One zone keeps the audit chains and the counters across workers and
+     * reloads; its size never changes, so a reload always reuses it.
+     */
+    if (emcf->used) {
+        emcf->shm_zone = ngx_shared_memory_add(cf, &ngx_http_eci_zone_name,
+                                               NGX_HTTP_ECI_ZONE_SIZE,
+                                               &ngx_http_eci_module);
+        if (emcf->shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        emcf->shm_zone->init = ngx_http_eci_init_zone;
+        emcf->shm_zone->data = emcf;
     }
 
     /*
@@ -720,4 +791,54 @@ ngx_http_eci_error_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+/* wall-clock microseconds, for the load times eci_status reports */
+uint64_t
+ngx_http_eci_now_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+ngx_int_t
+ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_eci_main_conf_t  *oemcf = data;
+
+    ngx_slab_pool_t           *shpool;
+    ngx_http_eci_shctx_t      *sh;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (oemcf != NULL && oemcf->sh != NULL) {
+        sh = oemcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_rbtree_init(&sh->guard, &sh->guard_sentinel,
+                        ngx_rbtree_insert_value);
+        ngx_queue_init(&sh->guard_queue);
+
+        shpool->data = sh;
+    }
+
+    emcf->sh = sh;
+    emcf->shpool = shpool;
+
+    return ngx_http_eci_audit_init_nodes(shm_zone, emcf);
 }

@@ -31,6 +31,7 @@
 typedef struct {
     ngx_str_t                   path;
     eci_acl_t                  *acl;
+    uint64_t                    load_us;
 } ngx_http_eci_acl_ref_t;
 
 
@@ -46,10 +47,30 @@ typedef struct {
 
 
 #define NGX_HTTP_ECI_MAX_AUDIT_FILES  64
+#define NGX_HTTP_ECI_ZONE_SIZE        (1024 * 1024)
+
+
+/* the error codes the gateway answers and counts; 0 is "none" */
+#define NGX_HTTP_ECI_NERRORS          24
+
+extern const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS];
+
+
+/* counted across workers for eci_status, kept over reloads */
+typedef struct {
+    ngx_atomic_t                requests[NGX_HTTP_ECI_NERRORS][2];
+    ngx_atomic_t                upstream[6];   /* none, 1xx .. 5xx */
+    ngx_atomic_t                guard_hits;
+} ngx_http_eci_counters_t;
+
 
 typedef struct {
     ngx_uint_t                  nnodes;
     ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
+    ngx_http_eci_counters_t     counters;
+    ngx_rbtree_t                guard;
+    ngx_rbtree_node_t           guard_sentinel;
+    ngx_queue_t                 guard_queue;
 } ngx_http_eci_shctx_t;
 
 
@@ -63,6 +84,7 @@ typedef struct {
 typedef struct {
     eci_keystore_t             *keystore;
     ngx_str_t                   keystore_path;
+    uint64_t                    keystore_load_us;
     eci_audit_chain_t          *chain;
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
@@ -70,6 +92,7 @@ typedef struct {
     ngx_http_eci_shctx_t       *sh;
     ngx_slab_pool_t            *shpool;
     ngx_int_t                   request_id_index;
+    ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
 
@@ -82,6 +105,7 @@ typedef struct {
     ngx_http_eci_audit_t       *audit;       /* NULL: eci_audit_log off */
     ngx_flag_t                  audit_required;
     size_t                      audit_body_max;
+    ngx_msec_t                  exec_guard;  /* 0: off */
 
     /* where eci_gateway was said, for the checks done at merge time */
     u_char                     *gateway_file;
@@ -125,6 +149,7 @@ typedef struct {
     unsigned                    response_done:1;
     unsigned                    parsed:1;
     unsigned                    audited:1;
+    unsigned                    guarded:1;
 } ngx_http_eci_ctx_t;
 
 
@@ -146,8 +171,17 @@ ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
-ngx_int_t ngx_http_eci_audit_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
+ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
+    ngx_http_eci_main_conf_t *emcf);
+char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,
+    ngx_str_t *first);
+void ngx_http_eci_guard_release(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+void ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx);
+uint64_t ngx_http_eci_now_us(void);
 ngx_int_t ngx_http_eci_add_variables(ngx_conf_t *cf);
 
 

@@ -1,0 +1,322 @@
+/*
+ * ngx_eci: counters across all workers, and "eci_status;" serving them in
+ * Prometheus text format.
+ */
+
+#include "ngx_http_eci_module.h"
+
+
+static ngx_int_t ngx_http_eci_status_handler(ngx_http_request_t *r);
+static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
+    size_t len);
+
+
+const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS] = {
+    "",
+    "invalid_request",
+    "unauthenticated",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "unsupported_media_type",
+    "upstream_rejected_key",
+    "upstream_unavailable",
+    "upstream_timeout",
+    "audit_unavailable",
+    "duplicate_exec",
+    "service_unavailable",
+    "internal_error",
+    "too_many_requests",
+    "other",
+    NULL
+};
+
+
+/* counts the request once, from the log phase */
+void
+ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    ngx_uint_t                  e, status;
+    ngx_http_eci_counters_t    *c;
+    ngx_http_eci_main_conf_t   *emcf;
+    ngx_http_upstream_state_t  *state;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    if (emcf->sh == NULL) {
+        return;
+    }
+
+    c = &emcf->sh->counters;
+
+    e = 0;
+
+    if (ctx->error != NULL) {
+        for (e = 1; ngx_http_eci_errors[e] != NULL; e++) {
+            if (ngx_strcmp(ngx_http_eci_errors[e], ctx->error) == 0) {
+                break;
+            }
+        }
+
+        if (ngx_http_eci_errors[e] == NULL) {
+            e--;        /* the last one: "other" */
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&c->requests[e][ctx->allowed ? 1 : 0], 1);
+
+    status = 0;
+
+    if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {
+        state = r->upstream_states->elts;
+        status = state[r->upstream_states->nelts - 1].status;
+    }
+
+    (void) ngx_atomic_fetch_add(&c->upstream[(status >= 100 && status < 600)
+                                             ? status / 100 : 0], 1);
+}
+
+
+char *
+ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_eci_status_handler;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+    emcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_eci_status_handler(ngx_http_request_t *r)
+{
+    u_char                     *p, *last;
+    size_t                      size;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, e, d, n;
+    ngx_chain_t                 out;
+    const eci_key_t            *key;
+    ngx_http_eci_shctx_t       *sh;
+    ngx_http_eci_acl_ref_t     *acl;
+    ngx_http_eci_audit_t      **audits;
+    ngx_http_eci_chain_node_t  *node;
+    ngx_http_eci_main_conf_t   *emcf;
+
+    static const char  *decisions[2] = { "deny", "allow" };
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+    sh = emcf->sh;
+
+    if (sh == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    n = (emcf->keystore ? eci_keystore_count(emcf->keystore) : 0)
+        + emcf->audits.nelts + emcf->acls.nelts;
+
+    /* the fixed part, and room for a path (escaped) per labelled line */
+    size = 8192 + NGX_HTTP_ECI_NERRORS * 2 * 128
+           + n * 4 * (256 + 2 * NGX_MAX_PATH);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+    last = b->end;
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_requests_total Requests handled in eci_gateway "
+            "locations, by decision and error code.\n"
+            "# TYPE eci_requests_total counter\n");
+
+    for (e = 0; ngx_http_eci_errors[e] != NULL; e++) {
+        for (d = 0; d < 2; d++) {
+            if (sh->counters.requests[e][d] == 0 && !(e == 0 && d == 1)) {
+                continue;
+            }
+
+            p = ngx_slprintf(p, last,
+                    "eci_requests_total{decision=\"%s\",error=\"%s\"} %uA\n",
+                    decisions[d], ngx_http_eci_errors[e],
+                    sh->counters.requests[e][d]);
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_upstream_responses_total Upstream answers by "
+            "status class (none: nothing forwarded or no answer).\n"
+            "# TYPE eci_upstream_responses_total counter\n"
+            "eci_upstream_responses_total{class=\"none\"} %uA\n"
+            "eci_upstream_responses_total{class=\"1xx\"} %uA\n"
+            "eci_upstream_responses_total{class=\"2xx\"} %uA\n"
+            "eci_upstream_responses_total{class=\"3xx\"} %uA\n"
+            "eci_upstream_responses_total{class=\"4xx\"} %uA\n"
+            "eci_upstream_responses_total{class=\"5xx\"} %uA\n",
+            sh->counters.upstream[0], sh->counters.upstream[1],
+            sh->counters.upstream[2], sh->counters.upstream[3],
+            sh->counters.upstream[4], sh->counters.upstream[5]);
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_exec_guard_hits_total Execs refused as duplicates "
+            "by eci_exec_guard.\n"
+            "# TYPE eci_exec_guard_hits_total counter\n"
+            "eci_exec_guard_hits_total %uA\n", sh->counters.guard_hits);
+
+    audits = emcf->audits.elts;
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_audit_lines_total Audit lines written.\n"
+            "# TYPE eci_audit_lines_total counter\n");
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        node = audits[i]->node;
+        p = ngx_slprintf(p, last, "eci_audit_lines_total{file=\"");
+        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_slprintf(p, last, "\"} %uL\n", node->written);
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_audit_failures_total Audit lines that could not "
+            "be written.\n"
+            "# TYPE eci_audit_failures_total counter\n");
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        node = audits[i]->node;
+        p = ngx_slprintf(p, last, "eci_audit_failures_total{file=\"");
+        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_slprintf(p, last, "\"} %uL\n", node->failed);
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_audit_chain_seq The seq of the last chained audit "
+            "line.\n"
+            "# TYPE eci_audit_chain_seq gauge\n");
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        node = audits[i]->node;
+        p = ngx_slprintf(p, last, "eci_audit_chain_seq{file=\"");
+        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_slprintf(p, last, "\"} %uL\n", node->seq);
+    }
+
+    acl = emcf->acls.elts;
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_acl_principals Principals in each ACL loaded.\n"
+            "# TYPE eci_acl_principals gauge\n");
+
+    for (i = 0; i < emcf->acls.nelts; i++) {
+        p = ngx_slprintf(p, last, "eci_acl_principals{file=\"");
+        p = ngx_http_eci_label(p, last, acl[i].path.data, acl[i].path.len);
+        p = ngx_slprintf(p, last, "\"} %uz\n",
+                         eci_acl_principal_count(acl[i].acl));
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_acl_load_seconds How long loading each ACL took.\n"
+            "# TYPE eci_acl_load_seconds gauge\n");
+
+    for (i = 0; i < emcf->acls.nelts; i++) {
+        p = ngx_slprintf(p, last, "eci_acl_load_seconds{file=\"");
+        p = ngx_http_eci_label(p, last, acl[i].path.data, acl[i].path.len);
+        p = ngx_slprintf(p, last, "\"} %uL.%06uL\n",
+                         acl[i].load_us / 1000000, acl[i].load_us % 1000000);
+    }
+
+    if (emcf->keystore != NULL) {
+        p = ngx_slprintf(p, last,
+                "# HELP eci_keystore_key_info The keys loaded, by name and "
+                "SHA-256 fingerprint (never the key).\n"
+                "# TYPE eci_keystore_key_info gauge\n");
+
+        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+            key = eci_keystore_at(emcf->keystore, i);
+
+            p = ngx_slprintf(p, last, "eci_keystore_key_info{keystore=\"");
+            p = ngx_http_eci_label(p, last, emcf->keystore_path.data,
+                                   emcf->keystore_path.len);
+            p = ngx_slprintf(p, last, "\",name=\"%s\",fingerprint=\"%s\"} 1\n",
+                             key->name, key->fingerprint);
+        }
+
+        p = ngx_slprintf(p, last,
+                "# HELP eci_keystore_load_seconds How long loading the "
+                "keystore took.\n"
+                "# TYPE eci_keystore_load_seconds gauge\n"
+                "eci_keystore_load_seconds{keystore=\"");
+        p = ngx_http_eci_label(p, last, emcf->keystore_path.data,
+                               emcf->keystore_path.len);
+        p = ngx_slprintf(p, last, "\"} %uL.%06uL\n",
+                         emcf->keystore_load_us / 1000000,
+                         emcf->keystore_load_us % 1000000);
+    }
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* a Prometheus label value: backslash, quote and newline escaped */
+static u_char *
+ngx_http_eci_label(u_char *p, u_char *last, u_char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len && p + 2 < last; i++) {
+        switch (s[i]) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = s[i];
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = s[i];
+        }
+    }
+
+    return p;
+}

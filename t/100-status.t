@@ -1,0 +1,151 @@
+# eci_status: Prometheus text counted across all workers, checked against
+# the requests this test made; and it never shows a key.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Digest::SHA ();
+use Test::More;
+use EciTest;
+
+my $KEY = 'eci-status-test-key-5d2e';
+
+my $t = EciTest->new;
+$t->requires_master if $t->can('requires_master');
+
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({
+    principals => {
+        alice => {
+            permissions           => ['DistributedReportsSettings (Manage)'],
+            reportDistributionIds => [1, 2, 3],
+        },
+        bob => {},
+    },
+});
+
+$t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
+    . <<"EOF");
+http {
+    access_log %%DIR%%/access.log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $store master=$master;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api/ {
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log %%DIR%%/audit.log;
+            proxy_pass    http://127.0.0.1:%%MOCK%%;
+        }
+
+        location = /metrics {
+            eci_status;
+        }
+    }
+}
+EOF
+
+$t->start;
+
+sub exec_as {
+    my ($who, $id, %o) = @_;
+    return $t->request($o{method} // 'POST',
+                       "/api/v202106/reportdistribution/$id/exec",
+                       headers => ['X-Caller' => $who]);
+}
+
+sub metrics {
+    my $r = $t->request('GET', '/metrics');
+    my %m;
+    for (split /\n/, $r->{body}) {
+        next if /^#/;
+        /^(\S+) (\S+)$/ or next;
+        $m{$1} = $2;
+    }
+    return ($r, \%m);
+}
+
+my ($r, $m) = metrics();
+is($r->{status}, 200, 'eci_status answers');
+like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
+     'in Prometheus text format');
+is($m->{'eci_requests_total{decision="allow",error=""}'}, 0,
+   'nothing counted before any request');
+
+exec_as('alice', $_) for 1 .. 3;                    # 3 allowed
+exec_as('alice', 9);                                # forbidden
+exec_as('bob', 1);                                  # forbidden
+exec_as('', 1);                                     # unauthenticated
+exec_as('alice', 1, method => 'GET');               # method_not_allowed
+$t->request('POST', '/api/v202106/reportdistribution/01/exec',
+            headers => ['X-Caller' => 'alice']);     # invalid_request
+$t->request('POST', '/api/other', headers => ['X-Caller' => 'alice']);
+$t->mock->set(status => 500, body => 'oops');
+exec_as('alice', 2);                                # allowed, upstream 5xx
+$t->mock->reset;
+
+$t->wait_for_lines('audit.log', 4 * 2 + 6);
+($r, $m) = metrics();
+
+is($m->{'eci_requests_total{decision="allow",error=""}'}, 4,
+   'allowed execs counted, across two workers');
+is($m->{'eci_requests_total{decision="deny",error="forbidden"}'}, 2,
+   'refusals counted by error code');
+is($m->{'eci_requests_total{decision="deny",error="unauthenticated"}'}, 1,
+   'unauthenticated counted');
+is($m->{'eci_requests_total{decision="deny",error="method_not_allowed"}'}, 1,
+   'method_not_allowed counted');
+is($m->{'eci_requests_total{decision="deny",error="invalid_request"}'}, 1,
+   'invalid_request counted');
+is($m->{'eci_requests_total{decision="deny",error="not_found"}'}, 1,
+   'not_found counted');
+is($m->{'eci_upstream_responses_total{class="2xx"}'}, 3,
+   'upstream 2xx answers counted');
+is($m->{'eci_upstream_responses_total{class="5xx"}'}, 1,
+   'upstream 5xx answers counted');
+is($m->{'eci_upstream_responses_total{class="none"}'}, 6,
+   'requests that were never forwarded counted');
+
+my $audit = $t->path('audit.log');
+is($m->{qq{eci_audit_lines_total{file="$audit"}}}, 14,
+   'audit lines written: one intent and one result an exec, one a refusal');
+is($m->{qq{eci_audit_failures_total{file="$audit"}}}, 0,
+   'no audit failure');
+is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, 14,
+   'the chain sequence is the last line\'s seq');
+my @lines = $t->audit_lines('audit.log');
+is($lines[-1]{seq}, 14, 'which the audit file agrees with');
+
+is($m->{qq{eci_acl_principals{file="$acl"}}}, 2, 'ACL principals loaded');
+like($m->{qq{eci_acl_load_seconds{file="$acl"}}} // '', qr/^\d+\.\d{6}$/,
+     'ACL load time');
+my $fpr = substr(Digest::SHA::sha256_hex($KEY), 0, 16);
+is($m->{qq{eci_keystore_key_info{keystore="$store",name="default",fingerprint="$fpr"}}},
+   1, 'the key is shown by its fingerprint');
+like($m->{qq{eci_keystore_load_seconds{keystore="$store"}}} // '',
+     qr/^\d+\.\d{6}$/, 'keystore load time');
+unlike($r->{body}, qr/\Q$KEY\E/, 'the key itself is never shown');
+
+# counters survive a reload
+ok($t->reload, 'reload');
+exec_as('alice', 1);
+$t->wait_for_lines('audit.log', 16);
+($r, $m) = metrics();
+is($m->{'eci_requests_total{decision="allow",error=""}'}, 5,
+   'counters go on after a reload');
+is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, 16, 'and so does the chain');
+
+$r = $t->request('POST', '/metrics');
+is($r->{status}, 405, 'eci_status takes GET only');
+
+$t->done;
+done_testing;
