@@ -27,9 +27,9 @@ static ngx_int_t ngx_http_eci_audit_write(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
     ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
-    ngx_http_eci_shctx_t *sh, ngx_open_file_t *file);
+    ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit);
 static void ngx_http_eci_chain_resume(ngx_log_t *log,
-    ngx_http_eci_chain_node_t *node, ngx_open_file_t *file);
+    ngx_http_eci_chain_node_t *node, ngx_str_t *name);
 
 
 ngx_int_t
@@ -161,23 +161,35 @@ static ngx_int_t
 ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     eci_audit_record_t *rec)
 {
-    u_char                     *line;
-    size_t                      len, max;
+    u_char                     *buf, *line;
+    size_t                      len, max, head;
     ssize_t                     n;
     ngx_err_t                   err;
+    ngx_http_eci_audit_t       *audit;
     ngx_http_eci_main_conf_t   *emcf;
     ngx_http_eci_chain_node_t  *node;
     char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-    node = ctx->audit->node;
+    audit = ctx->audit;
+    node = audit->node;
 
     max = eci_audit_line_max(rec);
 
-    line = ngx_pnalloc(r->pool, max);
-    if (line == NULL) {
+    /* room for syslog's PRI and HEADER before the line */
+    head = 0;
+
+    if (audit->syslog != NULL) {
+        head = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
+               + 1 + audit->syslog->tag.len + 2;
+    }
+
+    buf = ngx_pnalloc(r->pool, head + max);
+    if (buf == NULL) {
         return NGX_ERROR;
     }
+
+    line = buf + head;
 
     n = -1;
     err = 0;
@@ -194,8 +206,19 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                                    chain);
     }
 
-    if (len > 0) {
-        n = ngx_write_fd(ctx->audit->file->fd, line, len);
+    if (len > 0 && audit->syslog != NULL) {
+        /* one datagram a line, without its newline */
+        buf = ngx_syslog_add_header(audit->syslog, line - head);
+        ngx_memmove(buf, line, len - 1);
+        buf += len - 1;
+        line -= head;
+        len = buf - line;
+
+        n = ngx_syslog_send(audit->syslog, line, len);
+        err = (n == -1) ? ngx_socket_errno : 0;
+
+    } else if (len > 0) {
+        n = ngx_write_fd(audit->file->fd, line, len);
         err = (n == -1) ? ngx_errno : 0;
     }
 
@@ -219,8 +242,7 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     if (n != (ssize_t) len) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       "eci: audit %s line to \"%V\" not written "
-                      "(%z of %uz bytes)", rec->event,
-                      &ctx->audit->file->name, n, len);
+                      "(%z of %uz bytes)", rec->event, &audit->name, n, len);
         return NGX_ERROR;
     }
 
@@ -244,7 +266,7 @@ ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
 
     for (i = 0; i < emcf->audits.nelts; i++) {
         audits[i]->node = ngx_http_eci_chain_node(shm_zone, emcf->shpool,
-                                                  emcf->sh, audits[i]->file);
+                                                  emcf->sh, audits[i]);
         if (audits[i]->node == NULL) {
             return NGX_ERROR;
         }
@@ -256,7 +278,7 @@ ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
 
 static ngx_http_eci_chain_node_t *
 ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
-    ngx_http_eci_shctx_t *sh, ngx_open_file_t *file)
+    ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit)
 {
     ngx_uint_t                  i;
     ngx_http_eci_chain_node_t  *node;
@@ -264,8 +286,8 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
     for (i = 0; i < sh->nnodes; i++) {
         node = sh->nodes[i];
 
-        if (node->name_len == file->name.len
-            && ngx_memcmp(node->name, file->name.data, file->name.len) == 0)
+        if (node->name_len == audit->name.len
+            && ngx_memcmp(node->name, audit->name.data, audit->name.len) == 0)
         {
             return node;
         }
@@ -273,24 +295,30 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
 
     if (sh->nnodes == NGX_HTTP_ECI_MAX_AUDIT_FILES) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "eci: more than %d audit files",
+                      "eci: more than %d audit logs",
                       NGX_HTTP_ECI_MAX_AUDIT_FILES);
         return NULL;
     }
 
     node = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_chain_node_t)
-                                   + file->name.len);
+                                   + audit->name.len);
     if (node == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "eci: no room for the audit chain of \"%V\"",
-                      &file->name);
+                      &audit->name);
         return NULL;
     }
 
-    node->name_len = file->name.len;
-    ngx_memcpy(node->name, file->name.data, file->name.len);
+    node->name_len = audit->name.len;
+    ngx_memcpy(node->name, audit->name.data, audit->name.len);
 
-    ngx_http_eci_chain_resume(shm_zone->shm.log, node, file);
+    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
+               ECI_AUDIT_CHAIN_HEX + 1);
+
+    /* a syslog chain starts anew with nginx: the collector has the past */
+    if (audit->file != NULL) {
+        ngx_http_eci_chain_resume(shm_zone->shm.log, node, &audit->name);
+    }
 
     sh->nodes[sh->nnodes++] = node;
 
@@ -301,7 +329,7 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
 /* the chain goes on from the last sealed line the file has */
 static void
 ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
-    ngx_open_file_t *file)
+    ngx_str_t *name)
 {
     u_char           *buf, *end, *p, *start;
     off_t             size, from;
@@ -316,7 +344,7 @@ ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
                ECI_AUDIT_CHAIN_HEX + 1);
     node->seq = 0;
 
-    fd = ngx_open_file(file->name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         return;
     }
@@ -377,12 +405,12 @@ ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
     if (node->seq == 0) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "eci: audit file \"%V\" has no chained line to go on "
-                      "from; its chain starts anew at seq 1", &file->name);
+                      "from; its chain starts anew at seq 1", name);
 
     } else {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "eci: audit file \"%V\" chain goes on from seq %uL",
-                      &file->name, node->seq);
+                      name, node->seq);
     }
 
     ngx_free(buf);

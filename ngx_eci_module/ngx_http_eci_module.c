@@ -514,7 +514,6 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                  *value, name;
     ngx_uint_t                  i;
-    ngx_open_file_t            *file;
     ngx_http_eci_audit_t       *audit, **audits;
     ngx_http_eci_main_conf_t   *emcf;
 
@@ -529,22 +528,15 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    /*
-     * The master opens it, like access_log, so that workers inherit the
-     * descriptor whatever user they run as and "nginx -s reopen" works.
-     */
-    name = value[1];
-
-    file = ngx_conf_open_file(cf->cycle, &name);
-    if (file == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    name = value[1];
 
     audits = emcf->audits.elts;
     for (i = 0; i < emcf->audits.nelts; i++) {
-        if (audits[i]->file == file) {
+        if (audits[i]->name.len == name.len
+            && ngx_strncmp(audits[i]->name.data, name.data, name.len) == 0)
+        {
             elcf->audit = audits[i];
             return NGX_CONF_OK;
         }
@@ -555,7 +547,41 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    audit->file = file;
+    if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
+
+        /* a fleet ships its audit trails to one collector */
+        audit->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (audit->syslog == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_syslog_process_conf(cf, audit->syslog) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        audit->name = name;
+
+    } else {
+        /*
+         * The master opens it, like access_log, so that workers inherit
+         * the descriptor whatever user they run as and "nginx -s reopen"
+         * works.
+         */
+        audit->file = ngx_conf_open_file(cf->cycle, &name);
+        if (audit->file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        audit->name = audit->file->name;
+
+        /* the same file under another spelling is the same chain */
+        for (i = 0; i < emcf->audits.nelts; i++) {
+            if (audits[i]->file == audit->file) {
+                elcf->audit = audits[i];
+                return NGX_CONF_OK;
+            }
+        }
+    }
 
     audits = ngx_array_push(&emcf->audits);
     if (audits == NULL) {

@@ -74,9 +74,11 @@ typedef struct {
 } ngx_http_eci_shctx_t;
 
 
-/* one audit file, however many locations write to it */
+/* one audit target, however many locations write to it */
 typedef struct {
-    ngx_open_file_t            *file;
+    ngx_str_t                   name;        /* the file, or "syslog:..." */
+    ngx_open_file_t            *file;        /* NULL for syslog */
+    ngx_syslog_peer_t          *syslog;
     ngx_http_eci_chain_node_t  *node;
 } ngx_http_eci_audit_t;
 

@@ -1,0 +1,105 @@
+# eci_audit_log syslog:…: each audit line goes to a syslog collector as one
+# datagram, chained like the file; received here on a loopback UDP socket.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use IO::Select;
+use IO::Socket::INET;
+use Test::More;
+use EciTest;
+
+my $KEY = 'eci-syslog-test-key-77aa';
+
+my $t = EciTest->new;
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({
+    principals => {
+        alice => {
+            permissions           => ['DistributedReportsSettings (Manage)'],
+            reportDistributionIds => [1, 2],
+        },
+    },
+});
+
+my $collector = IO::Socket::INET->new(
+    LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
+    or die "udp: $!";
+my $udp = $collector->sockport;
+
+$t->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    access_log %%DIR%%/access.log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $store master=$master;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api/ {
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log syslog:server=127.0.0.1:$udp,tag=eci_audit;
+            proxy_pass    http://127.0.0.1:%%MOCK%%;
+        }
+    }
+}
+EOF
+
+my ($rc, $out) = $t->nginx_test;
+is($rc, 0, 'nginx -t accepts a syslog audit target') or diag $out;
+
+$t->start;
+
+my @r;
+push @r, $t->request('POST', "/api/v202106/reportdistribution/$_/exec",
+                     headers => ['X-Caller' => 'alice'])
+    for 1, 2, 3;
+
+is_deeply([map { $_->{status} } @r], [200, 200, 403],
+          'two execs allowed, one refused');
+
+# 2 x (intent + result) + 1 result
+my $sel = IO::Select->new($collector);
+my @msgs;
+while (@msgs < 5 && $sel->can_read(5)) {
+    my $buf;
+    $collector->recv($buf, 65536);
+    push @msgs, $buf;
+}
+is(scalar @msgs, 5, 'five datagrams reached the collector');
+
+my @lines;
+for my $m (@msgs) {
+    like($m, qr/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ eci_audit: \{/,
+         'a syslog header with the tag, then the line');
+    (my $json = $m) =~ s/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ eci_audit: //;
+    unlike($json, qr/\n/, 'one line, no newline inside the datagram');
+    push @lines, $json;
+}
+
+my @rec = map { JSON::PP->new->decode($_) } @lines;
+is_deeply([map { $_->{seq} } @rec], [1 .. 5], 'one chained sequence');
+is_deeply([map { $_->{event} } @rec],
+          [qw(intent result intent result result)],
+          'intent before result, refusal with its result only');
+is($rec[4]{error}, 'forbidden', 'the refusal is there');
+is($rec[1]{requestId}, $r[0]{headers}{'x-request-id'},
+   'requestIds match the responses');
+
+# what the collector stored verifies like a file
+my $copy = $t->write_file('collected.log', join('', map { "$_\n" } @lines));
+my $tool = $ENV{ECI_TEST_AUDIT} // $t->root . '/build/eci-audit';
+$out = `$tool verify $copy --keystore $store --master $master 2>&1`;
+is($? >> 8, 0, 'the collected lines verify with eci-audit') or diag $out;
+
+unlike(join('', @msgs), qr/\Q$KEY\E/, 'no key in what was shipped');
+
+$t->done;
+done_testing;
