@@ -1428,3 +1428,16 @@ eci_ks_hex(int c)
 
     return -1;
 }
+
+
+int
+eci_keystore_lock(const eci_keystore_t *ks)
+{
+    if (ks == NULL || ks->region == NULL) {
+        return 0;
+    }
+
+    (void) madvise(ks->region, ks->region_size, MADV_DONTDUMP);
+
+    return mlock(ks->region, ks->region_size);
+}

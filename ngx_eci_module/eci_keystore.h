@@ -58,6 +58,13 @@ eci_keystore_t *eci_keystore_new(eci_err_t *err);
 
 void eci_keystore_free(eci_keystore_t *ks);
 
+/*
+ * Locks the key memory again and keeps it out of core dumps: memory locks
+ * are not inherited across fork(), so each nginx worker calls this.
+ * 0, or -1 with errno (e.g. RLIMIT_MEMLOCK).
+ */
+int eci_keystore_lock(const eci_keystore_t *ks);
+
 const eci_key_t *eci_keystore_get(const eci_keystore_t *ks,
     const char *name);
 

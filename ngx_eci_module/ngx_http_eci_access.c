@@ -8,6 +8,8 @@
 
 #include "ngx_http_eci_module.h"
 
+#include <openssl/crypto.h>
+
 
 static ngx_int_t ngx_http_eci_deny(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_uint_t status, const char *code,
@@ -21,6 +23,7 @@ static ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h,
     const char *name, size_t len);
 static ngx_uint_t ngx_http_eci_allow_duplicate(ngx_http_request_t *r);
+static void ngx_http_eci_wipe_upstream_request(void *data);
 
 
 static ngx_str_t  ngx_http_eci_allow_post = ngx_string("POST");
@@ -472,10 +475,11 @@ static ngx_int_t
 ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ngx_uint_t add_content_type)
 {
-    ngx_uint_t        i, n;
-    ngx_list_t        headers;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
+    ngx_uint_t           i, n;
+    ngx_list_t           headers;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h, *nh;
+    ngx_pool_cleanup_t  *cln;
 
     n = 0;
 
@@ -524,11 +528,15 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /*
+     * hash 0: proxy_pass still forwards it, but $http_eci_apikey (and so
+     * any log_format or add_header naming it) does not see it.
+     */
     ngx_str_set(&nh->key, NGX_HTTP_ECI_KEY_HEADER);
     nh->value.data = (u_char *) ctx->api_key->value;
     nh->value.len = ctx->api_key->len;
     nh->lowcase_key = (u_char *) "eci-apikey";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+    nh->hash = 0;
 #if (nginx_version >= 1023000)
     nh->next = NULL;
 #endif
@@ -561,6 +569,15 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 #endif
         r->headers_in.content_type = nh;
     }
+
+    /* the upstream request proxy_pass builds holds the key: wipe it */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_eci_wipe_upstream_request;
+    cln->data = r;
 
     r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;
@@ -633,4 +650,28 @@ ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
     }
 
     return 0;
+}
+
+
+/*
+ * The header block proxy_pass sent upstream is the first buffer of
+ * u->request_bufs, in this request's pool: wiped before the pool is
+ * freed, so no copy of the key lingers in freed heap (or a core dump).
+ */
+static void
+ngx_http_eci_wipe_upstream_request(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_buf_t  *b;
+
+    if (r->upstream == NULL || r->upstream->request_bufs == NULL) {
+        return;
+    }
+
+    b = r->upstream->request_bufs->buf;
+
+    if (b != NULL && b->temporary && b->start != NULL) {
+        OPENSSL_cleanse(b->start, b->end - b->start);
+    }
 }

@@ -6,6 +6,7 @@
 
 
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_eci_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_eci_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_eci_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -124,7 +125,7 @@ ngx_module_t  ngx_http_eci_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_eci_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -867,4 +868,26 @@ ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     emcf->shpool = shpool;
 
     return ngx_http_eci_audit_init_nodes(shm_zone, emcf);
+}
+
+
+/* memory locks do not survive fork(): each worker locks the keys again */
+static ngx_int_t
+ngx_http_eci_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
+
+    if (emcf == NULL || emcf->keystore == NULL) {
+        return NGX_OK;
+    }
+
+    if (eci_keystore_lock(emcf->keystore) != 0) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "eci: cannot lock the keystore in memory; the keys "
+                      "may be swapped out (raise LimitMEMLOCK)");
+    }
+
+    return NGX_OK;
 }

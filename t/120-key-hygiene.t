@@ -1,0 +1,119 @@
+# Key hygiene: the key is invisible to $http_eci_apikey (so no log_format or
+# add_header can print it), locked in each worker's memory, kept out of
+# core dumps, and wiped from the upstream request after use: a core of a
+# worker that has proxied execs does not contain it.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Temp ();
+use Test::More;
+use EciTest;
+
+my $KEY = 'eci-hygiene-key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
+
+my $t = EciTest->new;
+$t->requires_master if $t->can('requires_master');
+
+my $gcore = `command -v gcore 2>/dev/null`;
+chomp $gcore;
+plan skip_all => 'gcore (gdb) is not installed' unless $gcore;
+
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({
+    principals => {
+        'principal-marker-5f1c' => {
+            permissions           => ['DistributedReportsSettings (Manage)'],
+            reportDistributionIds => '*',
+        },
+    },
+});
+
+$t->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    log_format leaky '\$request_id key=[\$http_eci_apikey]';
+    access_log %%DIR%%/access.log leaky;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $store master=$master;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api/ {
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log %%DIR%%/audit.log;
+            add_header    X-Leak "[\$http_eci_apikey]" always;
+            proxy_pass    http://127.0.0.1:%%MOCK%%;
+        }
+    }
+}
+EOF
+
+$t->start;
+
+my @r = map {
+    $t->request('POST', "/api/v202106/reportdistribution/$_/exec",
+                headers => ['X-Caller' => 'principal-marker-5f1c',
+                            'ECI-ApiKey' => 'caller-sent-value'])
+} 1 .. 5;
+
+is_deeply([map { $_->{status} } @r], [(200) x 5], 'five execs served');
+my @got = $t->mock->requests;
+is_deeply([map { [MockEci::header_values($_, 'ECI-ApiKey')] } @got],
+          [([$KEY]) x 5], 'each went upstream with exactly the key');
+
+is($r[0]{headers}{'x-leak'}, '[]',
+   'add_header with $http_eci_apikey sees no key (and not the caller\'s)');
+$t->wait_for_lines('audit.log', 10);
+my $access = do { local (@ARGV, $/) = ($t->path('access.log')); <> };
+like($access, qr/key=\[-?\]/, 'log_format with $http_eci_apikey logs nothing');
+unlike($access, qr/\Q$KEY\E/, 'the key is not in the access log');
+
+# --- the worker's memory ----------------------------------------------------
+
+my ($worker) = $t->worker_pids;
+ok($worker, 'a worker');
+
+my $status = do { local (@ARGV, $/) = ("/proc/$worker/status"); <> };
+my ($locked) = $status =~ /^VmLck:\s+(\d+) kB/m;
+cmp_ok($locked // 0, '>', 0, 'the worker has locked memory (the keystore)');
+
+my $smaps = do { local (@ARGV, $/) = ("/proc/$worker/smaps"); <> };
+my @flags = $smaps =~ /^VmFlags:(.*)$/mg;
+ok((grep { /\bdd\b/ && /\blo\b/ } @flags),
+   'a mapping is both locked and excluded from core dumps');
+
+my $dir = File::Temp->newdir;
+my $out = `$gcore -o $dir/core $worker 2>&1`;
+my ($core) = glob("$dir/core*");
+ok($core && -s $core, 'gcore dumped the worker') or diag $out;
+
+SKIP: {
+    skip 'no core', 3 unless $core && -s $core;
+
+    open(my $fh, '<:raw', $core) or die "$core: $!";
+    my $found_key = 0;
+    my $found_marker = 0;
+    my $buf = '';
+    while (read($fh, my $chunk, 1 << 20)) {
+        $buf = substr($buf, -64) . $chunk;
+        $found_key++ if index($buf, $KEY) >= 0;
+        $found_marker++ if index($buf, 'principal-marker-5f1c') >= 0;
+    }
+    close $fh;
+
+    ok($found_marker, 'the core holds the worker\'s data (the ACL principal '
+       . 'is found: the search works)');
+    is($found_key, 0, 'but not the key');
+    ok(-s $core > 1024 * 1024, 'a real core, not an empty file');
+}
+
+$t->done;
+done_testing;
