@@ -267,6 +267,68 @@ test_round_trip(const char *master)
 }
 
 
+/* the buffer API the file readers and the fuzzers share */
+
+static void
+test_buffer(void)
+{
+    size_t            len;
+    eci_err_t         err;
+    unsigned char     key[ECI_MASTER_KEY_LEN];
+    unsigned char    *buf;
+    eci_keystore_t   *ks;
+    const eci_key_t  *k;
+
+    static const char  plain[] = "{\"alpha\": \"" KEY_A "\"}";
+
+    memset(key, 0x5a, sizeof(key));
+
+    buf = read_file(path_of("ks.sealed"), &len);
+    ok(buf != NULL, "read the sealed store");
+    if (buf == NULL) {
+        return;
+    }
+
+    ks = eci_keystore_open_buffer(buf, len, key, "mem", &err);
+    ok(ks != NULL, "open_buffer unseals");
+    k = eci_keystore_get(ks, "alpha");
+    ok(k != NULL && strcmp(k->value, KEY_A) == 0,
+       "open_buffer gives the keys");
+    eci_keystore_free(ks);
+
+    buf[len - 1] ^= 1;
+    ks = eci_keystore_open_buffer(buf, len, key, "mem", &err);
+    ok(ks == NULL, "open_buffer refuses a modified tag");
+    is_str(err.msg, "\"mem\": cannot unseal: wrong master key or the file "
+           "was modified", "and names the buffer");
+
+    ks = eci_keystore_open_buffer(buf, 20, key, "mem", &err);
+    ok(ks == NULL, "open_buffer refuses a truncated header");
+    is_str(err.msg, "\"mem\": sealed keystore truncated (20 bytes)",
+           "and says so");
+
+    ks = eci_keystore_open_buffer(buf, len, NULL, "mem", &err);
+    ok(ks == NULL, "a sealed buffer is not a plain store");
+    like(err.msg, "a sealed keystore, not a plain one", "and says so");
+    free(buf);
+
+    ks = eci_keystore_open_buffer((const unsigned char *) plain,
+                                  sizeof(plain) - 1, NULL, "mem", &err);
+    ok(ks != NULL && eci_keystore_count(ks) == 1,
+       "open_buffer reads a plain store");
+    eci_keystore_free(ks);
+
+    ks = eci_keystore_open_buffer((const unsigned char *) plain,
+                                  sizeof(plain) - 1, key, "mem", &err);
+    ok(ks == NULL, "a plain buffer is not a sealed store");
+    like(err.msg, "looks like a plain JSON one", "and says so");
+
+    ks = eci_keystore_open_buffer((const unsigned char *) "", 0, NULL, "mem",
+                                  &err);
+    ok(ks == NULL, "an empty buffer is invalid JSON");
+}
+
+
 static void
 test_wrong_master(void)
 {
@@ -723,6 +785,7 @@ main(void)
 
     test_round_trip(master);
     test_wrong_master();
+    test_buffer();
     test_tamper(master);
     test_fresh_nonce(master);
     test_plain();
