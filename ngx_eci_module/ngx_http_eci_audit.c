@@ -25,6 +25,8 @@ static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
 static ngx_int_t ngx_http_eci_audit_write(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+static void ngx_http_eci_audit_cut(ngx_http_request_t *r,
+    ngx_http_eci_audit_t *audit, ssize_t n);
 static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
     ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
     ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit);
@@ -220,6 +222,15 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     } else if (len > 0) {
         n = ngx_write_fd(audit->file->fd, line, len);
         err = (n == -1) ? ngx_errno : 0;
+
+        if (n > 0 && n < (ssize_t) len) {
+            /*
+             * A full disk took part of the line: cut it off again, or the
+             * next line would be glued to a fragment.  Under the lock and
+             * with O_APPEND the fragment is the end of the file.
+             */
+            ngx_http_eci_audit_cut(r, audit, n);
+        }
     }
 
     if (len > 0 && n == (ssize_t) len) {
@@ -247,6 +258,22 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_eci_audit_cut(ngx_http_request_t *r, ngx_http_eci_audit_t *audit,
+    ssize_t n)
+{
+    ngx_file_info_t  fi;
+
+    if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR
+        || ftruncate(audit->file->fd, ngx_file_size(&fi) - n) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "eci: cannot cut a partly written audit line from "
+                      "\"%V\"; the file needs repair", &audit->name);
+    }
 }
 
 
