@@ -111,7 +111,10 @@ main(void)
        == NULL, "a sealed line is one line ending in a newline");
 
     j = json_loadb(lines[0], lens[0], 0, &jerr);
-    if (j == NULL) { printf("# %s: %.*s\n", jerr.text, (int) lens[0], lines[0]); }
+    if (j == NULL) {
+        printf("# %s: %.*s\n", jerr.text, (int) lens[0], lines[0]);
+    }
+
     ok(j != NULL, "a sealed line is valid JSON");
     is_int(json_integer_value(json_object_get(j, "seq")), 1,
            "it carries seq");
