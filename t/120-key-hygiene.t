@@ -90,13 +90,24 @@ my @flags = $smaps =~ /^VmFlags:(.*)$/mg;
 ok((grep { /\bdd\b/ && /\blo\b/ } @flags),
    'a mapping is both locked and excluded from core dumps');
 
+# A sanitizer build reserves terabytes of address space: its core would
+# fill the disk, so the dump is made only of an ordinary worker.
+my ($vmsize) = $status =~ /^VmSize:\s+(\d+) kB/m;
+my $dumpable = !$ENV{ECI_TEST_SANITIZER_DIR} && ($vmsize // 0) < 4 * 1024 * 1024;
+
 my $dir = File::Temp->newdir;
-my $out = `$gcore -o $dir/core $worker 2>&1`;
-my ($core) = glob("$dir/core*");
-ok($core && -s $core, 'gcore dumped the worker') or diag $out;
+my ($core, $out);
+
+if ($dumpable) {
+    $out = `$gcore -o $dir/core $worker 2>&1`;
+    ($core) = glob("$dir/core*");
+}
 
 SKIP: {
-    skip 'no core', 3 unless $core && -s $core;
+    skip "no core of a sanitizer build (VmSize $vmsize kB)", 4
+        unless $dumpable;
+
+    ok($core && -s $core, 'gcore dumped the worker') or diag $out;
 
     open(my $fh, '<:raw', $core) or die "$core: $!";
     my $found_key = 0;
@@ -113,6 +124,7 @@ SKIP: {
        . 'is found: the search works)');
     is($found_key, 0, 'but not the key');
     ok(-s $core > 1024 * 1024, 'a real core, not an empty file');
+    unlink $core;
 }
 
 $t->done;
