@@ -145,8 +145,10 @@ SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation
                LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:suppressions=$(CURDIR)/t/ubsan.supp:log_path=$(SAN_REPORTS)/san \
                ECI_TEST_SANITIZER_DIR=$(SAN_REPORTS)
-VALGRIND_SKIP  ?= t/000-harness.t t/015-keytool.t t/060-install.t
-VALGRIND_TESTS ?= $(filter-out $(VALGRIND_SKIP),$(wildcard t/*.t))
+# the files that start nginx through the harness and need no master
+# process: not reload, worker_pids, master_pid (nor requires_master)
+VALGRIND_TESTS ?= $(shell grep -lE 'EciTest->new' t/*.t \
+        | xargs grep -LE -- '->(reload|worker_pids|master_pid|requires_master)\b')
 
 .PHONY: nginx-source asan test-asan test-valgrind check-static
 
@@ -181,7 +183,7 @@ $(ASAN_DIR)/nginx-binary: $(ASAN_DIR)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) \
 	$(MAKE) -C $(ASAN_DIR)/nginx -f objs/Makefile -j$(ASAN_JOBS) \
 	    binary modules
 	cp $(ASAN_DIR)/nginx/objs/ngx_http_eci_module.so $(ASAN_DIR)/
-	cp $(ASAN_DIR)/nginx/objs/nginx $@
+	cp $(ASAN_DIR)/nginx/objs/nginx $@.new && mv -f $@.new $@
 
 asan: $(ASAN_DIR)/nginx-binary $(ASAN_DIR)/eci-keytool $(SAN_UNIT_BINS)
 

@@ -29,8 +29,14 @@ my $ROOT = Cwd::abs_path(
 
 my $NGINX = $ENV{ECI_TEST_NGINX} || '/usr/sbin/nginx';
 
+# ECI_TEST_VALGRIND=1: one foreground nginx process under valgrind memcheck
+# (see VALGRIND in the POD); ECI_TEST_SANITIZER_DIR: where ASAN_OPTIONS and
+# UBSAN_OPTIONS log_path put reports (make test-asan)
+my $VALGRIND = $ENV{ECI_TEST_VALGRIND} ? 1 : 0;
+my $SANDIR   = $ENV{ECI_TEST_SANITIZER_DIR};
+
 my $TIMEOUT = 10;          # seconds for one client exchange
-my $WAIT    = 5;           # seconds for nginx to start, stop, reload
+my $WAIT    = $VALGRIND ? 60 : 5;   # seconds for nginx to start, stop, reload
 
 my $PROBLEM = qr/ \[(?:alert|crit|emerg)\]
                 | AddressSanitizer | LeakSanitizer | runtime\ error:
@@ -59,6 +65,7 @@ sub new {
         allowed => [],
         nginx   => $opt{nginx} || $NGINX,
         done    => 0,
+        san_old => { map { $_ => 1 } _sanitizer_reports() },
     }, $class;
 
     Test::More::diag("test dir kept: $dir") if $keep;
@@ -91,8 +98,27 @@ sub write_file {
     return $path;
 }
 
-sub module_path { "$ROOT/build/ngx_http_eci_module.so" }
-sub keytool     { "$ROOT/build/eci-keytool" }
+sub module_path {
+    return $ENV{ECI_TEST_MODULE}
+        ? File::Spec->rel2abs($ENV{ECI_TEST_MODULE})
+        : "$ROOT/build/ngx_http_eci_module.so";
+}
+
+sub keytool {
+    return $ENV{ECI_TEST_KEYTOOL}
+        ? File::Spec->rel2abs($ENV{ECI_TEST_KEYTOOL})
+        : "$ROOT/build/eci-keytool";
+}
+
+sub valgrind    { $VALGRIND }
+
+sub requires_master {
+    my ($self) = @_;
+    Test::More::plan(skip_all => 'needs the master process and workers,'
+                                 . ' not run under valgrind')
+        if $VALGRIND;
+    return $self;
+}
 sub root        { $ROOT }
 sub nginx_bin   { $_[0]{nginx} }
 
@@ -152,8 +178,12 @@ sub make_keystore {
     my $store  = $self->path($name);
 
     if (!$sealed) {
+        # a store eci-keytool makes has an audit chain key: so does this one
+        my %plain = %$keys;
+        $plain{'audit-chain'} //= 'test-audit-chain-key-0123456789abcdef'
+            unless defined $o{chain} && !$o{chain};
         $self->write_file($name,
-            JSON::PP->new->utf8->canonical->encode($keys), 0600);
+            JSON::PP->new->utf8->canonical->encode(\%plain), 0600);
         return ($store, undef);
     }
 
@@ -189,11 +219,13 @@ sub conf_head {
     shift if @_ % 2;            # called as a method or a function
     my (%o) = @_;
     my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
+    my $on = $VALGRIND ? 'off' : 'on';
 
-    return $load . <<'EOF';
+    return $load . <<"EOF" . <<'EOF';
 user root;
-daemon on;
-master_process on;
+daemon $on;
+master_process $on;
+EOF
 worker_processes 1;
 error_log %%DIR%%/error.log info;
 pid %%DIR%%/nginx.pid;
@@ -239,7 +271,8 @@ sub start {
     $self->start_mock if $self->{uses_mock};
     unlink $self->path('nginx.pid');
 
-    my ($rc, $out) = $self->_run([$self->_nginx_args]);
+    my ($rc, $out) = $VALGRIND ? $self->_spawn_valgrind
+                               : $self->_run([$self->_nginx_args]);
     die "nginx did not start ($rc):\n$out" . $self->_log_tail if $rc;
 
     my $deadline = Time::HiRes::time() + $WAIT;
@@ -252,6 +285,8 @@ sub start {
                 return $self;
             }
         }
+        last if $self->{vg_pid}
+             && waitpid($self->{vg_pid}, POSIX::WNOHANG()) == $self->{vg_pid};
         Time::HiRes::sleep(0.05);
     }
 
@@ -281,7 +316,92 @@ sub stop {
             if $sig eq 'KILL';
     }
     $self->{master} = undef;
+    $self->_reap_valgrind;
     return 1;
+}
+
+# valgrind runs nginx in the foreground as our child: its PID is nginx's
+sub _spawn_valgrind {
+    my ($self) = @_;
+    my $supp = "$ROOT/t/valgrind.supp";
+    my @vg = ('valgrind', '--tool=memcheck', '--leak-check=full',
+              '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+              '--error-exitcode=99', '--num-callers=40',
+              "--log-file=$self->{dir}/valgrind.%p.log",
+              (-e $supp ? "--suppressions=$supp" : ()));
+    my $out = $self->path('valgrind.out');
+
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        { no warnings 'exec'; exec { $vg[0] } @vg, $self->_nginx_args; }
+        print STDERR "exec valgrind: $!\n";
+        POSIX::_exit(127);
+    }
+    $self->{vg_pid} = $pid;
+
+    # the pid file comes late under valgrind: a quick exit is a failure
+    Time::HiRes::sleep(0.2);
+    if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+        delete $self->{vg_pid};
+        return ($? >> 8 || 1, _slurp($out) // '');
+    }
+    return (0, '');
+}
+
+sub _reap_valgrind {
+    my ($self) = @_;
+    my $pid = delete $self->{vg_pid} or return;
+    my $deadline = Time::HiRes::time() + $WAIT;
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {     # -1: reaped
+        if (Time::HiRes::time() > $deadline) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            last;
+        }
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# The problems in the valgrind logs: a non-zero ERROR SUMMARY (definite
+# leaks count as errors) brings the log's error and leak records along.
+sub _valgrind_problems {
+    my ($self) = @_;
+    my @bad;
+
+    opendir(my $dh, $self->{dir}) or return ();
+    for my $f (sort grep { /^valgrind\.\d+\.log\z/ } readdir $dh) {
+        my $text = _slurp("$self->{dir}/$f") // '';
+        my ($n) = $text =~ /ERROR SUMMARY: (\d+) errors/;
+        next if defined $n && $n == 0;
+        push @bad, "$f: " . (defined $n ? "ERROR SUMMARY: $n errors"
+                                        : 'no ERROR SUMMARY (killed?)'),
+                   grep { /^==\d+== (?:\S| {3}(?:at|by) )/ } split /\n/, $text;
+    }
+    closedir $dh;
+    return @bad;
+}
+
+# ASan/UBSan report files (log_path=DIR/asan gives DIR/asan.PID)
+sub _sanitizer_reports {
+    return () unless $SANDIR && opendir(my $dh, $SANDIR);
+    my @f = grep { !/^\./ } readdir $dh;
+    closedir $dh;
+    return @f;
+}
+
+sub _sanitizer_problems {
+    my ($self) = @_;
+    my @bad;
+
+    for my $f (sort grep { !$self->{san_old}{$_} } _sanitizer_reports()) {
+        $self->{san_old}{$f} = 1;
+        push @bad, "$SANDIR/$f:", split /\n/, _slurp("$SANDIR/$f") // '';
+    }
+    return @bad;
 }
 
 sub reload {
@@ -342,6 +462,7 @@ sub _pid_alive {
     return 0 if $state eq 'Z';
     open(my $fh, '<', "/proc/$pid/comm") or return 0;
     my $comm = <$fh> // '';
+    return 1 if $VALGRIND && $self->{vg_pid} && $pid == $self->{vg_pid};
     return $comm =~ /nginx/ ? 1 : 0;
 }
 
@@ -689,7 +810,8 @@ sub _teardown {
     $self->stop;
     $self->{mock}->stop if $self->{mock};
 
-    my @bad = $self->log_problems;
+    my @bad = ($self->log_problems, $self->_valgrind_problems,
+               $self->_sanitizer_problems);
 
     if ($explicit || !defined Test::More->builder->has_plan) {
         Test::More::ok(!@bad, 'error log is clean')
@@ -777,7 +899,9 @@ defaults to 0644.  Returns the path.
 =item $t->module_path, $t->keytool, $t->nginx_bin
 
 F<build/ngx_http_eci_module.so>, F<build/eci-keytool> (absolute), the nginx
-binary.
+binary.  ECI_TEST_MODULE and ECI_TEST_KEYTOOL override the first two
+(made absolute against the current directory); C<make test-asan> points
+all three at F<build/asan/>.
 
 =item $t->make_keystore(keys => {name => key, ...}, sealed => 1, name => $file)
 
@@ -925,6 +1049,44 @@ Idempotent.  Without it the same happens when C<$t> is destroyed or at
 END, as a test only while no plan is declared: after C<done_testing> (or
 with C<plan tests =E<gt> N>) a dirty log is reported with diag and makes
 the script exit non-zero instead.  So call C<done> before C<done_testing>.
+
+The check also fails on sanitizer report files and on valgrind errors (see
+below).
+
+=back
+
+=head1 SANITIZERS AND VALGRIND
+
+=over
+
+=item ECI_TEST_SANITIZER_DIR
+
+Set by C<make test-asan>, whose ASAN_OPTIONS and UBSAN_OPTIONS have
+C<log_path> in that directory: report files that appear there between
+C<new> and the check are problems of this test (their text is shown).  A
+sanitizer report written to stderr lands in the error log (nginx makes
+the error log its stderr), which is checked anyway.
+
+=item ECI_TEST_VALGRIND=1
+
+C<make test-valgrind>.  C<conf_head> emits C<daemon off; master_process
+off;>; C<start> runs nginx in the foreground as a child of the test under
+C<valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite
+--error-exitcode=99> (plus F<t/valgrind.supp> when present), logging to
+DIR/valgrind.PID.log; start and stop wait up to 60 s instead of 5.  The
+check fails when a log's C<ERROR SUMMARY> is not 0 errors (definite leaks
+count as errors) and shows its error and leak records.  A test must use
+C<conf_head> (a daemonizing nginx would escape the harness).
+
+=item $t->valgrind
+
+True under ECI_TEST_VALGRIND.
+
+=item $t->requires_master
+
+Under valgrind, skips the whole file (C<plan skip_all>); call it before any
+test in files that reload, count workers or otherwise need the master
+process.  Returns C<$t>.
 
 =back
 
