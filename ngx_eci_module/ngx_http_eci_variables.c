@@ -81,6 +81,11 @@ ngx_http_eci_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     switch (data) {
 
     case NGX_HTTP_ECI_VAR_PRINCIPAL:
+        if (ctx->principal.len == 0) {
+            v->not_found = 1;
+            break;
+        }
+
         v->data = ctx->principal.data;
         v->len = ctx->principal.len;
         break;
