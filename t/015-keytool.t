@@ -14,7 +14,8 @@ use POSIX qw(_exit);
 use Test::More;
 
 my $root = File::Spec->catdir($FindBin::Bin, File::Spec->updir);
-my $keytool = File::Spec->catfile($root, 'build', 'eci-keytool');
+my $keytool = $ENV{ECI_TEST_KEYTOOL}
+    || File::Spec->catfile($root, 'build', 'eci-keytool');
 
 plan(skip_all => "$keytool not built (make build/eci-keytool)")
     unless -x $keytool;
