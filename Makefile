@@ -72,6 +72,7 @@ module: $(MODULE)
 
 test: deps all unit
 	$(PROVE) --exec '' $(PROVE_FLAGS) $(UNIT_BINS)
+	$(MAKE) fuzz-regress
 	$(PROVE) $(PROVE_FLAGS) t/
 
 test-unit: unit
