@@ -299,3 +299,28 @@ deb: all
 test-deb: deb
 	ECI_TEST_DEB=1 $(PROVE) $(PROVE_FLAGS) t/110-deb.t
 # --- end of Debian package ---------------------------------------------------
+
+# --- load test -----------------------------------------------------------------
+# build/eci-load: the epoll load client (tools/eci-load.c).  make load: the
+# full load test (tools/load.pl): LOAD_REQUESTS mixed requests at
+# LOAD_CONNECTIONS to nginx with 2 workers, then every audit line, the
+# chain, the upstream and the error log checked; non-zero if anything was
+# lost.  t/075-load.t runs a small version in make test.  See docs/load.md.
+
+LOAD_REQUESTS    ?= 20000
+LOAD_CONNECTIONS ?= 64
+LOAD_SECONDS     ?= 240
+
+.PHONY: load
+
+$(BUILD)/eci-load: tools/eci-load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+# the suite's t/075-load.t needs the client
+all: $(BUILD)/eci-load
+
+load: all
+	perl tools/load.pl --requests $(LOAD_REQUESTS) \
+	    --connections $(LOAD_CONNECTIONS) --max-seconds $(LOAD_SECONDS)
+# --- end of load test ----------------------------------------------------------
