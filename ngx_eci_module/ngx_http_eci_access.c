@@ -76,6 +76,13 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
 
     ctx->uri = r->unparsed_uri;
 
+    /* who is asking is known (and audited) even when the request is bad */
+    if (ngx_http_complex_value(r, elcf->principal, &principal) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->principal = principal;
+
     /* the raw target: what nginx decoded and merged is not what we check */
 
     q = ngx_strlchr(r->unparsed_uri.data,
@@ -146,12 +153,6 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
                                  "unsupported_media_type",
                                  "Content-Type must be application/json");
     }
-
-    if (ngx_http_complex_value(r, elcf->principal, &principal) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->principal = principal;
 
     if (principal.len == 0) {
         return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,

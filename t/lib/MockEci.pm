@@ -14,6 +14,7 @@ use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
+use Socket ();
 use Time::HiRes ();
 
 my $DEFAULT_LIFETIME = 300;    # seconds the server lives at most
@@ -298,6 +299,9 @@ sub _connection {
     my $buf    = '';
     my $seq    = 0;
 
+    # small writes go out at once (chunks, head then body)
+    setsockopt($sock, Socket::IPPROTO_TCP(), Socket::TCP_NODELAY(), 1);
+
     my $io = {
         sock     => $sock,
         sel      => IO::Select->new($sock),
@@ -503,6 +507,13 @@ sub _respond {
     $head .= "\r\n";
 
     Time::HiRes::sleep($b->{delay}) if $b->{delay};
+
+    # head and body in one write: as a real server does, and no Nagle wait
+    if (!$b->{chunked} && !$b->{close_mid_body}) {
+        _write($sock, $head . $body) or return 0;
+        return $keep;
+    }
+
     _write($sock, $head) or return 0;
 
     if ($b->{close_mid_body}) {
