@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h,
     const char *name, size_t len);
 static ngx_uint_t ngx_http_eci_allow_duplicate(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_eci_header_find(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_uint_t *count);
 static void ngx_http_eci_wipe_upstream_request(void *data);
 
 
@@ -351,33 +353,9 @@ static ngx_int_t
 ngx_http_eci_check_content_type(ngx_http_request_t *r, ngx_uint_t *count)
 {
     u_char           *p, *end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *ct;
+    ngx_table_elt_t  *ct;
 
-    *count = 0;
-    ct = NULL;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_eci_header_is(&h[i], "content-type", 12)) {
-            (*count)++;
-            ct = &h[i];
-        }
-    }
+    ct = ngx_http_eci_header_find(r, "content-type", 12, count);
 
     if (*count == 0) {
         return NGX_OK;
@@ -624,9 +602,26 @@ ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name, size_t len)
 static ngx_uint_t
 ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
 {
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_eci_header_find(r, "x-eci-allow-duplicate", 21, &n);
+
+    return n == 1 && h->value.len == 1 && h->value.data[0] == '1';
+}
+
+
+/* the last of the caller's headers called name, and how many there are */
+static ngx_table_elt_t *
+ngx_http_eci_header_find(ngx_http_request_t *r, const char *name,
+    size_t len, ngx_uint_t *count)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *found;
+
+    *count = 0;
+    found = NULL;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -643,14 +638,13 @@ ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_eci_header_is(&h[i], "x-eci-allow-duplicate", 21)
-            && h[i].value.len == 1 && h[i].value.data[0] == '1')
-        {
-            return 1;
+        if (ngx_http_eci_header_is(&h[i], name, len)) {
+            (*count)++;
+            found = &h[i];
         }
     }
 
-    return 0;
+    return found;
 }
 
 
