@@ -324,3 +324,37 @@ load: all
 	perl tools/load.pl --requests $(LOAD_REQUESTS) \
 	    --connections $(LOAD_CONNECTIONS) --max-seconds $(LOAD_SECONDS)
 # --- end of load test ----------------------------------------------------------
+
+# --- benchmark -----------------------------------------------------------------
+# make bench: figures, never a test (exits non-zero only when it could not
+# measure).  A = the mock ECI upstream (a second nginx) direct, B = plain
+# proxy_pass with a literal ECI-ApiKey, C = ngx_eci with everything on;
+# alternating rounds, medians, C/B; ACL scale; worker RSS over 200,000
+# requests.  Tested nginx on core 0, wrk + upstream on core 1; about 6 min.
+# make bench-profile: callgrind instruction counts per exec of B and C.
+# BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
+# BENCH_KEEP=1: see bench/README.md.
+
+BENCH_ROUNDS  ?= 5
+BENCH_SECONDS ?= 10
+
+.PHONY: bench bench-profile bench-deps
+
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update -q && apt-get install -y -q wrk; \
+	    else echo "bench: install wrk (apt-get install wrk)"; exit 1; fi; }
+	@command -v taskset >/dev/null 2>&1 || { \
+	    echo "bench: taskset (util-linux) is missing"; exit 1; }
+
+bench: deps all bench-deps
+	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
+	    timeout 900 perl bench/run.pl
+
+bench-profile: deps all bench-deps
+	@command -v valgrind >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get install -y -q valgrind; \
+	    else echo "bench-profile: install valgrind"; exit 1; fi; }
+	timeout 900 perl bench/run.pl profile
+# --- end of benchmark ----------------------------------------------------------

@@ -1,0 +1,956 @@
+#!/usr/bin/perl
+
+# bench/run.pl: the ngx_eci benchmark (make bench).  Figures, never a test:
+# it exits non-zero only when it could not measure (nginx did not start,
+# wrk failed, a response was not 200), never because a goal was missed.
+#
+#   A  the mock ECI upstream direct (a second nginx: return 200 '<json>')
+#   B  plain nginx proxy_pass + proxy_set_header ECI-ApiKey "<literal>"
+#   C  ngx_eci, everything on (ACL, key injection, capture, intent + result
+#      audit lines with the HMAC chain to a file on disk)
+#
+# In one run: A B C rounds alternating (medians and paired ratios), the
+# ACL scale (100,000 principals and 1,000 groups against 3 principals:
+# nginx -t time, alternating throughput rounds), worker RSS over 200,000
+# requests and the per-request allocations from nginx's debug log.  The
+# tested nginx runs on core 0, wrk and the upstream on core 1.  See
+# bench/README.md; environment: BENCH_ROUNDS, BENCH_SECONDS, ...
+
+use strict;
+use warnings;
+
+use Cwd ();
+use File::Temp ();
+use FindBin;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+use lib "$FindBin::Bin/../t/lib";
+
+$| = 1;    # make bench | tee: figures as they come
+use MockEci ();
+
+my $ROOT   = Cwd::abs_path("$FindBin::Bin/..");
+my $BENCH  = "$ROOT/bench";
+my $NGINX  = $ENV{BENCH_NGINX}   || '/usr/sbin/nginx';
+my $MODULE = $ENV{BENCH_MODULE}  || "$ROOT/build/ngx_http_eci_module.so";
+my $TOOL   = $ENV{BENCH_KEYTOOL} || "$ROOT/build/eci-keytool";
+my $AUDIT  = $ENV{BENCH_AUDIT}   || "$ROOT/build/eci-audit";
+my $WRK    = $ENV{BENCH_WRK}     || 'wrk';
+
+my $ROUNDS     = $ENV{BENCH_ROUNDS}      // 5;
+my $SECONDS    = $ENV{BENCH_SECONDS}     // 10;
+my $WARMUP     = $ENV{BENCH_WARMUP}      // 2;
+our $CONNS      = $ENV{BENCH_CONNECTIONS} // 32;
+my $PRINCIPALS = $ENV{BENCH_ACL_PRINCIPALS} // 100_000;
+my $GROUPS     = $ENV{BENCH_ACL_GROUPS}     // 1_000;
+my $MEM_TOTAL  = $ENV{BENCH_MEM_REQUESTS}   // 200_000;
+my $MEM_STEP   = $ENV{BENCH_MEM_STEP}       // 20_000;
+my $SKIP       = $ENV{BENCH_SKIP} // '';   # e.g. "acl,memory"
+
+my $CORE_NGINX = 0;    # the tested nginx
+my $CORE_LOAD  = 1;    # wrk and the upstream
+
+my $KEY    = 'bench-api-key-0123456789abcdef';
+my $TICK   = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+my $EXEC   = '/api/v202106/reportdistribution/42/exec';
+
+die "rounds must be at least 1\n" unless $ROUNDS >= 1;
+-x $_ or die "$_ is missing: run make first\n" for $TOOL, $AUDIT;
+-e $MODULE or die "$MODULE is missing: run make first\n";
+
+my $tmp = File::Temp->newdir('eci-bench-XXXXXX', TMPDIR => 1,
+                             CLEANUP => !$ENV{BENCH_KEEP});
+my $DIR = Cwd::abs_path("$tmp");
+chmod 0755, $DIR;
+mkdir "$DIR/tmp";
+
+my %started;           # master PID => pid file, of every nginx we started
+my %used_port;
+
+$SIG{INT} = $SIG{TERM} = sub { stop_all(); exit 130 };
+END { stop_all() }
+
+
+# --- what we measure on ------------------------------------------------
+
+# a private copy: a concurrent `make` rewrites build/'s .so in place,
+# which would crash an nginx that has it mapped
+system('cp', $MODULE, "$DIR/ngx_http_eci_module.so") == 0
+    or die "cp $MODULE: failed\n";
+
+my $body = MockEci::default_body(42);
+
+run_cmd([$TOOL, 'genmaster', "$DIR/master.key"]);
+run_cmd([$TOOL, 'set', "$DIR/keys.sealed", '--master', "$DIR/master.key",
+         '--name', 'default'], $KEY);
+
+write_file("$DIR/acl-small.json", acl_small());
+
+my %port = map { $_ => free_port() } qw(up proxy gw large mem dbg);
+
+my $up = start_nginx('upstream', 'upstream.conf.in', $CORE_LOAD,
+                     PORT => $port{up}, BODY => $body);
+my $px = start_nginx('proxy', 'proxy.conf.in', $CORE_NGINX,
+                     PORT => $port{proxy}, UPSTREAM => $port{up},
+                     KEY => $KEY);
+my $gw = start_gateway('gateway', $port{gw}, "$DIR/acl-small.json");
+
+my %target = (
+    A => { name => 'A mock ECI upstream direct', port => $port{up},
+           pid => worker_of($up) },
+    B => { name => 'B nginx proxy_pass + literal key', port => $port{proxy},
+           pid => worker_of($px) },
+    C => { name => 'C ngx_eci, everything on', port => $port{gw},
+           pid => worker_of($gw), audit => "$DIR/gateway-audit.log" },
+);
+
+for my $t (sort keys %target) {
+    my ($st, $rb) = http_post($target{$t}{port});
+    die "$target{$t}{name}: answered $st, not 200\n" unless $st == 200;
+    die "$target{$t}{name}: the body is not the upstream's\n"
+        unless $rb eq $body;
+}
+my $lines = count_lines($target{C}{audit});
+die "C wrote $lines audit lines for one exec, not 2\n" unless $lines == 2;
+
+header();
+
+if (($ARGV[0] // '') eq 'profile') {
+    profile();
+    stop_all();
+    exit 0;
+}
+
+
+# --- A B C -------------------------------------------------------------
+
+section("A B C: $ROUNDS rounds of ${SECONDS}s, alternating; wrk -t1 "
+        . "-c$CONNS on core $CORE_LOAD");
+
+my %res;
+for my $t (qw(A B C)) {
+    wrk_round($target{$t}, $WARMUP);      # warm-up, not counted
+}
+
+for my $round (1 .. $ROUNDS) {
+    for my $t (qw(A B C)) {
+        truncate_audit($target{C}{audit}) if $t eq 'C';
+        my $m = wrk_round($target{$t}, $SECONDS);
+        push @{ $res{$t} }, $m;
+        print_round($round, $t, $m);
+    }
+}
+
+print "\n";
+summary_table(\%res, [qw(A B C)], \%target);
+
+my @ratio = map { $res{C}[$_]{rps} / $res{B}[$_]{rps} } 0 .. $ROUNDS - 1;
+my @extra = map { $res{C}[$_]{cpu_us} - $res{B}[$_]{cpu_us} }
+            0 .. $ROUNDS - 1;
+
+printf "\nC/B throughput, paired by round: %s -> median %.3f"
+       . "   (goal >= 0.80)\n", join(' ', map { sprintf '%.3f', $_ } @ratio),
+       median(@ratio);
+printf "C-B worker CPU per request, paired by round: %s -> median %.2f us"
+       . "   (goal <= 4.00 us)\n",
+       join(' ', map { sprintf '%.2f', $_ } @extra), median(@extra);
+printf "C-B p50 latency: %+.0f us\n",
+       median(map { $_->{p50} } @{ $res{C} })
+       - median(map { $_->{p50} } @{ $res{B} });
+
+check_audit($target{C}{audit});
+metrics_check($port{gw});
+
+stop_nginx($px);
+
+
+# --- ACL scale ---------------------------------------------------------
+
+if ($SKIP !~ /\bacl\b/) {
+    section("ACL scale: $PRINCIPALS principals, $GROUPS groups against "
+            . "3 principals");
+
+    my $t0 = Time::HiRes::time();
+    my $size = write_file("$DIR/acl-large.json",
+                          acl_large($PRINCIPALS, $GROUPS));
+    printf "generated %s (%.1f MB) in %.2f s\n", "$DIR/acl-large.json",
+           $size / 1e6, Time::HiRes::time() - $t0;
+
+    my $conf_small = "$DIR/gateway.conf";
+    my $conf_large = write_gateway_conf('large', $port{large},
+                                        "$DIR/acl-large.json", 'warn');
+    my (%tt);
+    for (1 .. 3) {
+        push @{ $tt{small} }, nginx_t($conf_small);
+        push @{ $tt{large} }, nginx_t($conf_large);
+    }
+    printf "nginx -t, 3 runs each: 3 principals %s s, median %.3f s; "
+           . "%d principals %s s, median %.3f s   (goal < 1 s)\n",
+           join(' ', map { sprintf '%.3f', $_ } @{ $tt{small} }),
+           median(@{ $tt{small} }), $PRINCIPALS,
+           join(' ', map { sprintf '%.3f', $_ } @{ $tt{large} }),
+           median(@{ $tt{large} });
+
+    my $lg = start_nginx_conf('large', $conf_large, $CORE_NGINX);
+    my $large = { name => "C with $PRINCIPALS principals",
+                  port => $port{large}, pid => worker_of($lg),
+                  audit => "$DIR/large-audit.log" };
+    my ($st) = http_post($large->{port});
+    die "the large-ACL gateway answered $st, not 200\n" unless $st == 200;
+
+    my $m = metrics($port{large});
+    my ($np) = $m =~ /^eci_acl_principals\{[^}]*\} (\S+)/m;
+    my ($ls) = $m =~ /^eci_acl_load_seconds\{[^}]*\} (\S+)/m;
+    printf "eci_status of the large gateway: eci_acl_principals %s, "
+           . "eci_acl_load_seconds %s\n", $np // '?', $ls // '?';
+
+    my $small = { %{ $target{C} }, name => 'C with 3 principals' };
+    my %acl_res;
+
+    wrk_round($_, $WARMUP) for $small, $large;
+    for my $round (1 .. $ROUNDS) {
+        for my $t (['small', $small], ['large', $large]) {
+            truncate_audit($t->[1]{audit});
+            my $r = wrk_round($t->[1], $SECONDS);
+            push @{ $acl_res{$t->[0]} }, $r;
+            print_round($round, $t->[0], $r);
+        }
+    }
+    print "\n";
+    summary_table(\%acl_res, [qw(small large)],
+                  { small => $small, large => $large });
+
+    my @r = map { $acl_res{large}[$_]{rps} / $acl_res{small}[$_]{rps} }
+            0 .. $ROUNDS - 1;
+    my @d = map { $acl_res{large}[$_]{cpu_us} - $acl_res{small}[$_]{cpu_us} }
+            0 .. $ROUNDS - 1;
+    printf "\nlarge/small throughput, paired: %s -> median %.3f"
+           . "   (goal within 2%%: 0.980 .. 1.020)\n",
+           join(' ', map { sprintf '%.3f', $_ } @r), median(@r);
+    printf "large-small worker CPU per request: median %+.2f us\n",
+           median(@d);
+
+    stop_nginx($lg);
+    unlink "$DIR/large-audit.log";
+}
+stop_nginx($gw);
+
+
+# --- memory ------------------------------------------------------------
+
+if ($SKIP !~ /\bmemory\b/) {
+    section("Memory: worker RSS of a fresh gateway (C) every $MEM_STEP "
+            . "requests up to $MEM_TOTAL");
+
+    my $mg = start_gateway('mem', $port{mem}, "$DIR/acl-small.json");
+    my $w = worker_of($mg);
+    my @series = ([0, rss($w)]);
+
+    printf "%10s %10s %10s\n", 'requests', 'VmRSS kB', 'VmHWM kB';
+    printf "%10d %10d %10d\n", 0, $series[0][1], hwm($w);
+
+    while ($series[-1][0] < $MEM_TOTAL) {
+        wrk_count($port{mem}, $MEM_STEP);
+        my $n = served($port{mem});
+        truncate_audit("$DIR/mem-audit.log");
+        push @series, [$n, rss($w)];
+        printf "%10d %10d %10d\n", $n, $series[-1][1], hwm($w);
+    }
+
+    my $first = $series[1];
+    my $last = $series[-1];
+    printf "growth from %d to %d requests: %+d kB (%.4f bytes per request);"
+           . " from start: %+d kB\n",
+           $first->[0], $last->[0], $last->[1] - $first->[1],
+           ($last->[1] - $first->[1]) * 1024
+               / (($last->[0] - $first->[0]) || 1),
+           $last->[1] - $series[0][1];
+    stop_nginx($mg);
+
+    per_request_allocations();
+}
+
+stop_nginx($up);
+print "\ndone; files in $DIR\n" if $ENV{BENCH_KEEP};
+exit 0;
+
+
+# --- rounds ------------------------------------------------------------
+
+sub wrk_round {
+    my ($t, $seconds) = @_;
+
+    my $before = cpu_ticks($t->{pid});
+    my $core0 = core_ticks($CORE_NGINX);
+    my $out = wrk_run($t->{port}, $seconds);
+    my $after = cpu_ticks($t->{pid});
+    my $core1 = core_ticks($CORE_NGINX);
+
+    my %m = parse_wrk($out);
+    die "wrk against $t->{name}: $m{non2xx} responses were not 2xx\n$out"
+        if $m{non2xx};
+    die "wrk against $t->{name}: socket errors: $m{errors}\n$out"
+        if $m{errors};
+    die "wrk against $t->{name}: no requests\n$out" unless $m{requests};
+
+    my $cpu = ($after - $before) / $TICK;
+    $m{cpu_us} = $cpu * 1e6 / $m{requests};
+    $m{busy} = $cpu / $m{seconds};
+    # core 0 is the tested worker's: anything else busy on it is another
+    # process (or interrupts), and throughput means little then
+    $m{other} = (($core1 - $core0) / $TICK - $cpu) / $m{seconds};
+    $m{other} = 0 if $m{other} < 0;
+    return \%m;
+}
+
+sub wrk_run {
+    my ($port, $seconds) = @_;
+    my @cmd = ('taskset', '-c', $CORE_LOAD, $WRK, '-t1', "-c$CONNS",
+               "-d${seconds}s", '--latency', '-s', "$BENCH/exec.lua",
+               "http://127.0.0.1:$port");
+
+    open(my $fh, '-|', @cmd) or die "$WRK: $!\n";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    die "wrk failed ($?):\n$out" if $?;
+    return $out;
+}
+
+# exactly $n responses (on one thread), then SIGINT makes wrk report
+sub wrk_count {
+    my ($port, $n) = @_;
+    my $flag = "$DIR/wrk-stopped";
+    my $out = "$DIR/wrk-count.out";
+    unlink $flag;
+
+    local $ENV{BENCH_STOP_AFTER} = $n;
+    local $ENV{BENCH_STOP_FILE} = $flag;
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDOUT, '>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        exec('taskset', '-c', $CORE_LOAD, $WRK, '-t1', "-c$CONNS", '-d3600s',
+             '-s', "$BENCH/exec.lua", "http://127.0.0.1:$port")
+            or POSIX::_exit(127);
+    }
+    my $deadline = Time::HiRes::time() + 1200;
+    until (-e $flag) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            die "wrk exited early ($?):\n" . (slurp($out) // '');
+        }
+        if (Time::HiRes::time() > $deadline) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            die "wrk did not finish $n requests in time\n";
+        }
+        Time::HiRes::sleep(0.05);
+    }
+    Time::HiRes::sleep(0.1);
+    kill 'INT', $pid;
+    waitpid($pid, 0);
+    return slurp($out) // '';
+}
+
+sub parse_wrk {
+    my ($out) = @_;
+    my %m = (non2xx => 0, errors => '');
+
+    ($m{requests}, $m{seconds}) = $out =~ /(\d+) requests in ([\d.]+)s/;
+    if (!defined $m{seconds} && $out =~ /(\d+) requests in ([\d.]+)m/) {
+        ($m{requests}, $m{seconds}) = ($1, $2 * 60);
+    }
+    ($m{rps}) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    $m{non2xx} = $1 if $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    $m{errors} = $1 if $out =~ /Socket errors:\s*(.*)/;
+    for my $p (50, 99) {
+        $m{"p$p"} = to_us($1, $2)
+            if $out =~ /^\s+$p(?:\.000)?%\s+([\d.]+)(us|ms|s)\b/m;
+    }
+    return %m;
+}
+
+sub to_us {
+    my ($v, $unit) = @_;
+    return $v * ($unit eq 'us' ? 1 : $unit eq 'ms' ? 1e3 : 1e6);
+}
+
+sub print_round {
+    my ($round, $t, $m) = @_;
+    printf "round %d %-6s %9.0f req/s  p50 %7.0f us  p99 %7.0f us  "
+           . "worker %6.2f us/req  busy %3.0f%%  core0 other %3.0f%%\n",
+           $round, $t, $m->{rps}, $m->{p50}, $m->{p99}, $m->{cpu_us},
+           $m->{busy} * 100, $m->{other} * 100;
+}
+
+sub summary_table {
+    my ($res, $order, $targets) = @_;
+
+    printf "%-36s %10s %9s %9s %12s %6s %11s\n", 'median of rounds',
+           'req/s', 'p50 us', 'p99 us', 'CPU us/req', 'busy', 'core0 other';
+    for my $t (@$order) {
+        my @r = @{ $res->{$t} };
+        printf "%-36s %10.0f %9.0f %9.0f %12.2f %5.0f%% %10.0f%%\n",
+               $targets->{$t}{name},
+               median(map { $_->{rps} } @r), median(map { $_->{p50} } @r),
+               median(map { $_->{p99} } @r),
+               median(map { $_->{cpu_us} } @r),
+               100 * median(map { $_->{busy} } @r),
+               100 * median(map { $_->{other} } @r);
+    }
+}
+
+
+# --- checks ------------------------------------------------------------
+
+sub truncate_audit {
+    my ($file) = @_;
+    truncate($file, 0) if -e $file;
+}
+
+sub count_lines {
+    my ($file) = @_;
+    open(my $fh, '<', $file) or return 0;
+    my $n = 0;
+    $n++ while <$fh>;
+    close $fh;
+    return $n;
+}
+
+# the last C round's file: whole chained lines, one intent + one result
+# per request (a truncated file verifies from its first line on)
+sub check_audit {
+    my ($file) = @_;
+    my ($rc, $out) = run_cmd([$AUDIT, 'verify', $file, '--keystore',
+                              "$DIR/keys.sealed", '--master',
+                              "$DIR/master.key"], undef, 1);
+    $out =~ s/\s+\z//;
+    $out = (split /\n/, $out)[-1] // '';
+    printf "audit of the last C round: %d lines; eci-audit verify: %s\n",
+           count_lines($file), $rc ? "FAILED ($rc) $out" : $out;
+}
+
+sub metrics_check {
+    my ($port) = @_;
+    my $m = metrics($port);
+    my ($allow) = $m =~ /^eci_requests_total\{decision="allow"[^}]*\} (\d+)/m;
+    my ($lines) = $m =~ /^eci_audit_lines_total\{[^}]*\} (\d+)/m;
+    my ($fail) = $m =~ /^eci_audit_failures_total\{[^}]*\} (\d+)/m;
+    $_ //= '?' for $allow, $lines, $fail;
+    print "eci_status of C: $allow execs allowed, $lines audit lines "
+          . "written, $fail failed\n";
+}
+
+sub metrics {
+    my ($port) = @_;
+    my ($st, $body) = http_req($port, "GET /eci-metrics HTTP/1.1\r\n"
+                                      . "Host: bench\r\n"
+                                      . "Connection: close\r\n\r\n");
+    return $st == 200 ? $body : '';
+}
+
+sub served {
+    my ($port) = @_;
+    my $m = metrics($port);
+    return $m =~ /^eci_requests_total\{decision="allow"[^}]*\} (\d+)/m
+           ? $1 : die "no eci_requests_total in eci_status:\n$m";
+}
+
+
+# --- memory ------------------------------------------------------------
+
+sub proc_status {
+    my ($pid, $key) = @_;
+    open(my $fh, '<', "/proc/$pid/status") or die "/proc/$pid/status: $!\n";
+    while (<$fh>) {
+        return $1 if /^$key:\s+(\d+)/;
+    }
+    return 0;
+}
+
+sub rss { proc_status($_[0], 'VmRSS') }
+sub hwm { proc_status($_[0], 'VmHWM') }
+
+# The request's heap: with error_log debug, nginx logs every pool block
+# (posix_memalign) and large allocation (malloc) with its size.  One
+# connection, one exec: the sum is what the request and its connection
+# take while it runs (all of it is freed when it ends).
+sub per_request_allocations {
+    section('Per-request allocations (nginx debug log, one exec on a '
+            . 'fresh keepalive connection)');
+
+    my %conf = (
+        B => write_conf("dbg-proxy.conf", 'proxy.conf.in',
+                        PORT => $port{dbg}, UPSTREAM => $port{up},
+                        KEY => $KEY),
+        C => write_gateway_conf('dbg', $port{dbg}, "$DIR/acl-small.json",
+                                'debug'),
+    );
+    # the proxy's error_log at debug level too
+    my $p = slurp($conf{B});
+    $p =~ s{proxy-error\.log warn}{dbg-proxy-error.log debug};
+    $p =~ s{proxy\.pid}{dbg-proxy.pid};
+    write_file($conf{B}, $p);
+
+    for my $t (qw(B C)) {
+        my $log = $t eq 'B' ? "$DIR/dbg-proxy-error.log"
+                            : "$DIR/dbg-error.log";
+        my $ng = start_nginx_conf("dbg-$t", $conf{$t}, $CORE_NGINX,
+                                  $t eq 'B' ? "$DIR/dbg-proxy.pid"
+                                            : "$DIR/dbg.pid");
+        http_post($port{dbg});              # warms the upstream connection
+        my $mark = -s $log;
+        my ($st) = http_post($port{dbg});
+        die "debug $t: answered $st\n" unless $st == 200;
+        Time::HiRes::sleep(0.2);
+        stop_nginx($ng);
+
+        open(my $fh, '<', $log) or die "$log: $!\n";
+        seek($fh, $mark, 0);
+        my (%conn, $total, $blocks, $large);
+        while (<$fh>) {
+            next unless /\*(\d+) (malloc|posix_memalign): [0-9A-Fa-f]+:(\d+)/;
+            $conn{$1} += $3;
+            $blocks += $3 if $2 eq 'posix_memalign';
+            $large += $3 if $2 eq 'malloc';
+        }
+        close $fh;
+        $total = 0;
+        $total += $_ for values %conn;
+        printf "%s: %d bytes in pools and buffers for the exec "
+               . "(pool blocks %d, malloc %d), %d connection(s)\n",
+               $target{$t}{name}, $total, $blocks // 0, $large // 0,
+               scalar keys %conn;
+    }
+    print "C also holds its capture buffer, min(Content-Length, "
+          . "eci_audit_body_max), in that pool: here "
+          . length($body) . " bytes\n";
+}
+
+
+# --- profile (make bench-profile) ----------------------------------------
+
+# B and C, each one nginx process (master_process off, daemon off) under
+# callgrind with instrumentation off until it serves; then exactly
+# $n execs over one connection (-c1) with instrumentation on: the counts
+# are those of the requests only, the same from run to run.
+sub profile {
+    my $n = $ENV{BENCH_PROFILE_REQUESTS} // 5000;
+    my $top = $ENV{BENCH_PROFILE_TOP} // 30;
+
+    section("Profile: callgrind instruction counts, $n execs each "
+            . "(wrk -c1), tested nginx in one process");
+
+    my %ir;
+    for my $t (qw(B C)) {
+        my $conf = $t eq 'B'
+            ? write_conf('prof-B.conf', 'proxy.conf.in', PORT => $port{dbg},
+                         UPSTREAM => $port{up}, KEY => $KEY)
+            : write_gateway_conf('prof-C', $port{dbg}, "$DIR/acl-small.json",
+                                 'warn');
+        my $c = slurp($conf);
+        $c =~ s/^daemon on;/daemon off;/m;
+        $c =~ s/^master_process on;/master_process off;/m;
+        write_file($conf, $c);
+
+        my $out = "$DIR/callgrind.$t.out";
+        my $pid = fork() // die "fork: $!\n";
+        if ($pid == 0) {
+            open(STDOUT, '>', "$DIR/callgrind.$t.log");
+            open(STDERR, '>&', \*STDOUT);
+            exec('taskset', '-c', $CORE_NGINX, 'valgrind',
+                 '--tool=callgrind', '--instr-atstart=no',
+                 "--callgrind-out-file=$out", $NGINX, '-p', "$DIR/",
+                 '-c', $conf, '-e', "$DIR/prof-$t-error.log")
+                or POSIX::_exit(127);
+        }
+        my $deadline = Time::HiRes::time() + 60;
+        until (can_connect($port{dbg})) {
+            die "callgrind $t did not start\n"
+                if Time::HiRes::time() > $deadline
+                   || waitpid($pid, POSIX::WNOHANG()) == $pid;
+            Time::HiRes::sleep(0.2);
+        }
+        http_post($port{dbg});                  # warm: one of each path
+        run_cmd(['callgrind_control', '-i', 'on', $pid]);
+        {
+            local $CONNS = 1;
+            wrk_count($port{dbg}, $n);
+        }
+        run_cmd(['callgrind_control', '-i', 'off', $pid]);
+        kill 'QUIT', $pid;
+        waitpid($pid, 0);
+
+        my ($rc, $ann) = run_cmd(['callgrind_annotate', '--inclusive=no',
+                                  "--threshold=99.9", $out], undef, 1);
+        my ($total) = $ann =~ /^\s*([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/m;
+        ($total) = $ann =~ /^\s*([\d,]+)\s+PROGRAM TOTALS/m unless $total;
+        $total =~ tr/,//d if defined $total;
+        $total //= 0;
+        $ir{$t} = $total / $n;
+        printf "\n%s: %.0f instructions per exec (total %s over %d)\n",
+               $target{$t}{name}, $ir{$t}, $total, $n;
+
+        my @rows;
+        for (split /\n/, $ann) {
+            next unless /^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S.*)$/;
+            my ($c, $pct, $fn) = ($1, $2, $3);
+            next if $fn =~ /PROGRAM TOTALS/;
+            $c =~ tr/,//d;
+            push @rows, [$c, $pct, $fn];
+        }
+        splice(@rows, $top) if @rows > $top;
+        printf "  %8.0f  %5.1f%%  %s\n", $_->[0] / $n, $_->[1], $_->[2]
+            for @rows;
+
+        # the module's own functions, grouped by file
+        my %file;
+        for (split /\n/, $ann) {
+            next unless /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+):(\S+)/;
+            my ($c, $f) = ($1, $2);
+            next unless $f =~ m{ngx_eci_module/};
+            $c =~ tr/,//d;
+            $file{$f} += $c;
+        }
+        printf "  module file %-40s %8.0f per exec\n", $_, $file{$_} / $n
+            for sort { $file{$b} <=> $file{$a} } keys %file;
+    }
+    printf "\nC - B: %.0f instructions per exec (C/B %.2f)\n",
+           $ir{C} - $ir{B}, $ir{B} ? $ir{C} / $ir{B} : 0;
+    print "callgrind files: $DIR/callgrind.{B,C}.out (BENCH_KEEP=1 keeps "
+          . "them)\n";
+}
+
+sub can_connect {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1)
+        or return 0;
+    close $s;
+    return 1;
+}
+
+
+# --- nginx -------------------------------------------------------------
+
+sub start_gateway {
+    my ($name, $port, $acl) = @_;
+    my $conf = write_gateway_conf($name, $port, $acl, 'warn');
+    return start_nginx_conf($name, $conf, $CORE_NGINX);
+}
+
+sub write_gateway_conf {
+    my ($name, $port, $acl, $level) = @_;
+    my $conf = write_conf("$name.conf", 'gateway.conf.in',
+                          NAME => $name, PORT => $port,
+                          UPSTREAM => $port{up}, ACL => $acl,
+                          MODULE => "$DIR/ngx_http_eci_module.so");
+    if ($level ne 'warn') {
+        my $c = slurp($conf);
+        $c =~ s{(\Q$name\E-error\.log) warn}{$1 $level};
+        write_file($conf, $c);
+    }
+    return $conf;
+}
+
+sub write_conf {
+    my ($file, $template, %v) = @_;
+    my $conf = slurp("$BENCH/$template");
+    $v{DIR} = $DIR;
+    $conf =~ s/%%(\w+)%%/defined $v{$1} ? $v{$1}
+                                         : die "$template: no value for $1\n"/ge;
+    write_file("$DIR/$file", $conf);
+    return "$DIR/$file";
+}
+
+sub start_nginx {
+    my ($name, $template, $core, %v) = @_;
+    my $conf = write_conf("$name.conf", $template, %v);
+    return start_nginx_conf($name, $conf, $core);
+}
+
+sub start_nginx_conf {
+    my ($name, $conf, $core, $pidfile) = @_;
+    ($pidfile) = slurp($conf) =~ /^pid\s+(\S+);/m unless $pidfile;
+
+    unlink $pidfile;
+    my ($rc, $out) = run_cmd(['taskset', '-c', $core, $NGINX, '-p', "$DIR/",
+                              '-c', $conf, '-e', "$DIR/$name-start.log"],
+                             undef, 1);
+    die "nginx $name did not start ($rc):\n$out" if $rc;
+
+    my $deadline = Time::HiRes::time() + 10;
+    while (Time::HiRes::time() < $deadline) {
+        my $pid = slurp($pidfile);
+        if (defined $pid && $pid =~ /^(\d+)/ && kill 0, $1) {
+            $started{$1} = $pidfile;
+            my $w = eval { worker_of($1) };
+            return $1 if $w;
+        }
+        Time::HiRes::sleep(0.05);
+    }
+    die "nginx $name: no worker within 10 s\n";
+}
+
+sub worker_of {
+    my ($master) = @_;
+    opendir(my $dh, '/proc') or die "/proc: $!\n";
+    my @w = grep { my @s = proc_stat($_); @s && $s[1] == $master && $s[0] ne 'Z' }
+            grep { /^\d+\z/ } readdir $dh;
+    closedir $dh;
+    die "nginx $master has " . scalar(@w) . " workers, not 1\n"
+        unless @w == 1;
+    return $w[0];
+}
+
+# (state, ppid, utime, stime) from /proc/PID/stat
+sub proc_stat {
+    my ($pid) = @_;
+    my $s = slurp("/proc/$pid/stat") // return;
+    $s =~ s/^.*\)\s+//s;
+    my @f = split /\s+/, $s;
+    return ($f[0], $f[1], $f[11], $f[12]);
+}
+
+# busy ticks of one core from /proc/stat (all but idle and iowait)
+sub core_ticks {
+    my ($core) = @_;
+    my ($line) = (slurp('/proc/stat') // '') =~ /^cpu$core (.*)$/m
+        or die "/proc/stat: no cpu$core\n";
+    my @f = split ' ', $line;
+    my $busy = 0;
+    $busy += $f[$_] // 0 for 0, 1, 2, 5, 6, 7;
+    return $busy;
+}
+
+sub cpu_ticks {
+    my ($pid) = @_;
+    my @s = proc_stat($pid) or die "worker $pid is gone\n";
+    return $s[2] + $s[3];
+}
+
+sub stop_nginx {
+    my ($pid) = @_;
+    return unless $pid && delete $started{$pid};
+    my @workers = eval { (worker_of($pid)) };
+    kill 'QUIT', $pid;
+    my $deadline = Time::HiRes::time() + 10;
+    while (Time::HiRes::time() < $deadline) {
+        return unless kill 0, $pid;
+        Time::HiRes::sleep(0.05);
+    }
+    kill 'KILL', $pid, grep { kill 0, $_ } @workers;
+}
+
+sub stop_all {
+    stop_nginx($_) for keys %started;
+}
+
+sub nginx_t {
+    my ($conf) = @_;
+    my $t0 = Time::HiRes::time();
+    my ($rc, $out) = run_cmd([$NGINX, '-t', '-q', '-p', "$DIR/", '-c', $conf,
+                              '-e', "$DIR/nginx-t.log"], undef, 1);
+    my $dt = Time::HiRes::time() - $t0;
+    die "nginx -t $conf failed:\n$out" if $rc;
+    return $dt;
+}
+
+
+# --- ACLs --------------------------------------------------------------
+
+# The benchmark's caller reaches report 42 through the second of its two
+# groups, in both ACLs: only the size differs.
+sub acl_small {
+    return <<'EOF';
+{
+  "principals": {
+    "svc-bench": { "groups": ["report-readers", "report-operators"] },
+    "svc-reporting": {
+      "permissions": ["DistributedReportsSettings (Manage)"],
+      "reportDistributionIds": "*",
+      "overrideUserIds": [7, 8]
+    },
+    "CN=bi-batch,O=Acme": { "groups": ["report-operators"] }
+  },
+  "groups": {
+    "report-readers": {
+      "permissions": ["DistributedReportsSettings (View)"],
+      "reportDistributionIds": [1, 2, 3]
+    },
+    "report-operators": {
+      "permissions": ["DistributedReportsSettings (Manage)"],
+      "reportDistributionIds": [1, 2, 42]
+    }
+  }
+}
+EOF
+}
+
+# $np principals: every other one in two groups, the rest with a grant of
+# their own (ten ids, half of them with overrides); $ng groups with ten
+# ids each; plus svc-bench and its two groups as in the small ACL.
+sub acl_large {
+    my ($np, $ng) = @_;
+    my (@p, @g);
+
+    for my $i (0 .. $ng - 3) {
+        my @ids = map { 1 + ($i * 10 + $_) % 100000 } 0 .. 9;
+        push @g, sprintf('"group-%04d":{"permissions":["DistributedReports'
+                         . 'Settings (Manage)"],"reportDistributionIds":[%s]}',
+                         $i, join(',', @ids));
+    }
+    push @g, '"report-readers":{"permissions":["DistributedReportsSettings'
+             . ' (View)"],"reportDistributionIds":[1,2,3]}',
+             '"report-operators":{"permissions":["DistributedReports'
+             . 'Settings (Manage)"],"reportDistributionIds":[1,2,42]}';
+
+    for my $i (0 .. $np - 2) {
+        my $name = sprintf('CN=svc-%06d,OU=batch,O=Acme', $i);
+        if ($i % 2) {
+            push @p, sprintf('"%s":{"groups":["group-%04d","group-%04d"]}',
+                             $name, $i % ($ng - 2), ($i * 7) % ($ng - 2));
+        } else {
+            my @ids = map { 1 + ($i + $_ * 97) % 1000000 } 0 .. 9;
+            push @p, sprintf('"%s":{"permissions":["DistributedReports'
+                             . 'Settings (Manage)"],"reportDistributionIds"'
+                             . ':[%s]%s}', $name, join(',', @ids),
+                             $i % 4 ? '' : ',"overrideUserIds":[7,8,9]');
+        }
+    }
+    # the benchmark's caller in the middle of the file
+    splice(@p, int(@p / 2), 0,
+           '"svc-bench":{"groups":["report-readers","report-operators"]}');
+
+    return "{\n\"principals\":{\n" . join(",\n", @p) . "\n},\n\"groups\":{\n"
+           . join(",\n", @g) . "\n}\n}\n";
+}
+
+
+# --- small things ------------------------------------------------------
+
+sub http_post {
+    my ($port) = @_;
+    return http_req($port, "POST $EXEC HTTP/1.1\r\nHost: bench\r\n"
+                           . "Content-Type: application/json\r\n"
+                           . "X-ECI-Caller: svc-bench\r\n"
+                           . "Connection: close\r\n\r\n");
+}
+
+sub http_req {
+    my ($port, $req) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5)
+        or die "connect 127.0.0.1:$port: $@\n";
+    print $s $req;
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
+    my (undef, $b) = split /\r\n\r\n/, $resp, 2;
+    if (($resp =~ /^Transfer-Encoding: chunked/mi) && defined $b) {
+        my $out = '';
+        while ($b =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $n = hex $1;
+            last unless $n;
+            $out .= substr($b, 0, $n, '');
+            $b =~ s/^\r\n//;
+        }
+        $b = $out;
+    }
+    return ($st // 0, $b // '');
+}
+
+sub free_port {
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or die "bind 127.0.0.1:0: $@\n";
+        my $p = $s->sockport;
+        close $s;
+        return $p unless $used_port{$p}++;
+    }
+    die "no free port\n";
+}
+
+sub run_cmd {
+    my ($cmd, $stdin, $tolerate) = @_;
+    my $out = File::Temp->new(TMPDIR => 1);
+    my $in = File::Temp->new(TMPDIR => 1);
+    print $in $stdin if defined $stdin;
+    close $in;
+
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDIN, '<', "$in") or POSIX::_exit(126);
+        open(STDOUT, '>', "$out") or POSIX::_exit(126);
+        open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
+        exec { $cmd->[0] } @$cmd or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    my $rc = $? >> 8 || ($? & 127 ? 128 + ($? & 127) : 0);
+    my $text = slurp("$out") // '';
+    die "@$cmd: failed ($rc):\n$text" if $rc && !$tolerate;
+    return ($rc, $text);
+}
+
+sub slurp {
+    my ($f) = @_;
+    open(my $fh, '<', $f) or return undef;
+    local $/;
+    my $s = <$fh>;
+    close $fh;
+    return $s;
+}
+
+sub write_file {
+    my ($f, $s) = @_;
+    open(my $fh, '>', $f) or die "$f: $!\n";
+    print $fh $s;
+    close $fh or die "$f: $!\n";
+    return -s $f;
+}
+
+sub median {
+    my @s = sort { $a <=> $b } grep { defined } @_;
+    return 0 unless @s;
+    return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
+}
+
+sub section {
+    print "\n== $_[0]\n";
+}
+
+sub header {
+    my ($model) = (slurp('/proc/cpuinfo') // '') =~ /^model name\s*:\s*(.*)$/m;
+    my $nv = `$NGINX -v 2>&1`;
+    chomp $nv;
+    my $wv = (split /\n/, `$WRK -v 2>&1`)[0] // '';
+    my $rev = `git -C $ROOT rev-parse --short HEAD 2>/dev/null` // '';
+    chomp $rev;
+    my $dirty = `git -C $ROOT status --porcelain ngx_eci_module 2>/dev/null`;
+
+    print "ngx_eci benchmark, ", POSIX::strftime('%Y-%m-%d %H:%M:%S %Z',
+                                                 localtime), "\n";
+    printf "machine: %s, %d cores, %s; %s; %s\n", $model // '?',
+           scalar(() = (slurp('/proc/cpuinfo') // '') =~ /^processor/mg),
+           (POSIX::uname())[2], $nv, $wv;
+    printf "module: %s (git %s%s)\n", $MODULE, $rev || '?',
+           $dirty ? ', ngx_eci_module/ modified' : '';
+    print "tested nginx on core $CORE_NGINX (worker_processes 1); wrk and "
+          . "the upstream on core $CORE_LOAD; $DIR (audit files on "
+          . fs_type($DIR) . ")\n";
+    print "exec: POST $EXEC, caller svc-bench (ACL: two groups, the "
+          . "second grants 42); upstream body " . length($body)
+          . " bytes; eci_exec_guard off (wrk repeats one exec)\n";
+}
+
+sub fs_type {
+    my ($path) = @_;
+    my $t = `stat -f -c %T \Q$path\E 2>/dev/null` // '?';
+    chomp $t;
+    return $t;
+}
