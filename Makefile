@@ -228,7 +228,7 @@ check-static: $(NGINX_FULL_SRC)/configure all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS := target acl keystore audit
+FUZZ_TARGETS := target acl keystore audit response
 FUZZ_CFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer -g -O1 -std=gnu99 -Wall -Wextra \
                 -Werror -Wno-unused-parameter
@@ -256,8 +256,9 @@ fuzz: fuzz-build
 	    mkdir -p $(FUZZ_DIR)/corpus-$$t; \
 	    cp fuzz/corpus/$$t/* $(FUZZ_DIR)/corpus-$$t/; \
 	    reg=; [ -d fuzz/regressions/$$t ] && reg=fuzz/regressions/$$t; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
 	    echo "fuzz_$$t: $(FUZZ_SECONDS)s, log in $(FUZZ_DIR)/fuzz_$$t.log"; \
-	    if $(FUZZ_DIR)/fuzz_$$t $(FUZZ_OPTS) \
+	    if $(FUZZ_DIR)/fuzz_$$t $(FUZZ_OPTS) $$dict \
 	        -max_total_time=$(FUZZ_SECONDS) \
 	        -artifact_prefix=$(FUZZ_DIR)/crash-$$t- \
 	        $(FUZZ_DIR)/corpus-$$t $$reg >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; \

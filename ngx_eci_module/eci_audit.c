@@ -92,11 +92,6 @@ typedef struct {
 } eci_audit_out_t;
 
 
-static int eci_audit_get_int(json_t *obj, const char *key, int required,
-    int64_t *dst);
-static int eci_audit_get_str(json_t *obj, const char *key, int required,
-    char *dst, int *has);
-static int eci_audit_response_fill(json_t *root, eci_audit_response_t *out);
 static void eci_audit_response_init(eci_audit_response_t *out);
 static size_t eci_utf8_check(const unsigned char *p, size_t n, int *valid);
 static size_t eci_json_escape_cap(char *dst, size_t cap, const char *src,
@@ -113,13 +108,62 @@ static void eci_audit_response(eci_audit_out_t *o,
     const eci_audit_response_t *r);
 
 
+/*
+ * The response is read by a single-pass scanner, not jansson: it runs on
+ * every exec, and a tree of allocations for a 300-byte body cost more than
+ * the rest of the gateway together.  It accepts exactly what jansson's
+ * json_loadb() with JSON_REJECT_DUPLICATES accepts (RFC 8259, valid UTF-8,
+ * no \u0000, integers within int64_t, no duplicate key in any object), and
+ * keeps only the fields the audit needs.
+ */
+
+#define ECI_JS_DEPTH     64      /* nesting deeper than this is refused */
+#define ECI_JS_KEYS      64      /* keys an object may have */
+#define ECI_JS_KEY_MAX   32      /* known keys are shorter than this */
+
+
+typedef struct {
+    const unsigned char  *p;
+    const unsigned char  *end;
+    unsigned              depth;
+} eci_js_t;
+
+
+typedef int (*eci_js_member_pt)(eci_js_t *s, eci_audit_response_t *out,
+    const char *key, size_t len);
+
+
+static void eci_js_ws(eci_js_t *s);
+static int eci_js_lit(eci_js_t *s, const char *lit, size_t len);
+static int eci_js_hex4(eci_js_t *s, uint32_t *cp);
+static int eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
+    uint64_t *hash);
+static int eci_js_number(eci_js_t *s, int64_t *v, int *integer);
+static int eci_js_skip(eci_js_t *s);
+static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
+    eci_js_member_pt member);
+static int eci_js_int(eci_js_t *s, int64_t *v, int *set);
+static int eci_js_str(eci_js_t *s, char *dst, int *has);
+static int eci_js_top(eci_js_t *s, eci_audit_response_t *out,
+    const char *key, size_t len);
+static int eci_js_rd(eci_js_t *s, eci_audit_response_t *out,
+    const char *key, size_t len);
+static int eci_js_user(eci_js_t *s, eci_audit_response_t *out,
+    const char *key, size_t len);
+
+
+/* what was seen, beyond the fields themselves */
+#define ECI_JS_SEEN_LOGID   0x01
+#define ECI_JS_SEEN_STATUS  0x02
+#define ECI_JS_SEEN_RD      0x04
+#define ECI_JS_SEEN_RDID    0x08
+
+
 int
 eci_audit_response_parse(const char *body, size_t len,
     eci_audit_response_t *out)
 {
-    int           rc;
-    json_t       *root;
-    json_error_t  jerr;
+    eci_js_t  s;
 
     eci_audit_response_init(out);
 
@@ -127,25 +171,43 @@ eci_audit_response_parse(const char *body, size_t len,
         return 0;
     }
 
-    /* duplicate keys would let two readers of one body see two answers */
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return 0;
+    s.p = (const unsigned char *) body;
+    s.end = s.p + len;
+    s.depth = 0;
+
+    eci_js_ws(&s);
+
+    if (s.p == s.end || *s.p != '{'
+        || eci_js_object(&s, out, eci_js_top) != 0)
+    {
+        goto invalid;
     }
 
-    rc = eci_audit_response_fill(root, out);
+    eci_js_ws(&s);
 
-    json_decref(root);
+    if (s.p != s.end) {
+        goto invalid;
+    }
 
-    if (rc != 1) {
-        /* no half-filled record: an invalid body yields only valid = 0 */
-        eci_audit_response_init(out);
-        return 0;
+    /* the flags were kept in valid while scanning */
+    if ((out->valid & (ECI_JS_SEEN_LOGID | ECI_JS_SEEN_STATUS
+                       | ECI_JS_SEEN_RD | ECI_JS_SEEN_RDID))
+        != (ECI_JS_SEEN_LOGID | ECI_JS_SEEN_STATUS | ECI_JS_SEEN_RD
+            | ECI_JS_SEEN_RDID))
+    {
+        goto invalid;
     }
 
     out->valid = 1;
 
     return 1;
+
+invalid:
+
+    /* no half-filled record: an invalid body yields only valid = 0 */
+    eci_audit_response_init(out);
+
+    return 0;
 }
 
 
@@ -161,124 +223,643 @@ eci_audit_response_init(eci_audit_response_t *out)
 
 
 static int
-eci_audit_response_fill(json_t *root, eci_audit_response_t *out)
+eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
+    size_t len)
 {
-    int      has;
-    json_t  *rd, *user;
+    int  set;
 
-    if (!json_is_object(root)) {
+#define eci_js_key(k)  (len == sizeof(k) - 1 && memcmp(key, k, len) == 0)
+
+    if (eci_js_key("reportDistributionLogId")) {
+        if (eci_js_int(s, &out->report_distribution_log_id, &set) != 0
+            || !set)
+        {
+            return -1;
+        }
+
+        out->valid |= ECI_JS_SEEN_LOGID;
         return 0;
     }
 
-    if (eci_audit_get_int(root, "reportDistributionLogId", 1,
-                          &out->report_distribution_log_id) != 1
-        || eci_audit_get_str(root, "status", 1, out->status, &has) != 1
-        || eci_audit_get_int(root, "numberOfRecipients", 0,
-                             &out->number_of_recipients) == -1
-        || eci_audit_get_str(root, "beginDate", 0, out->begin_date,
-                             &out->has_begin_date) == -1
-        || eci_audit_get_str(root, "endDate", 0, out->end_date,
-                             &out->has_end_date) == -1)
-    {
+    if (eci_js_key("status")) {
+        if (eci_js_str(s, out->status, &set) != 0 || !set) {
+            return -1;
+        }
+
+        out->valid |= ECI_JS_SEEN_STATUS;
         return 0;
     }
 
-    rd = json_object_get(root, "reportDistribution");
-    if (!json_is_object(rd)) {
+    if (eci_js_key("numberOfRecipients")) {
+        return eci_js_int(s, &out->number_of_recipients, &set);
+    }
+
+    if (eci_js_key("beginDate")) {
+        return eci_js_str(s, out->begin_date, &out->has_begin_date);
+    }
+
+    if (eci_js_key("endDate")) {
+        return eci_js_str(s, out->end_date, &out->has_end_date);
+    }
+
+    if (eci_js_key("reportDistribution")) {
+        if (s->p == s->end || *s->p != '{'
+            || eci_js_object(s, out, eci_js_rd) != 0)
+        {
+            return -1;
+        }
+
+        out->valid |= ECI_JS_SEEN_RD;
         return 0;
     }
 
-    if (eci_audit_get_int(rd, "reportDistributionId", 1,
-                          &out->report_distribution_id) != 1
-        || eci_audit_get_str(rd, "reportCode", 0, out->report_code,
-                             &out->has_report_code) == -1
-        || eci_audit_get_str(rd, "reportDistributionName", 0,
-                             out->report_distribution_name,
-                             &out->has_report_distribution_name) == -1)
-    {
-        return 0;
-    }
-
-    user = json_object_get(rd, "createdByUser");
-
-    if (user == NULL || json_is_null(user)) {
-        return 1;
-    }
-
-    if (!json_is_object(user)) {
-        return 0;
-    }
-
-    /* fullName and userCode are personal data the audit does not need */
-    if (eci_audit_get_int(user, "userId", 0, &out->created_by_user_id)
-        == -1)
-    {
-        return 0;
-    }
-
-    return 1;
+    return eci_js_skip(s);
 }
 
 
-/* 1: set; 0: absent or null and not required; -1: wrong type or missing */
 static int
-eci_audit_get_int(json_t *obj, const char *key, int required, int64_t *dst)
+eci_js_rd(eci_js_t *s, eci_audit_response_t *out, const char *key,
+    size_t len)
 {
-    json_t  *v;
+    int  set;
 
-    v = json_object_get(obj, key);
+    if (eci_js_key("reportDistributionId")) {
+        if (eci_js_int(s, &out->report_distribution_id, &set) != 0 || !set) {
+            return -1;
+        }
 
-    if (v == NULL || json_is_null(v)) {
-        return required ? -1 : 0;
+        out->valid |= ECI_JS_SEEN_RDID;
+        return 0;
     }
 
-    if (!json_is_integer(v)) {
+    if (eci_js_key("reportCode")) {
+        return eci_js_str(s, out->report_code, &out->has_report_code);
+    }
+
+    if (eci_js_key("reportDistributionName")) {
+        return eci_js_str(s, out->report_distribution_name,
+                          &out->has_report_distribution_name);
+    }
+
+    if (eci_js_key("createdByUser")) {
+        if (eci_js_lit(s, "null", 4) == 0) {
+            return 0;
+        }
+
+        if (s->p == s->end || *s->p != '{') {
+            return -1;
+        }
+
+        return eci_js_object(s, out, eci_js_user);
+    }
+
+    return eci_js_skip(s);
+}
+
+
+/* fullName and userCode are personal data the audit does not need */
+static int
+eci_js_user(eci_js_t *s, eci_audit_response_t *out, const char *key,
+    size_t len)
+{
+    int  set;
+
+    if (eci_js_key("userId")) {
+        return eci_js_int(s, &out->created_by_user_id, &set);
+    }
+
+    return eci_js_skip(s);
+
+#undef eci_js_key
+}
+
+
+/* an integer or null; *set says which */
+static int
+eci_js_int(eci_js_t *s, int64_t *v, int *set)
+{
+    int      integer;
+    int64_t  n;
+
+    *set = 0;
+
+    if (eci_js_lit(s, "null", 4) == 0) {
+        return 0;
+    }
+
+    if (eci_js_number(s, &n, &integer) != 0 || !integer) {
         return -1;
     }
 
-    *dst = (int64_t) json_integer_value(v);
+    *v = n;
+    *set = 1;
 
-    return 1;
+    return 0;
 }
 
 
-/* as eci_audit_get_int(); dst holds ECI_AUDIT_FIELD_MAX bytes */
+/* a string (cut at a character to ECI_AUDIT_FIELD_MAX - 1) or null */
 static int
-eci_audit_get_str(json_t *obj, const char *key, int required, char *dst,
-    int *has)
+eci_js_str(eci_js_t *s, char *dst, int *has)
 {
-    size_t       n;
-    json_t      *v;
-    const char  *s;
+    size_t  n;
 
     *has = 0;
-    v = json_object_get(obj, key);
 
-    if (v == NULL || json_is_null(v)) {
-        return required ? -1 : 0;
+    if (eci_js_lit(s, "null", 4) == 0) {
+        return 0;
     }
 
-    if (!json_is_string(v)) {
+    if (s->p == s->end || *s->p != '"'
+        || eci_js_string(s, dst, ECI_AUDIT_FIELD_MAX, &n, NULL) != 0)
+    {
         return -1;
     }
 
-    s = json_string_value(v);
-    n = json_string_length(v);
+    *has = 1;
 
-    if (n > ECI_AUDIT_FIELD_MAX - 1) {
-        n = ECI_AUDIT_FIELD_MAX - 1;
+    return 0;
+}
 
-        /* jansson's strings are valid UTF-8: step back to a lead byte */
-        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
-            n--;
+
+static int
+eci_js_object(eci_js_t *s, eci_audit_response_t *out,
+    eci_js_member_pt member)
+{
+    size_t    i, n, klen;
+    uint64_t  hash, seen[ECI_JS_KEYS];
+    char      key[ECI_JS_KEY_MAX];
+
+    if (++s->depth > ECI_JS_DEPTH) {
+        return -1;
+    }
+
+    s->p++;     /* '{' */
+    n = 0;
+
+    eci_js_ws(s);
+
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+
+    for ( ;; ) {
+
+        if (s->p == s->end || *s->p != '"'
+            || eci_js_string(s, key, sizeof(key), &klen, &hash) != 0)
+        {
+            return -1;
+        }
+
+        /* a duplicate key would let two readers see two answers */
+        for (i = 0; i < n; i++) {
+            if (seen[i] == hash) {
+                return -1;
+            }
+        }
+
+        if (n == ECI_JS_KEYS) {
+            return -1;
+        }
+
+        seen[n++] = hash;
+
+        eci_js_ws(s);
+
+        if (s->p == s->end || *s->p != ':') {
+            return -1;
+        }
+
+        s->p++;
+        eci_js_ws(s);
+
+        /* a key longer than the buffer is no key we know */
+        if (member == NULL) {
+            if (eci_js_skip(s) != 0) {
+                return -1;
+            }
+
+        } else if (member(s, out, key, klen < sizeof(key) - 1 ? klen : 0)
+                   != 0)
+        {
+            return -1;
+        }
+
+        eci_js_ws(s);
+
+        if (s->p == s->end) {
+            return -1;
+        }
+
+        if (*s->p == ',') {
+            s->p++;
+            eci_js_ws(s);
+            continue;
+        }
+
+        if (*s->p == '}') {
+            s->p++;
+            s->depth--;
+            return 0;
+        }
+
+        return -1;
+    }
+}
+
+
+/* any value, checked and passed over */
+static int
+eci_js_skip(eci_js_t *s)
+{
+    int      integer;
+    size_t   n;
+    int64_t  v;
+
+    if (s->p == s->end) {
+        return -1;
+    }
+
+    switch (*s->p) {
+
+    case '"':
+        return eci_js_string(s, NULL, 0, &n, NULL);
+
+    case '{':
+        return eci_js_object(s, NULL, NULL);
+
+    case '[':
+        if (++s->depth > ECI_JS_DEPTH) {
+            return -1;
+        }
+
+        s->p++;
+        eci_js_ws(s);
+
+        if (s->p < s->end && *s->p == ']') {
+            s->p++;
+            s->depth--;
+            return 0;
+        }
+
+        for ( ;; ) {
+            if (eci_js_skip(s) != 0) {
+                return -1;
+            }
+
+            eci_js_ws(s);
+
+            if (s->p == s->end) {
+                return -1;
+            }
+
+            if (*s->p == ',') {
+                s->p++;
+                eci_js_ws(s);
+                continue;
+            }
+
+            if (*s->p == ']') {
+                s->p++;
+                s->depth--;
+                return 0;
+            }
+
+            return -1;
+        }
+
+    case 't':
+        return eci_js_lit(s, "true", 4);
+
+    case 'f':
+        return eci_js_lit(s, "false", 5);
+
+    case 'n':
+        return eci_js_lit(s, "null", 4);
+
+    default:
+        return eci_js_number(s, &v, &integer);
+    }
+}
+
+
+static void
+eci_js_ws(eci_js_t *s)
+{
+    while (s->p < s->end
+           && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n'
+               || *s->p == '\r'))
+    {
+        s->p++;
+    }
+}
+
+
+static int
+eci_js_lit(eci_js_t *s, const char *lit, size_t len)
+{
+    if ((size_t) (s->end - s->p) < len || memcmp(s->p, lit, len) != 0) {
+        return -1;
+    }
+
+    s->p += len;
+
+    return 0;
+}
+
+
+/*
+ * A JSON number; *integer when it has neither fraction nor exponent, and
+ * then *v holds it (jansson refuses integers beyond int64_t).
+ */
+static int
+eci_js_number(eci_js_t *s, int64_t *v, int *integer)
+{
+    int                   neg;
+    uint64_t              n, limit;
+    const unsigned char  *p;
+
+    p = s->p;
+    neg = 0;
+    n = 0;
+    *integer = 1;
+
+    if (p < s->end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+
+    if (p == s->end || *p < '0' || *p > '9') {
+        return -1;
+    }
+
+    limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+
+    if (*p == '0') {
+        p++;
+
+    } else {
+        while (p < s->end && *p >= '0' && *p <= '9') {
+            if (n > (limit - (*p - '0')) / 10) {
+                return -1;
+            }
+
+            n = n * 10 + (*p++ - '0');
         }
     }
 
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    *has = 1;
+    if (p < s->end && *p == '.') {
+        *integer = 0;
+        p++;
 
-    return 1;
+        if (p == s->end || *p < '0' || *p > '9') {
+            return -1;
+        }
+
+        while (p < s->end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        *integer = 0;
+        p++;
+
+        if (p < s->end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p == s->end || *p < '0' || *p > '9') {
+            return -1;
+        }
+
+        while (p < s->end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (*integer) {
+        *v = neg ? (int64_t) (0 - n) : (int64_t) n;
+    }
+
+    s->p = p;
+
+    return 0;
+}
+
+
+static int
+eci_js_hex4(eci_js_t *s, uint32_t *cp)
+{
+    int       i;
+    uint32_t  c, d;
+
+    if (s->end - s->p < 4) {
+        return -1;
+    }
+
+    c = 0;
+
+    for (i = 0; i < 4; i++) {
+        d = s->p[i];
+
+        if (d >= '0' && d <= '9') {
+            d -= '0';
+
+        } else if ((d | 0x20) >= 'a' && (d | 0x20) <= 'f') {
+            d = (d | 0x20) - 'a' + 10;
+
+        } else {
+            return -1;
+        }
+
+        c = (c << 4) | d;
+    }
+
+    s->p += 4;
+    *cp = c;
+
+    return 0;
+}
+
+
+/*
+ * A string, s->p at its '"'.  With dst, the decoded text goes there (whole
+ * characters only, at most cap - 1 bytes, NUL-terminated); with hash, an
+ * FNV-1a hash of all of it.  *dlen is the decoded length (all of it).
+ */
+static int
+eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
+    uint64_t *hash)
+{
+    int                   valid;
+    size_t                n, k, i, used;
+    uint32_t              cp, lo;
+    uint64_t              h;
+    unsigned char         c, buf[4];
+    const unsigned char  *p;
+
+    s->p++;     /* '"' */
+    used = 0;
+    n = 0;
+    h = 0xcbf29ce484222325ULL;
+
+    for ( ;; ) {
+
+        if (s->p == s->end) {
+            return -1;
+        }
+
+        c = *s->p;
+
+        if (c == '"') {
+            s->p++;
+            break;
+        }
+
+        if (c < 0x20) {
+            return -1;
+        }
+
+        if (c == '\\') {
+            s->p++;
+
+            if (s->p == s->end) {
+                return -1;
+            }
+
+            c = *s->p++;
+
+            switch (c) {
+            case '"': case '\\': case '/':
+                buf[0] = c;
+                k = 1;
+                break;
+            case 'b':
+                buf[0] = '\b';
+                k = 1;
+                break;
+            case 'f':
+                buf[0] = '\f';
+                k = 1;
+                break;
+            case 'n':
+                buf[0] = '\n';
+                k = 1;
+                break;
+            case 'r':
+                buf[0] = '\r';
+                k = 1;
+                break;
+            case 't':
+                buf[0] = '\t';
+                k = 1;
+                break;
+
+            case 'u':
+                if (eci_js_hex4(s, &cp) != 0) {
+                    return -1;
+                }
+
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    if (s->end - s->p < 6 || s->p[0] != '\\'
+                        || s->p[1] != 'u')
+                    {
+                        return -1;
+                    }
+
+                    s->p += 2;
+
+                    if (eci_js_hex4(s, &lo) != 0
+                        || lo < 0xdc00 || lo > 0xdfff)
+                    {
+                        return -1;
+                    }
+
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+
+                } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
+                    /* a lone low surrogate; NUL, as jansson refuses it */
+                    return -1;
+                }
+
+                if (cp < 0x80) {
+                    buf[0] = (unsigned char) cp;
+                    k = 1;
+
+                } else if (cp < 0x800) {
+                    buf[0] = 0xc0 | (cp >> 6);
+                    buf[1] = 0x80 | (cp & 0x3f);
+                    k = 2;
+
+                } else if (cp < 0x10000) {
+                    buf[0] = 0xe0 | (cp >> 12);
+                    buf[1] = 0x80 | ((cp >> 6) & 0x3f);
+                    buf[2] = 0x80 | (cp & 0x3f);
+                    k = 3;
+
+                } else {
+                    buf[0] = 0xf0 | (cp >> 18);
+                    buf[1] = 0x80 | ((cp >> 12) & 0x3f);
+                    buf[2] = 0x80 | ((cp >> 6) & 0x3f);
+                    buf[3] = 0x80 | (cp & 0x3f);
+                    k = 4;
+                }
+
+                break;
+
+            default:
+                return -1;
+            }
+
+            p = buf;
+
+        } else if (c < 0x80) {
+            p = s->p++;
+            k = 1;
+
+        } else {
+            k = eci_utf8_check(s->p, s->end - s->p, &valid);
+
+            if (!valid) {
+                return -1;
+            }
+
+            p = s->p;
+            s->p += k;
+        }
+
+        if (hash != NULL) {
+            for (i = 0; i < k; i++) {
+                h = (h ^ p[i]) * 0x100000001b3ULL;
+            }
+        }
+
+        /* whole characters only: a cut never splits one */
+        if (dst != NULL && used + k < cap) {
+            memcpy(dst + used, p, k);
+            used += k;
+
+        } else if (dst != NULL) {
+            cap = used + 1;     /* nothing more fits after a cut */
+        }
+
+        n += k;
+    }
+
+    if (dst != NULL) {
+        dst[used] = '\0';
+    }
+
+    if (hash != NULL) {
+        *hash = h;
+    }
+
+    *dlen = n;
+
+    return 0;
 }
 
 
