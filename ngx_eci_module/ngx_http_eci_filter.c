@@ -43,11 +43,12 @@ ngx_http_eci_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_eci_header_filter(ngx_http_request_t *r)
 {
-    ngx_str_t                 rid;
-    ngx_uint_t                status;
-    ngx_table_elt_t          *h;
-    ngx_http_eci_ctx_t       *ctx;
-    ngx_http_eci_loc_conf_t  *elcf;
+    ngx_str_t                  rid;
+    ngx_uint_t                 status;
+    ngx_table_elt_t           *h;
+    ngx_http_eci_ctx_t        *ctx;
+    ngx_http_eci_loc_conf_t   *elcf;
+    ngx_http_eci_main_conf_t  *emcf;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -97,9 +98,11 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
         ctx->upstream_body = 1;
 
+        emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
         ctx->sha256 = EVP_MD_CTX_new();
         if (ctx->sha256 == NULL
-            || EVP_DigestInit_ex(ctx->sha256, EVP_sha256(), NULL) != 1)
+            || EVP_DigestInit_ex(ctx->sha256, emcf->sha256, NULL) != 1)
         {
             return NGX_ERROR;
         }

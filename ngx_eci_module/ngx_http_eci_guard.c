@@ -161,12 +161,15 @@ static void
 ngx_http_eci_guard_digest(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     u_char *digest)
 {
-    int32_t      v[2], *ids;
-    EVP_MD_CTX  *md;
+    int32_t                    v[2], *ids;
+    EVP_MD_CTX                *md;
+    ngx_http_eci_main_conf_t  *emcf;
 
     md = EVP_MD_CTX_new();
 
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    if (md == NULL || EVP_DigestInit_ex(md, emcf->sha256, NULL) != 1) {
         /* cannot digest: a digest of zeros still guards by id alone */
         ngx_memzero(digest, NGX_HTTP_ECI_DIGEST_LEN);
         ngx_memcpy(digest, &ctx->id, sizeof(int32_t));

@@ -24,6 +24,7 @@ static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
 static void ngx_http_eci_chain_cleanup(void *data);
+static void ngx_http_eci_md_cleanup(void *data);
 static void ngx_http_eci_ctx_cleanup(void *data);
 
 
@@ -501,6 +502,13 @@ ngx_http_eci_chain_cleanup(void *data)
 
 
 static void
+ngx_http_eci_md_cleanup(void *data)
+{
+    EVP_MD_free(data);
+}
+
+
+static void
 ngx_http_eci_keystore_cleanup(void *data)
 {
     /* wipes the key bytes: the old cycle's pool goes on reload */
@@ -639,6 +647,7 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_eci_init(ngx_conf_t *cf)
 {
+    ngx_pool_cleanup_t         *cln;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
     ngx_http_eci_main_conf_t   *emcf;
@@ -651,6 +660,22 @@ ngx_http_eci_init(ngx_conf_t *cf)
     if (emcf->request_id_index == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+    /* OpenSSL 3 looks a digest up on every EVP_sha256() init: once here */
+    emcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (emcf->sha256 == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "eci: no SHA-256 in OpenSSL");
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_MD_free(emcf->sha256);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_eci_md_cleanup;
+    cln->data = emcf->sha256;
 
     /*
      * One zone keeps the audit chains and the counters across workers and

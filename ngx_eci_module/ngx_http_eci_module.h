@@ -88,6 +88,7 @@ typedef struct {
     ngx_str_t                   keystore_path;
     uint64_t                    keystore_load_us;
     eci_audit_chain_t          *chain;
+    EVP_MD                     *sha256;      /* fetched once, not per use */
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
     ngx_shm_zone_t             *shm_zone;
