@@ -121,6 +121,8 @@ static void eci_audit_response(eci_audit_out_t *o,
 #define ECI_JS_KEYS      64      /* keys an object may have */
 #define ECI_JS_KEY_MAX   32      /* known keys are shorter than this */
 
+#define eci_min(a, b)    ((a) < (b) ? (a) : (b))
+
 
 typedef struct {
     const unsigned char  *p;
@@ -723,6 +725,38 @@ eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
             return -1;
         }
 
+        if (c < 0x80 && c != '\\') {
+            /* a run of plain ASCII: the common case, taken whole */
+            p = s->p;
+
+            while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80
+                   && *s->p != '"' && *s->p != '\\')
+            {
+                s->p++;
+            }
+
+            k = s->p - p;
+
+            if (hash != NULL) {
+                for (i = 0; i < k; i++) {
+                    h = (h ^ p[i]) * 0x100000001b3ULL;
+                }
+            }
+
+            if (dst != NULL && used + 1 < cap) {
+                i = eci_min(k, cap - 1 - used);
+                memcpy(dst + used, p, i);
+                used += i;
+
+                if (i < k) {
+                    cap = used + 1;     /* cut: nothing more fits */
+                }
+            }
+
+            n += k;
+            continue;
+        }
+
         if (c == '\\') {
             s->p++;
 
@@ -815,10 +849,6 @@ eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
             }
 
             p = buf;
-
-        } else if (c < 0x80) {
-            p = s->p++;
-            k = 1;
 
         } else {
             k = eci_utf8_check(s->p, s->end - s->p, &valid);
