@@ -20,8 +20,6 @@ static ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 static ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_uint_t add_content_type);
-static ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h,
-    const char *name, size_t len);
 static ngx_uint_t ngx_http_eci_allow_duplicate(ngx_http_request_t *r);
 static ngx_table_elt_t *ngx_http_eci_header_find(ngx_http_request_t *r,
     const char *name, size_t len, ngx_uint_t *count);
@@ -572,7 +570,7 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
  * Header names compare case-insensitively, and '_' as '-': an upstream
  * behind a CGI-style gateway would read ECI_ApiKey as ECI-ApiKey.
  */
-static ngx_uint_t
+ngx_uint_t
 ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name, size_t len)
 {
     u_char      c;

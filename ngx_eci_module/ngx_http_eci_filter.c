@@ -257,8 +257,7 @@ ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 static void
 ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all)
 {
-    u_char            c;
-    ngx_uint_t        i, j;
+    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -294,22 +293,7 @@ ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all)
             continue;
         }
 
-        if (h[i].key.len != sizeof("eci-apikey") - 1) {
-            continue;
-        }
-
-        for (j = 0; j < h[i].key.len; j++) {
-            c = ngx_tolower(h[i].key.data[j]);
-            if (c == '_') {
-                c = '-';
-            }
-
-            if (c != (u_char) "eci-apikey"[j]) {
-                break;
-            }
-        }
-
-        if (j == h[i].key.len) {
+        if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)) {
             h[i].hash = 0;
         }
     }

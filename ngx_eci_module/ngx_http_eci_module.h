@@ -170,6 +170,8 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
+    size_t len);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
