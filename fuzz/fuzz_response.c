@@ -73,6 +73,14 @@ ref_parse(const char *body, size_t len, eci_audit_response_t *out)
         return 0;
     }
 
+    /*
+     * jansson lets a raw NUL byte through right after a number ("1\0}");
+     * RFC 8259 does not, and neither does the scanner.
+     */
+    if (memchr(body, '\0', len) != NULL) {
+        return 0;
+    }
+
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         return 0;

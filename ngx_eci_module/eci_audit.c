@@ -111,10 +111,11 @@ static void eci_audit_response(eci_audit_out_t *o,
 /*
  * The response is read by a single-pass scanner, not jansson: it runs on
  * every exec, and a tree of allocations for a 300-byte body cost more than
- * the rest of the gateway together.  It accepts exactly what jansson's
+ * the rest of the gateway together.  It accepts what jansson's
  * json_loadb() with JSON_REJECT_DUPLICATES accepts (RFC 8259, valid UTF-8,
- * no \u0000, integers within int64_t, no duplicate key in any object), and
- * keeps only the fields the audit needs.
+ * no \u0000, integers within int64_t, no duplicate key in any object) but
+ * for a raw NUL byte after a number, which jansson lets through and RFC
+ * 8259 does not; it keeps only the fields the audit needs.
  */
 
 #define ECI_JS_DEPTH     64      /* nesting deeper than this is refused */
