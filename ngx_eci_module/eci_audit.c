@@ -143,6 +143,7 @@ static int eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
     uint64_t *hash);
 static int eci_js_number(eci_js_t *s, int64_t *v, int *integer);
 static int eci_js_skip(eci_js_t *s);
+static int eci_js_next(eci_js_t *s, unsigned char close);
 static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
     eci_js_member_pt member);
 static int eci_js_int(eci_js_t *s, int64_t *v, int *set);
@@ -450,25 +451,14 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
             return -1;
         }
 
-        eci_js_ws(s);
-
-        if (s->p == s->end) {
+        switch (eci_js_next(s, '}')) {
+        case 1:
+            continue;
+        case 0:
+            return 0;
+        default:
             return -1;
         }
-
-        if (*s->p == ',') {
-            s->p++;
-            eci_js_ws(s);
-            continue;
-        }
-
-        if (*s->p == '}') {
-            s->p++;
-            s->depth--;
-            return 0;
-        }
-
-        return -1;
     }
 }
 
@@ -512,25 +502,14 @@ eci_js_skip(eci_js_t *s)
                 return -1;
             }
 
-            eci_js_ws(s);
-
-            if (s->p == s->end) {
+            switch (eci_js_next(s, ']')) {
+            case 1:
+                continue;
+            case 0:
+                return 0;
+            default:
                 return -1;
             }
-
-            if (*s->p == ',') {
-                s->p++;
-                eci_js_ws(s);
-                continue;
-            }
-
-            if (*s->p == ']') {
-                s->p++;
-                s->depth--;
-                return 0;
-            }
-
-            return -1;
         }
 
     case 't':
@@ -545,6 +524,35 @@ eci_js_skip(eci_js_t *s)
     default:
         return eci_js_number(s, &v, &integer);
     }
+}
+
+
+/*
+ * After a member or an element: 1 at ',' (another follows), 0 at the
+ * closing bracket (the container ends, one level up), -1 otherwise.
+ */
+static int
+eci_js_next(eci_js_t *s, unsigned char close)
+{
+    eci_js_ws(s);
+
+    if (s->p == s->end) {
+        return -1;
+    }
+
+    if (*s->p == ',') {
+        s->p++;
+        eci_js_ws(s);
+        return 1;
+    }
+
+    if (*s->p == close) {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+
+    return -1;
 }
 
 
