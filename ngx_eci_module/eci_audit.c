@@ -12,12 +12,8 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
 #include "eci_audit.h"
+#include "eci_sha256.h"
 
 
 /*
@@ -1574,15 +1570,13 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
 
 
 struct eci_audit_chain_s {
-    EVP_MAC      *mac;
-    EVP_MAC_CTX  *ctx;
+    eci_hmac_sha256_t  hmac;
 };
 
 
 eci_audit_chain_t *
 eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
 {
-    OSSL_PARAM          params[2];
     eci_audit_chain_t  *c;
 
     c = calloc(1, sizeof(eci_audit_chain_t));
@@ -1591,32 +1585,10 @@ eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
         return NULL;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    c->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (c->mac == NULL) {
-        goto failed;
-    }
-
-    c->ctx = EVP_MAC_CTX_new(c->mac);
-    if (c->ctx == NULL) {
-        goto failed;
-    }
-
-    /* keyed once; every line re-initialises with the same key */
-    if (EVP_MAC_init(c->ctx, key, len, params) != 1) {
-        goto failed;
-    }
+    /* keyed once: every line starts from the keyed states */
+    eci_hmac_sha256_key(&c->hmac, key, len);
 
     return c;
-
-failed:
-
-    eci_err_set(err, "audit chain: cannot set up HMAC-SHA256");
-    eci_audit_chain_free(c);
-    return NULL;
 }
 
 
@@ -1627,8 +1599,7 @@ eci_audit_chain_free(eci_audit_chain_t *c)
         return;
     }
 
-    EVP_MAC_CTX_free(c->ctx);
-    EVP_MAC_free(c->mac);
+    eci_hmac_sha256_wipe(&c->hmac);
     free(c);
 }
 
@@ -1637,22 +1608,14 @@ int
 eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
     const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1])
 {
-    size_t         i, n;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    size_t         i;
+    unsigned char  md[ECI_SHA256_LEN];
 
     static const char  hex[] = "0123456789abcdef";
 
-    if (EVP_MAC_init(c->ctx, NULL, 0, NULL) != 1
-        || EVP_MAC_update(c->ctx, (const unsigned char *) prev,
-                          ECI_AUDIT_CHAIN_HEX) != 1
-        || EVP_MAC_update(c->ctx, (const unsigned char *) body, len) != 1
-        || EVP_MAC_final(c->ctx, md, &n, sizeof(md)) != 1
-        || n != ECI_AUDIT_CHAIN_HEX / 2)
-    {
-        return -1;
-    }
+    eci_hmac_sha256(&c->hmac, prev, ECI_AUDIT_CHAIN_HEX, body, len, md);
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < ECI_SHA256_LEN; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 0x0f];
     }

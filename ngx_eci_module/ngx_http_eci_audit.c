@@ -57,7 +57,6 @@ ngx_http_eci_audit_intent(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 ngx_int_t
 ngx_http_eci_audit_handler(ngx_http_request_t *r)
 {
-    unsigned int                  mdlen;
     ngx_str_t                     rid;
     eci_audit_record_t            rec;
     ngx_http_eci_ctx_t           *ctx;
@@ -95,17 +94,12 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->upstream_body && ctx->sha256 != NULL) {
+    if (ctx->upstream_body) {
         rec.has_response = 1;
         rec.response_bytes = ctx->response_bytes;
         rec.response_truncated = ctx->truncated;
 
-        mdlen = 0;
-        if (EVP_DigestFinal_ex(ctx->sha256, rec.response_sha256, &mdlen)
-            != 1)
-        {
-            rec.has_response = 0;
-        }
+        eci_sha256_final(&ctx->sha256, rec.response_sha256);
 
         rec.response = ngx_http_eci_response(r, ctx);
     }

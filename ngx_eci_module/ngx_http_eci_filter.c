@@ -48,7 +48,6 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     ngx_table_elt_t           *h;
     ngx_http_eci_ctx_t        *ctx;
     ngx_http_eci_loc_conf_t   *elcf;
-    ngx_http_eci_main_conf_t  *emcf;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -98,14 +97,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
         ctx->upstream_body = 1;
 
-        emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-
-        ctx->sha256 = EVP_MD_CTX_new();
-        if (ctx->sha256 == NULL
-            || EVP_DigestInit_ex(ctx->sha256, emcf->sha256, NULL) != 1)
-        {
-            return NGX_ERROR;
-        }
+        eci_sha256_init(&ctx->sha256);
 
         /* bounded: at most eci_audit_body_max per request */
         ctx->capture_cap = ctx->audit_body_max;
@@ -427,7 +419,7 @@ ngx_http_eci_capture_bytes(ngx_http_eci_ctx_t *ctx, u_char *p, size_t n)
     }
 
     ctx->response_bytes += n;
-    (void) EVP_DigestUpdate(ctx->sha256, p, n);
+    eci_sha256_update(&ctx->sha256, p, n);
 
     room = ctx->capture_cap - ctx->capture_len;
 

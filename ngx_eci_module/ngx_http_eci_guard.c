@@ -161,21 +161,10 @@ static void
 ngx_http_eci_guard_digest(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     u_char *digest)
 {
-    int32_t                    v[2], *ids;
-    EVP_MD_CTX                *md;
-    ngx_http_eci_main_conf_t  *emcf;
+    int32_t        v[2], *ids;
+    eci_sha256_t   md;
 
-    md = EVP_MD_CTX_new();
-
-    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-
-    if (md == NULL || EVP_DigestInit_ex(md, emcf->sha256, NULL) != 1) {
-        /* cannot digest: a digest of zeros still guards by id alone */
-        ngx_memzero(digest, NGX_HTTP_ECI_DIGEST_LEN);
-        ngx_memcpy(digest, &ctx->id, sizeof(int32_t));
-        EVP_MD_CTX_free(md);
-        return;
-    }
+    eci_sha256_init(&md);
 
     /* a sorted copy: what is forwarded keeps the caller's order */
     ids = ctx->overrides;
@@ -196,14 +185,13 @@ ngx_http_eci_guard_digest(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     v[0] = ctx->id;
     v[1] = (int32_t) ctx->has_overrides;
-    (void) EVP_DigestUpdate(md, v, sizeof(v));
+    eci_sha256_update(&md, v, sizeof(v));
 
     if (ctx->n_overrides > 0) {
-        (void) EVP_DigestUpdate(md, ids, ctx->n_overrides * sizeof(int32_t));
+        eci_sha256_update(&md, ids, ctx->n_overrides * sizeof(int32_t));
     }
 
-    (void) EVP_DigestFinal_ex(md, digest, NULL);
-    EVP_MD_CTX_free(md);
+    eci_sha256_final(&md, digest);
 }
 
 

@@ -2,6 +2,8 @@
  * ngx_eci: directives, configuration, and the per-request context.
  */
 
+#include <openssl/rand.h>
+
 #include "ngx_http_eci_module.h"
 
 
@@ -24,7 +26,6 @@ static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
 static void ngx_http_eci_chain_cleanup(void *data);
-static void ngx_http_eci_md_cleanup(void *data);
 static void ngx_http_eci_ctx_cleanup(void *data);
 
 
@@ -502,13 +503,6 @@ ngx_http_eci_chain_cleanup(void *data)
 
 
 static void
-ngx_http_eci_md_cleanup(void *data)
-{
-    EVP_MD_free(data);
-}
-
-
-static void
 ngx_http_eci_keystore_cleanup(void *data)
 {
     /* wipes the key bytes: the old cycle's pool goes on reload */
@@ -647,7 +641,6 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_eci_init(ngx_conf_t *cf)
 {
-    ngx_pool_cleanup_t         *cln;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
     ngx_http_eci_main_conf_t   *emcf;
@@ -661,21 +654,12 @@ ngx_http_eci_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* OpenSSL 3 looks a digest up on every EVP_sha256() init: once here */
-    emcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (emcf->sha256 == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "eci: no SHA-256 in OpenSSL");
+    emcf->random = ngx_palloc(cf->pool, NGX_HTTP_ECI_RANDOM_SIZE);
+    if (emcf->random == NULL) {
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        EVP_MD_free(emcf->sha256);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_eci_md_cleanup;
-    cln->data = emcf->sha256;
+    emcf->random_left = 0;
 
     /*
      * One zone keeps the audit chains and the counters across workers and
@@ -753,12 +737,11 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
 static void
 ngx_http_eci_ctx_cleanup(void *data)
 {
-    ngx_http_eci_ctx_t *ctx = data;
-
-    if (ctx->sha256 != NULL) {
-        EVP_MD_CTX_free(ctx->sha256);
-        ctx->sha256 = NULL;
-    }
+    /*
+     * Nothing to free: this handler in r->pool's cleanups is how
+     * ngx_http_eci_get_ctx() finds the ctx again after an internal
+     * redirect, which clears the module ctxs.
+     */
 }
 
 
@@ -785,13 +768,53 @@ ngx_http_eci_get_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * The request's $request_id.  nginx's own handler calls RAND_bytes() for
+ * 16 bytes on every request, and in OpenSSL 3 each call costs about as much
+ * as all of the gateway's own checks.  So for a gateway request the 16
+ * bytes come from a per-worker buffer that RAND_bytes() fills 4 KB at a
+ * time, and the value is stored as the variable's cached value: $request_id
+ * in any log_format or header, X-Request-Id, the error body and the audit
+ * lines all carry this one id, in nginx's format (32 hex digits).  A value
+ * some other module already evaluated is kept.  Request ids are not
+ * secrets; they need to be unique and unguessable, which the same CSPRNG
+ * gives either way.
+ */
 ngx_int_t
 ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
+    u_char                     *p;
     ngx_http_variable_value_t  *v;
     ngx_http_eci_main_conf_t   *emcf;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    v = &r->variables[emcf->request_id_index];
+
+    if (!v->valid && !v->not_found) {
+
+        if (emcf->random_left < 16
+            && RAND_bytes(emcf->random, NGX_HTTP_ECI_RANDOM_SIZE) == 1)
+        {
+            emcf->random_left = NGX_HTTP_ECI_RANDOM_SIZE;
+        }
+
+        p = ngx_pnalloc(r->pool, 32);
+
+        /* else nginx's own handler below, which calls RAND_bytes() itself */
+        if (p != NULL && emcf->random_left >= 16) {
+            emcf->random_left -= 16;
+
+            ngx_hex_dump(p, emcf->random + emcf->random_left, 16);
+            ngx_memzero(emcf->random + emcf->random_left, 16);
+
+            v->data = p;
+            v->len = 32;
+            v->valid = 1;
+            v->no_cacheable = 0;
+            v->not_found = 0;
+        }
+    }
 
     v = ngx_http_get_indexed_variable(r, emcf->request_id_index);
     if (v == NULL || v->not_found) {
@@ -904,7 +927,14 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
 
     emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
 
-    if (emcf == NULL || emcf->keystore == NULL) {
+    if (emcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* no two workers may hand out the same request ids */
+    emcf->random_left = 0;
+
+    if (emcf->keystore == NULL) {
         return NGX_OK;
     }
 

@@ -12,9 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/evp.h>
-
 #include "eci_common.h"
+#include "eci_sha256.h"
 #include "eci_target.h"
 #include "eci_acl.h"
 #include "eci_keystore.h"
@@ -48,6 +47,8 @@ typedef struct {
 
 #define NGX_HTTP_ECI_MAX_AUDIT_FILES  64
 #define NGX_HTTP_ECI_ZONE_SIZE        (1024 * 1024)
+/* random bytes a worker draws at once for $request_id: 256 ids */
+#define NGX_HTTP_ECI_RANDOM_SIZE      4096
 
 
 /* the error codes the gateway answers and counts; 0 is "none" */
@@ -88,13 +89,14 @@ typedef struct {
     ngx_str_t                   keystore_path;
     uint64_t                    keystore_load_us;
     eci_audit_chain_t          *chain;
-    EVP_MD                     *sha256;      /* fetched once, not per use */
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
     ngx_shm_zone_t             *shm_zone;
     ngx_http_eci_shctx_t       *sh;
     ngx_slab_pool_t            *shpool;
     ngx_int_t                   request_id_index;
+    u_char                     *random;      /* per worker, see .c */
+    size_t                      random_left;
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
@@ -137,7 +139,7 @@ typedef struct {
     size_t                      capture_len;
     size_t                      capture_cap;
     off_t                       response_bytes;
-    EVP_MD_CTX                 *sha256;
+    eci_sha256_t                sha256;      /* of the whole body */
     eci_audit_response_t       *response;
     ngx_str_t                   body;        /* our JSON, when replacing */
 

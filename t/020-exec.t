@@ -52,9 +52,27 @@ http {
 
             proxy_pass http://127.0.0.1:%%MOCK%%;
             proxy_http_version 1.1;
+            proxy_set_header X-Request-Id \$request_id;
         }
 
         location /plain/ {
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+        }
+    }
+
+    # \$request_id evaluated before the gateway (rewrite phase) is kept
+    server {
+        listen 127.0.0.1:%%PORT1%%;
+
+        location /api/ {
+            set \$early \$request_id;
+            add_header X-Early-Id \$early always;
+
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log off;
+
             proxy_pass http://127.0.0.1:%%MOCK%%;
         }
     }
@@ -84,6 +102,9 @@ is($got[0]{target}, "$path/42/exec?overrideUserIds=7",
    'forwarded target is the canonical one');
 is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [$KEY],
           'exactly one ECI-ApiKey, the keystore key, went upstream');
+is_deeply([MockEci::header_values($got[0], 'X-Request-Id')],
+          [$r->{headers}{'x-request-id'}],
+          '$request_id in proxy_set_header is the X-Request-Id');
 
 is($t->wait_for_lines('audit.log', 2), 2,
    'an allowed exec has two audit lines');
@@ -152,6 +173,28 @@ is(scalar @got, 1, 'a location without eci_gateway proxies as usual');
 is_deeply([MockEci::header_values($got[0], 'ECI-ApiKey')], [],
           'and attaches no key');
 ok(!exists $r->{headers}{'x-request-id'}, 'and adds no X-Request-Id');
+
+# --- request ids: nginx's format, unique, one per request -------------------
+
+# the gateway draws $request_id from a per-worker random buffer of 256 ids;
+# 600 requests cross two refills
+my (%ids, $bad, $early_same);
+$bad = 0;
+$early_same = 0;
+for my $i (1 .. 600) {
+    my $q = $t->request('POST', "$path/42/exec",
+                        headers => ['X-Caller' => 'svc-reporting'],
+                        port => $t->port(1));
+    my $id = $q->{headers}{'x-request-id'} // '';
+    $bad++ unless $q->{status} == 200 && $id =~ /^[0-9a-f]{32}\z/;
+    $ids{$id}++;
+    $early_same++ if ($q->{headers}{'x-early-id'} // '') eq $id;
+}
+is($bad, 0, '600 execs: each answered 200 with a 32-hex-digit request id');
+is(scalar(keys %ids), 600, 'and no id was handed out twice');
+is($early_same, 600, 'a $request_id evaluated before the gateway is the '
+   . 'one the gateway uses');
+$mock->clear;
 
 is($t->wait_for_lines('audit.log', 9), 9,
    'every request in the gateway location was audited, none outside');
