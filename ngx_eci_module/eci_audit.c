@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <jansson.h>
 #include "eci_audit.h"
 #include "eci_sha256.h"
@@ -90,6 +94,8 @@ typedef struct {
 
 static void eci_audit_response_init(eci_audit_response_t *out);
 static size_t eci_utf8_check(const unsigned char *p, size_t n, int *valid);
+static const unsigned char *eci_json_run(const unsigned char *p,
+    const unsigned char *end, int del);
 static size_t eci_json_escape_cap(char *dst, size_t cap, const char *src,
     size_t len);
 static size_t eci_audit_uri_len(const eci_str_t *uri);
@@ -117,6 +123,7 @@ static void eci_audit_response(eci_audit_out_t *o,
 #define ECI_JS_DEPTH     64      /* nesting deeper than this is refused */
 #define ECI_JS_KEYS      64      /* keys an object may have */
 #define ECI_JS_KEY_MAX   32      /* known keys are shorter than this */
+#define ECI_JS_PREFIX    16      /* decoded bytes kept of each key */
 
 #define eci_min(a, b)    ((a) < (b) ? (a) : (b))
 
@@ -126,6 +133,18 @@ typedef struct {
     const unsigned char  *end;
     unsigned              depth;
 } eci_js_t;
+
+
+/*
+ * A key seen in an object: its decoded length and first bytes, which tell
+ * almost every two keys apart without hashing each one, and where it
+ * starts, to compare the rest when length and first bytes are the same.
+ */
+typedef struct {
+    size_t                len;
+    const unsigned char  *raw;
+    char                  prefix[ECI_JS_PREFIX];
+} eci_js_key_t;
 
 
 typedef int (*eci_js_member_pt)(eci_js_t *s, eci_audit_response_t *out,
@@ -138,6 +157,8 @@ static int eci_js_hex4(eci_js_t *s, uint32_t *cp);
 static int eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
     uint64_t *hash);
 static int eci_js_number(eci_js_t *s, int64_t *v, int *integer);
+static int eci_js_key_same(const unsigned char *a, const unsigned char *b,
+    const unsigned char *end, size_t len);
 static int eci_js_skip(eci_js_t *s);
 static int eci_js_next(eci_js_t *s, unsigned char close);
 static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
@@ -386,9 +407,10 @@ static int
 eci_js_object(eci_js_t *s, eci_audit_response_t *out,
     eci_js_member_pt member)
 {
-    size_t    i, n, klen;
-    uint64_t  hash, seen[ECI_JS_KEYS];
-    char      key[ECI_JS_KEY_MAX];
+    size_t                i, n, klen;
+    const unsigned char  *raw;
+    eci_js_key_t          seen[ECI_JS_KEYS];
+    char                  key[ECI_JS_KEY_MAX];
 
     if (++s->depth > ECI_JS_DEPTH) {
         return -1;
@@ -407,15 +429,21 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
 
     for ( ;; ) {
 
+        raw = s->p;
+
         if (s->p == s->end || *s->p != '"'
-            || eci_js_string(s, key, sizeof(key), &klen, &hash) != 0)
+            || eci_js_string(s, key, sizeof(key), &klen, NULL) != 0)
         {
             return -1;
         }
 
         /* a duplicate key would let two readers see two answers */
         for (i = 0; i < n; i++) {
-            if (seen[i] == hash) {
+            if (seen[i].len == klen
+                && memcmp(seen[i].prefix, key,
+                          eci_min(klen, ECI_JS_PREFIX)) == 0
+                && eci_js_key_same(seen[i].raw, raw, s->end, klen))
+            {
                 return -1;
             }
         }
@@ -424,7 +452,10 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
             return -1;
         }
 
-        seen[n++] = hash;
+        seen[n].len = klen;
+        seen[n].raw = raw;
+        memcpy(seen[n].prefix, key, eci_min(klen, ECI_JS_PREFIX));
+        n++;
 
         eci_js_ws(s);
 
@@ -456,6 +487,40 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
             return -1;
         }
     }
+}
+
+
+/*
+ * Two keys of the same decoded length and first bytes, at a and b: the same
+ * key?  Short keys are whole in their prefix; longer ones are decoded
+ * again and their FNV-1a hashes compared (both already scanned as valid).
+ */
+static int
+eci_js_key_same(const unsigned char *a, const unsigned char *b,
+    const unsigned char *end, size_t len)
+{
+    size_t    n;
+    uint64_t  ha, hb;
+    eci_js_t  s;
+
+    if (len <= ECI_JS_PREFIX) {
+        return 1;
+    }
+
+    s.end = end;
+    s.depth = 0;
+
+    s.p = a;
+    if (eci_js_string(&s, NULL, 0, &n, &ha) != 0) {
+        return 1;
+    }
+
+    s.p = b;
+    if (eci_js_string(&s, NULL, 0, &n, &hb) != 0) {
+        return 1;
+    }
+
+    return ha == hb;
 }
 
 
@@ -733,13 +798,7 @@ eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
         if (c < 0x80 && c != '\\') {
             /* a run of plain ASCII: the common case, taken whole */
             p = s->p;
-
-            while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80
-                   && *s->p != '"' && *s->p != '\\')
-            {
-                s->p++;
-            }
-
+            s->p = eci_json_run(s->p, s->end, 0);
             k = s->p - p;
 
             if (hash != NULL) {
@@ -964,6 +1023,56 @@ eci_utf8_check(const unsigned char *p, size_t n, int *valid)
 }
 
 
+/*
+ * The end of a run of bytes that stand for themselves in a JSON string:
+ * 0x20-0x7f but '"' and '\\', and with del also but DEL (0x7f), which a
+ * JSON text may hold raw but the audit writes escaped.  Sixteen bytes at a
+ * time where SSE2 is there (every x86-64), one at a time for the rest.
+ */
+static const unsigned char *
+eci_json_run(const unsigned char *p, const unsigned char *end, int del)
+{
+    unsigned char  stop;
+#if defined(__SSE2__)
+    int            m;
+    __m128i        v, hit;
+#endif
+
+    /* without del, the fourth stop byte repeats the first */
+    stop = del ? 0x7f : '"';
+
+#if defined(__SSE2__)
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        /* signed: below 0x20 are the controls and the bytes >= 0x80 */
+        hit = _mm_or_si128(
+                  _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),
+                  _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        m = _mm_movemask_epi8(hit);
+
+        if (m != 0) {
+            return p + __builtin_ctz((unsigned) m);
+        }
+
+        p += 16;
+    }
+
+#endif
+
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\'
+           && *p != stop)
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
 /* eci_json_escape() into cap bytes; (size_t) -1 when it does not fit */
 static size_t
 eci_json_escape_cap(char *dst, size_t cap, const char *src, size_t len)
@@ -976,24 +1085,6 @@ eci_json_escape_cap(char *dst, size_t cap, const char *src, size_t len)
 
     static const char     hex[] = "0123456789abcdef";
 
-    /* bytes that are not copied as is: controls, '"', '\\', DEL, >= 0x80 */
-    static const uint32_t  special[] = {
-        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
-
-                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-        0x00000004, /* 0000 0000 0000 0000  0000 0000 0000 0100 */
-
-                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-        0x10000000, /* 0001 0000 0000 0000  0000 0000 0000 0000 */
-
-                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-        0x80000000, /* 1000 0000 0000 0000  0000 0000 0000 0000 */
-
-        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
-        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
-        0xffffffff, /* 1111 1111 1111 1111  1111 1111 1111 1111 */
-        0xffffffff  /* 1111 1111 1111 1111  1111 1111 1111 1111 */
-    };
 
     s = (const unsigned char *) src;
     i = 0;
@@ -1003,12 +1094,7 @@ eci_json_escape_cap(char *dst, size_t cap, const char *src, size_t len)
 
         /* the common case: a run of printable ASCII copied at once */
         start = i;
-
-        while (i < len
-               && (special[s[i] >> 5] & (1U << (s[i] & 0x1f))) == 0)
-        {
-            i++;
-        }
+        i = eci_json_run(s + i, s + len, 1) - s;
 
         if (i > start) {
             n = i - start;
@@ -1428,6 +1514,19 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
 
     if (s == NULL) {
         n = 0;
+    }
+
+    /* nothing to escape, as in nearly every field: one copy */
+    if (!o->full && (size_t) (o->end - o->pos) >= n + 2
+        && eci_json_run((const unsigned char *) s,
+                        (const unsigned char *) s + n, 1)
+           == (const unsigned char *) s + n)
+    {
+        *o->pos++ = '"';
+        memcpy(o->pos, s, n);
+        o->pos += n;
+        *o->pos++ = '"';
+        return;
     }
 
     eci_audit_lit(o, "\"");

@@ -180,9 +180,20 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                + 1 + audit->syslog->tag.len + 2;
     }
 
-    buf = ngx_pnalloc(r->pool, head + max);
-    if (buf == NULL) {
-        return NGX_ERROR;
+    /*
+     * A line is built, written and done with before this function returns,
+     * so the usual one goes to the worker's scratch buffer rather than
+     * growing every request's pool by a block; only a line with thousands
+     * of overrides takes pool memory.
+     */
+    if (head + max <= NGX_HTTP_ECI_LINE_SCRATCH) {
+        buf = emcf->line_scratch;
+
+    } else {
+        buf = ngx_pnalloc(r->pool, head + max);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     line = buf + head;

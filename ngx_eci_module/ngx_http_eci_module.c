@@ -661,6 +661,11 @@ ngx_http_eci_init(ngx_conf_t *cf)
 
     emcf->random_left = 0;
 
+    emcf->line_scratch = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_LINE_SCRATCH);
+    if (emcf->line_scratch == NULL) {
+        return NGX_ERROR;
+    }
+
     /*
      * One zone keeps the audit chains and the counters across workers and
      * reloads; its size never changes, so a reload always reuses it.

@@ -49,6 +49,8 @@ typedef struct {
 #define NGX_HTTP_ECI_ZONE_SIZE        (1024 * 1024)
 /* random bytes a worker draws at once for $request_id: 256 ids */
 #define NGX_HTTP_ECI_RANDOM_SIZE      4096
+/* the audit line buffer a worker reuses; longer lines use the pool */
+#define NGX_HTTP_ECI_LINE_SCRATCH     8192
 
 
 /* the error codes the gateway answers and counts; 0 is "none" */
@@ -97,6 +99,7 @@ typedef struct {
     ngx_int_t                   request_id_index;
     u_char                     *random;      /* per worker, see .c */
     size_t                      random_left;
+    u_char                     *line_scratch;
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 

@@ -378,6 +378,31 @@ test_parse(void)
               "\"reportDistribution\":{\"reportDistributionId\":1,"
               "\"reportDistributionId\":2}}"),
             "duplicate nested key");
+
+    /* keys are told apart by length and first 16 bytes, then in full */
+    invalid(S("{\"reportDistributionLogId\":1,\"status\":\"Complete\","
+              "\"x\":1,\"\\u0078\":2,"
+              "\"reportDistribution\":{\"reportDistributionId\":1}}"),
+            "duplicate short key, once escaped");
+    invalid(S("{\"reportDistributionLogId\":1,\"status\":\"Complete\","
+              "\"aVeryLongKeyThatGoesOnAndOn\":1,"
+              "\"aVeryLongKeyThatGoesOnAnd\\u004fn\":2,"
+              "\"reportDistribution\":{\"reportDistributionId\":1}}"),
+            "duplicate long key, escaped past the first 16 bytes");
+    invalid(S("{\"reportDistributionLogId\":1,\"status\":\"Complete\","
+              "\"\\u0061VeryLongKeyThatGoesOnAndOnAndOnBeyondTheKeyBuffer\":1,"
+              "\"aVeryLongKeyThatGoesOnAndOnAndOnBeyondTheKeyBuffer\":2,"
+              "\"reportDistribution\":{\"reportDistributionId\":1}}"),
+            "duplicate key longer than the key buffer, escaped at the start");
+    rc = parse("{\"reportDistributionLogId\":1,\"status\":\"Complete\","
+                 "\"aVeryLongKeyThatGoesOnAndOn\":1,"
+                 "\"aVeryLongKeyThatGoesOnAndOm\":2,"
+                 "\"aVeryLongKeyThatGoesOnAndOnAndOnBeyondTheKeyBuffer1\":3,"
+                 "\"aVeryLongKeyThatGoesOnAndOnAndOnBeyondTheKeyBuffer2\":4,"
+                 "\"reportDistribution\":{\"reportDistributionId\":1}}",
+               &r);
+    ok(rc == 1 && r.valid, "keys that differ only after 16 bytes, or after "
+                           "the key buffer, are different keys");
     invalid(S("{\"reportDistributionLogId\":1,\"status\":\"Com\\u0000\","
               "\"reportDistribution\":{\"reportDistributionId\":1}}"),
             "NUL escape in a string");
