@@ -99,7 +99,8 @@ static const unsigned char *eci_json_run(const unsigned char *p,
 static size_t eci_json_escape_cap(char *dst, size_t cap, const char *src,
     size_t len);
 static size_t eci_audit_uri_len(const eci_str_t *uri);
-static void eci_audit_put(eci_audit_out_t *o, const char *s, size_t n);
+static inline void eci_audit_put(eci_audit_out_t *o, const char *s,
+    size_t n);
 static void eci_audit_str(eci_audit_out_t *o, const char *s, size_t n);
 static void eci_audit_cstr(eci_audit_out_t *o, const char *s);
 static void eci_audit_int(eci_audit_out_t *o, int64_t v);
@@ -232,13 +233,23 @@ invalid:
 }
 
 
+/* every field empty; the string buffers (2.5 KB) need only their first byte */
 static void
 eci_audit_response_init(eci_audit_response_t *out)
 {
-    memset(out, 0, sizeof(eci_audit_response_t));
-
+    out->valid = 0;
+    out->report_distribution_log_id = 0;
+    out->status[0] = '\0';
     out->number_of_recipients = -1;
+    out->begin_date[0] = '\0';
+    out->has_begin_date = 0;
+    out->end_date[0] = '\0';
+    out->has_end_date = 0;
     out->report_distribution_id = -1;
+    out->report_code[0] = '\0';
+    out->has_report_code = 0;
+    out->report_distribution_name[0] = '\0';
+    out->has_report_distribution_name = 0;
     out->created_by_user_id = -1;
 }
 
@@ -249,7 +260,9 @@ eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
 {
     int  set;
 
-#define eci_js_key(k)  (len == sizeof(k) - 1 && memcmp(key, k, len) == 0)
+/* a constant length lets the compiler inline the comparison */
+#define eci_js_key(k)                                                         \
+    (len == sizeof(k) - 1 && memcmp(key, k, sizeof(k) - 1) == 0)
 
     if (eci_js_key("reportDistributionLogId")) {
         if (eci_js_int(s, &out->report_distribution_log_id, &set) != 0
@@ -410,7 +423,7 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
     size_t                i, n, klen;
     const unsigned char  *raw;
     eci_js_key_t          seen[ECI_JS_KEYS];
-    char                  key[ECI_JS_KEY_MAX];
+    char                  key[ECI_JS_KEY_MAX], prefix[ECI_JS_PREFIX];
 
     if (++s->depth > ECI_JS_DEPTH) {
         return -1;
@@ -437,11 +450,14 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
             return -1;
         }
 
+        /* zero-padded, so the prefixes compare in one fixed-size memcmp */
+        memset(prefix, 0, ECI_JS_PREFIX);
+        memcpy(prefix, key, eci_min(klen, ECI_JS_PREFIX));
+
         /* a duplicate key would let two readers see two answers */
         for (i = 0; i < n; i++) {
             if (seen[i].len == klen
-                && memcmp(seen[i].prefix, key,
-                          eci_min(klen, ECI_JS_PREFIX)) == 0
+                && memcmp(seen[i].prefix, prefix, ECI_JS_PREFIX) == 0
                 && eci_js_key_same(seen[i].raw, raw, s->end, klen))
             {
                 return -1;
@@ -454,7 +470,7 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
 
         seen[n].len = klen;
         seen[n].raw = raw;
-        memcpy(seen[n].prefix, key, eci_min(klen, ECI_JS_PREFIX));
+        memcpy(seen[n].prefix, prefix, ECI_JS_PREFIX);
         n++;
 
         eci_js_ws(s);
@@ -1029,30 +1045,56 @@ eci_utf8_check(const unsigned char *p, size_t n, int *valid)
  * JSON text may hold raw but the audit writes escaped.  Sixteen bytes at a
  * time where SSE2 is there (every x86-64), one at a time for the rest.
  */
+/* 1: written as is by the audit; 2: taken as is from a JSON text */
+static const unsigned char  eci_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 00-0f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 10-1f */
+    3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 20-2f */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 30-3f */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 40-4f */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 3,   /* 50-5f */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 60-6f */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2,   /* 70-7f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 80-8f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 90-9f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* a0-af */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* b0-bf */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* c0-cf */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* d0-df */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* e0-ef */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* f0-ff */
+};
+
+
 static const unsigned char *
 eci_json_run(const unsigned char *p, const unsigned char *end, int del)
 {
-    unsigned char  stop;
+    unsigned char         stop, mask;
 #if defined(__SSE2__)
-    int            m;
-    __m128i        v, hit;
+    int                   m;
+    __m128i               v;
+    const unsigned char  *start;
 #endif
 
     /* without del, the fourth stop byte repeats the first */
     stop = del ? 0x7f : '"';
+    mask = del ? 1 : 2;
 
 #if defined(__SSE2__)
 
+#define eci_json_stops(v)                                                     \
+    _mm_movemask_epi8(_mm_or_si128(                                           \
+        _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),                  \
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),          \
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),                   \
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))))
+
+    start = p;
+
+    /* signed compare: below 0x20 are the controls and the bytes >= 0x80 */
     while (end - p >= 16) {
         v = _mm_loadu_si128((const __m128i *) p);
-
-        /* signed: below 0x20 are the controls and the bytes >= 0x80 */
-        hit = _mm_or_si128(
-                  _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                               _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),
-                  _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-        m = _mm_movemask_epi8(hit);
+        m = eci_json_stops(v);
 
         if (m != 0) {
             return p + __builtin_ctz((unsigned) m);
@@ -1061,11 +1103,22 @@ eci_json_run(const unsigned char *p, const unsigned char *end, int del)
         p += 16;
     }
 
+    /*
+     * The tail of a run of 16 bytes or more: the last 16, overlapping
+     * bytes already found plain, so the first stop is at p or after.
+     */
+    if (p < end && end - start >= 16) {
+        v = _mm_loadu_si128((const __m128i *) (end - 16));
+        m = eci_json_stops(v);
+
+        return (m != 0) ? end - 16 + __builtin_ctz((unsigned) m) : end;
+    }
+
+#undef eci_json_stops
+
 #endif
 
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\'
-           && *p != stop)
-    {
+    while (p < end && (eci_json_plain[*p] & mask)) {
         p++;
     }
 
@@ -1493,7 +1546,8 @@ eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
 }
 
 
-static void
+/* inline: most calls copy a literal, which then needs no memcpy() call */
+static inline void
 eci_audit_put(eci_audit_out_t *o, const char *s, size_t n)
 {
     if (o->full || (size_t) (o->end - o->pos) < n) {
@@ -1608,26 +1662,41 @@ eci_audit_bool(eci_audit_out_t *o, int v)
 static void
 eci_audit_time(eci_audit_out_t *o, int64_t ms)
 {
-    int        year, msec;
-    char       t[ECI_AUDIT_TIME_LEN];
-    time_t     sec;
-    struct tm  tm;
+    int      msec;
+    char     t[ECI_AUDIT_TIME_LEN];
+    int64_t  sec, days, era, doe, yoe, doy, mp, year, mon, mday, rem;
 
     /* floor division: a time before 1970 still has 0-999 ms */
     msec = (int) (ms % 1000);
-    sec = (time_t) (ms / 1000);
+    sec = ms / 1000;
 
     if (msec < 0) {
         msec += 1000;
         sec--;
     }
 
-    if (gmtime_r(&sec, &tm) == NULL) {
-        eci_audit_lit(o, "null");
-        return;
+    days = sec / 86400;
+    rem = sec % 86400;
+
+    if (rem < 0) {
+        rem += 86400;
+        days--;
     }
 
-    year = tm.tm_year + 1900;
+    /*
+     * The proleptic Gregorian date of a day number (days since 1970-01-01),
+     * in plain arithmetic rather than gmtime_r(), which takes libc's time
+     * zone lock on every line: H. Hinnant's civil_from_days().
+     */
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    mday = doy - (153 * mp + 2) / 5 + 1;
+    mon = mp < 10 ? mp + 3 : mp - 9;
+    year = yoe + era * 400 + (mon <= 2);
 
     /* RFC 3339 has four-digit years only */
     if (year < 0 || year > 9999) {
@@ -1641,22 +1710,22 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
     t[3] = (char) ('0' + year / 10 % 10);
     t[4] = (char) ('0' + year % 10);
     t[5] = '-';
-    t[6] = (char) ('0' + (tm.tm_mon + 1) / 10);
-    t[7] = (char) ('0' + (tm.tm_mon + 1) % 10);
+    t[6] = (char) ('0' + mon / 10);
+    t[7] = (char) ('0' + mon % 10);
     t[8] = '-';
-    t[9] = (char) ('0' + tm.tm_mday / 10);
-    t[10] = (char) ('0' + tm.tm_mday % 10);
+    t[9] = (char) ('0' + mday / 10);
+    t[10] = (char) ('0' + mday % 10);
     t[11] = 'T';
-    t[12] = (char) ('0' + tm.tm_hour / 10);
-    t[13] = (char) ('0' + tm.tm_hour % 10);
+    t[12] = (char) ('0' + rem / 36000);
+    t[13] = (char) ('0' + rem / 3600 % 10);
     t[14] = ':';
-    t[15] = (char) ('0' + tm.tm_min / 10);
-    t[16] = (char) ('0' + tm.tm_min % 10);
+    t[15] = (char) ('0' + rem % 3600 / 600);
+    t[16] = (char) ('0' + rem % 3600 / 60 % 10);
     t[17] = ':';
 
-    /* a leap second (tm_sec 60) is written as it comes */
-    t[18] = (char) ('0' + tm.tm_sec / 10);
-    t[19] = (char) ('0' + tm.tm_sec % 10);
+    /* time_t has no leap seconds: POSIX days are 86400 s */
+    t[18] = (char) ('0' + rem % 60 / 10);
+    t[19] = (char) ('0' + rem % 10);
     t[20] = '.';
     t[21] = (char) ('0' + msec / 100);
     t[22] = (char) ('0' + msec / 10 % 10);

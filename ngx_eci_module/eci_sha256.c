@@ -38,7 +38,6 @@ void
 eci_sha256_final(eci_sha256_t *c, unsigned char md[ECI_SHA256_LEN])
 {
     (void) SHA256_Final(md, (SHA256_CTX *) c);
-    OPENSSL_cleanse(c, sizeof(eci_sha256_t));
 }
 
 
@@ -103,6 +102,9 @@ eci_hmac_sha256(const eci_hmac_sha256_t *h, const void *a, size_t alen,
     c = h->outer;
     eci_sha256_update(&c, md, ECI_SHA256_LEN);
     eci_sha256_final(&c, md);
+
+    /* c started as a keyed state: none of it stays on the stack */
+    OPENSSL_cleanse(&c, sizeof(eci_sha256_t));
 }
 
 

@@ -454,15 +454,15 @@ ngx_http_eci_response(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
         return NULL;
     }
 
-    ctx->response = ngx_pcalloc(r->pool, sizeof(eci_audit_response_t));
+    /* not zeroed: the parse sets every field, a cut body too (empty) */
+    ctx->response = ngx_palloc(r->pool, sizeof(eci_audit_response_t));
     if (ctx->response == NULL) {
         return NULL;
     }
 
-    if (!ctx->truncated) {
-        (void) eci_audit_response_parse((const char *) ctx->capture,
-                                        ctx->capture_len, ctx->response);
-    }
+    (void) eci_audit_response_parse((const char *) ctx->capture,
+                                    ctx->truncated ? 0 : ctx->capture_len,
+                                    ctx->response);
 
     return ctx->response;
 }

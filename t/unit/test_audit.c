@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -964,6 +965,9 @@ test_lines(void)
 }
 
 
+static void test_time_sweep(eci_audit_record_t *rec, char *buf, size_t cap);
+
+
 static void
 test_time(void)
 {
@@ -1009,6 +1013,61 @@ test_time(void)
     j = (len > 0) ? json_loadb(buf, len, 0, NULL) : NULL;
     ok(j != NULL && jnull(j, "time"), "INT64_MAX ms: time null");
     json_decref(j);
+
+    rec.time_ms = INT64_MIN;
+    len = eci_audit_line_write(&rec, buf, sizeof(buf));
+    j = (len > 0) ? json_loadb(buf, len, 0, NULL) : NULL;
+    ok(j != NULL && jnull(j, "time"), "INT64_MIN ms: time null");
+    json_decref(j);
+
+    test_time_sweep(&rec, buf, sizeof(buf));
+}
+
+
+/* the writer's date arithmetic against gmtime_r, years 0000 to 9999 */
+static void
+test_time_sweep(eci_audit_record_t *rec, char *buf, size_t cap)
+{
+    char        want[64];
+    size_t      len, bad, n;
+    time_t      t;
+    int64_t     sec;
+    struct tm   tm;
+
+    bad = 0;
+    n = 0;
+
+    /* 0000-01-01 to 9999-12-31, every 6 days and 7,919 s apart */
+    for (sec = -62167219200LL; sec < 253402300800LL;
+         sec += 6 * 86400 + 7919)
+    {
+        t = (time_t) sec;
+
+        if (gmtime_r(&t, &tm) == NULL) {
+            bad++;
+            continue;
+        }
+
+        snprintf(want, sizeof(want),
+                 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int) (n % 1000));
+
+        rec->time_ms = sec * 1000 + (int64_t) (n % 1000);
+        len = eci_audit_line_write(rec, buf, cap);
+
+        if (len < strlen(want) || memcmp(buf, want, strlen(want)) != 0) {
+            if (bad++ == 0) {
+                printf("#   %lld: got %.36s want %s\n", (long long) sec,
+                       buf, want);
+            }
+        }
+
+        n++;
+    }
+
+    ok(n > 500000 && bad == 0, "time agrees with gmtime_r at %zu instants "
+                               "from 0000-01-01 to 9999-12-31", n);
 }
 
 
