@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -1737,24 +1740,53 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
 }
 
 
+/*
+ * The keyed HMAC states are as good as the chain key: whoever has them can
+ * seal forged lines.  So, like the keystore's keys, they live in a page of
+ * their own, locked in memory, left out of core dumps and read-only once
+ * keyed.
+ */
 struct eci_audit_chain_s {
     eci_hmac_sha256_t  hmac;
+    size_t             size;        /* of the mapping */
 };
 
 
 eci_audit_chain_t *
 eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
 {
+    long                page;
+    size_t              size;
     eci_audit_chain_t  *c;
 
-    c = calloc(1, sizeof(eci_audit_chain_t));
-    if (c == NULL) {
-        eci_err_set(err, "audit chain: out of memory");
+    page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) {
+        page = 4096;
+    }
+
+    size = (sizeof(eci_audit_chain_t) + (size_t) page - 1)
+           & ~((size_t) page - 1);
+
+    c = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (c == MAP_FAILED) {
+        eci_err_set(err, "audit chain: cannot map %zu bytes: %s", size,
+                    strerror(errno));
         return NULL;
     }
 
+    /* best effort, as for the keystore */
+#ifdef MADV_DONTDUMP
+    (void) madvise(c, size, MADV_DONTDUMP);
+#endif
+    (void) mlock(c, size);
+
+    c->size = size;
+
     /* keyed once: every line starts from the keyed states */
     eci_hmac_sha256_key(&c->hmac, key, len);
+
+    (void) mprotect(c, size, PROT_READ);
 
     return c;
 }
@@ -1763,12 +1795,36 @@ eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
 void
 eci_audit_chain_free(eci_audit_chain_t *c)
 {
+    size_t  size;
+
     if (c == NULL) {
         return;
     }
 
-    eci_hmac_sha256_wipe(&c->hmac);
-    free(c);
+    size = c->size;
+
+    if (mprotect(c, size, PROT_READ | PROT_WRITE) == 0) {
+        eci_hmac_sha256_wipe(&c->hmac);
+    }
+
+    (void) munlock(c, size);
+    (void) munmap(c, size);
+}
+
+
+/* a forked worker does not inherit the parent's lock: lock again */
+int
+eci_audit_chain_lock(const eci_audit_chain_t *c)
+{
+    if (c == NULL) {
+        return 0;
+    }
+
+#ifdef MADV_DONTDUMP
+    (void) madvise((void *) c, c->size, MADV_DONTDUMP);
+#endif
+
+    return mlock(c, c->size);
 }
 
 

@@ -121,6 +121,8 @@ typedef struct eci_audit_chain_s  eci_audit_chain_t;
 eci_audit_chain_t *eci_audit_chain_new(const void *key, size_t len,
     eci_err_t *err);
 void eci_audit_chain_free(eci_audit_chain_t *c);
+/* mlock() again in a forked process; 0 or -1 with errno */
+int eci_audit_chain_lock(const eci_audit_chain_t *c);
 
 /* out = hex(HMAC(key, prev || body)); 0 or -1 */
 int eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,

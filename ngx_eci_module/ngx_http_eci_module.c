@@ -943,7 +943,9 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (eci_keystore_lock(emcf->keystore) != 0) {
+    if (eci_keystore_lock(emcf->keystore) != 0
+        || eci_audit_chain_lock(emcf->chain) != 0)
+    {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
                       "eci: cannot lock the keystore in memory; the keys "
                       "may be swapped out (raise LimitMEMLOCK)");

@@ -9,11 +9,25 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use Digest::SHA ();
 use File::Temp ();
 use Test::More;
 use EciTest;
 
 my $KEY = 'eci-hygiene-key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
+my $CHAIN = 'eci-chain-key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
+
+# The audit chain's keyed HMAC-SHA256 states, as OpenSSL's SHA256_CTX holds
+# them (eight 32-bit words, host order): whoever has them can seal lines.
+sub hmac_state {
+    my ($key, $pad) = @_;
+    my $sha = Digest::SHA->new(256);
+    $sha->add(join '', map { chr(ord($_) ^ $pad) }
+                       split //, $key . ("\0" x (64 - length $key)));
+    my ($h) = $sha->getstate =~ /^H:(\S+)$/m;
+    return pack('V8', map { hex } split /:/, $h);
+}
+my @CHAIN_STATES = (hmac_state($CHAIN, 0x36), hmac_state($CHAIN, 0x5c));
 
 my $t = EciTest->new;
 $t->requires_master if $t->can('requires_master');
@@ -22,7 +36,8 @@ my $gcore = `command -v gcore 2>/dev/null`;
 chomp $gcore;
 plan skip_all => 'gcore (gdb) is not installed' unless $gcore;
 
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY,
+                                                   'audit-chain' => $CHAIN });
 my $acl = $t->write_acl({
     principals => {
         'principal-marker-5f1c' => {
@@ -113,7 +128,7 @@ if ($dumpable) {
 }
 
 SKIP: {
-    skip "no core of a sanitizer build (VmSize $vmsize kB)", 4
+    skip "no core of a sanitizer build (VmSize $vmsize kB)", 6
         unless $dumpable;
 
     ok($core && -s $core, 'gcore dumped the worker') or diag $out;
@@ -121,17 +136,23 @@ SKIP: {
     open(my $fh, '<:raw', $core) or die "$core: $!";
     my $found_key = 0;
     my $found_marker = 0;
+    my $found_chain = 0;
+    my $found_state = 0;
     my $buf = '';
     while (read($fh, my $chunk, 1 << 20)) {
         $buf = substr($buf, -64) . $chunk;
         $found_key++ if index($buf, $KEY) >= 0;
         $found_marker++ if index($buf, 'principal-marker-5f1c') >= 0;
+        $found_chain++ if index($buf, $CHAIN) >= 0;
+        $found_state++ for grep { index($buf, $_) >= 0 } @CHAIN_STATES;
     }
     close $fh;
 
     ok($found_marker, 'the core holds the worker\'s data (the ACL principal '
        . 'is found: the search works)');
     is($found_key, 0, 'but not the key');
+    is($found_chain, 0, 'nor the audit chain key');
+    is($found_state, 0, 'nor the keyed HMAC states of the audit chain');
     ok(-s $core > 1024 * 1024, 'a real core, not an empty file');
     unlink $core;
 }
