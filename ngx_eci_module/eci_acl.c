@@ -114,6 +114,11 @@ typedef struct {
 } eci_acl_ctx_t;
 
 
+static void *eci_acl_arena_alloc(size_t n);
+static void eci_acl_arena_free(void *p);
+static void eci_acl_arena_drop(void);
+static eci_acl_t *eci_acl_load_json(const char *data, size_t len,
+    const char *name, eci_err_t *err);
 static int eci_acl_root_load(eci_acl_ctx_t *ctx, json_t *root);
 static int eci_acl_section_load(eci_acl_ctx_t *ctx, const char *section,
     json_t *obj, eci_acl_table_t *t, int principals);
@@ -219,8 +224,109 @@ failed:
 }
 
 
+/*
+ * jansson allocates every value of a document separately and frees them one
+ * by one: for an ACL of 100,000 principals that is millions of malloc() and
+ * free() calls, a third of the load.  While an ACL is read, jansson
+ * allocates from an arena instead, dropped in one go when the ACL has been
+ * built (nothing of the document is kept).  jansson's allocator is
+ * process-wide: it is swapped only for the duration of one load, which
+ * runs in one thread (nginx's configuration, a tool, a fuzzer).
+ */
+
+#define ECI_ACL_ARENA_BLOCK  (1024 * 1024)
+
+typedef struct eci_acl_arena_block_s  eci_acl_arena_block_t;
+
+struct eci_acl_arena_block_s {
+    eci_acl_arena_block_t  *next;
+    size_t                  used;
+    size_t                  size;
+    /* the allocations follow, aligned to ECI_ACL_ALIGN */
+};
+
+#define ECI_ACL_ARENA_HDR                                                     \
+    ((sizeof(eci_acl_arena_block_t) + ECI_ACL_ALIGN - 1)                      \
+     & ~(size_t) (ECI_ACL_ALIGN - 1))
+
+static eci_acl_arena_block_t  *eci_acl_arena;
+
+
+static void *
+eci_acl_arena_alloc(size_t n)
+{
+    size_t                  size;
+    eci_acl_arena_block_t  *b;
+
+    n = (n + ECI_ACL_ALIGN - 1) & ~(size_t) (ECI_ACL_ALIGN - 1);
+
+    b = eci_acl_arena;
+
+    if (b == NULL || b->size - b->used < n) {
+        size = (n > ECI_ACL_ARENA_BLOCK - ECI_ACL_ARENA_HDR)
+               ? ECI_ACL_ARENA_HDR + n : ECI_ACL_ARENA_BLOCK;
+
+        b = malloc(size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->next = eci_acl_arena;
+        b->used = ECI_ACL_ARENA_HDR;
+        b->size = size;
+        eci_acl_arena = b;
+    }
+
+    b->used += n;
+
+    return (char *) b + b->used - n;
+}
+
+
+static void
+eci_acl_arena_free(void *p)
+{
+    /* all of it goes at once in eci_acl_arena_drop() */
+}
+
+
+static void
+eci_acl_arena_drop(void)
+{
+    eci_acl_arena_block_t  *b, *next;
+
+    for (b = eci_acl_arena; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+
+    eci_acl_arena = NULL;
+}
+
+
 eci_acl_t *
 eci_acl_load_buffer(const char *data, size_t len, const char *name,
+    eci_err_t *err)
+{
+    eci_acl_t      *acl;
+    json_free_t     free_fn;
+    json_malloc_t   malloc_fn;
+
+    json_get_alloc_funcs(&malloc_fn, &free_fn);
+    json_set_alloc_funcs(eci_acl_arena_alloc, eci_acl_arena_free);
+
+    acl = eci_acl_load_json(data, len, name, err);
+
+    json_set_alloc_funcs(malloc_fn, free_fn);
+    eci_acl_arena_drop();
+
+    return acl;
+}
+
+
+/* the document is read in the arena: nothing of it is freed one by one */
+static eci_acl_t *
+eci_acl_load_json(const char *data, size_t len, const char *name,
     eci_err_t *err)
 {
     char            text[sizeof(((json_error_t *) 0)->text) * 4];
@@ -250,19 +356,15 @@ eci_acl_load_buffer(const char *data, size_t len, const char *name,
     acl = calloc(1, sizeof(eci_acl_t));
     if (acl == NULL) {
         eci_acl_error(&ctx, NULL, -1, "out of memory");
-        json_decref(root);
         return NULL;
     }
 
     ctx.acl = acl;
 
     if (eci_acl_root_load(&ctx, root) != 0) {
-        json_decref(root);
         eci_acl_free(acl);
         return NULL;
     }
-
-    json_decref(root);
 
     return acl;
 }
