@@ -334,13 +334,14 @@ load: all
 # alternating rounds, medians, C/B; ACL scale; worker RSS over 200,000
 # requests.  Tested nginx on core 0, wrk + upstream on core 1; about 6 min.
 # make bench-profile: callgrind instruction counts per exec of B and C.
+# make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
 # BENCH_KEEP=1: see bench/README.md.
 
 BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
-.PHONY: bench bench-profile bench-deps
+.PHONY: bench bench-profile bench-perf bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -353,6 +354,13 @@ bench-deps:
 bench: deps all bench-deps
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    timeout 900 perl bench/run.pl
+
+bench-perf: deps all bench-deps
+	@command -v perf >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get install -y -q linux-perf; \
+	    else echo "bench-perf: install perf (apt-get install linux-perf)"; \
+	    exit 1; fi; }
+	timeout 900 perl bench/run.pl perf
 
 bench-profile: deps all bench-deps
 	@command -v valgrind >/dev/null 2>&1 || { \

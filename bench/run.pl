@@ -123,6 +123,12 @@ if (($ARGV[0] // '') eq 'profile') {
     exit 0;
 }
 
+if (($ARGV[0] // '') eq 'perf') {
+    perf_profile();
+    stop_all();
+    exit 0;
+}
+
 
 # --- A B C -------------------------------------------------------------
 
@@ -527,6 +533,99 @@ sub per_request_allocations {
     print "C also holds its capture buffer, min(Content-Length, "
           . "eci_audit_body_max), in that pool: here "
           . length($body) . " bytes\n";
+}
+
+
+# --- native profile (make bench-perf) -----------------------------------
+#
+# perf record -e cpu-clock (software sampling: this VM has no hardware
+# counters) of the tested worker while wrk loads it, B then C, alternating
+# BENCH_PERF_ROUNDS times; each sample is 1/F s of the worker's CPU, so
+# samples x (1e6 / F) / requests is the worker's us per exec in that
+# shared object or function.  Native, unlike callgrind: SHA-NI, the
+# kernel and the cross-core wake-ups are all in it.
+
+sub perf_profile {
+    my $freq = $ENV{BENCH_PERF_FREQ} // 2000;
+    my $secs = $ENV{BENCH_PERF_SECONDS} // 10;
+    my $rounds = $ENV{BENCH_PERF_ROUNDS} // 2;
+    my $top = $ENV{BENCH_PROFILE_TOP} // 25;
+
+    section("Native profile: perf record -e cpu-clock -F $freq of the "
+            . "tested worker, ${secs}s under wrk -c$CONNS, B and C "
+            . "alternating, $rounds round(s); us of worker CPU per exec");
+
+    for my $t (qw(B C)) {
+        wrk_round($target{$t}, $WARMUP);
+    }
+
+    my (%dso, %sym, %req);
+    for my $round (1 .. $rounds) {
+        for my $t (qw(B C)) {
+            my $data = "$DIR/perf.$t.$round.data";
+            my $pid = fork() // die "fork: $!\n";
+            if ($pid == 0) {
+                open(STDOUT, '>', "$DIR/perf.$t.log");
+                open(STDERR, '>&', \*STDOUT);
+                exec('perf', 'record', '-q', '-e', 'cpu-clock', '-F', $freq,
+                     '-p', $target{$t}{pid}, '-o', $data, '--', 'sleep',
+                     $secs + 1)
+                    or POSIX::_exit(127);
+            }
+            Time::HiRes::sleep(0.5);
+            my $m = wrk_round($target{$t}, $secs);
+            waitpid($pid, 0);
+            die "perf record failed: " . (slurp("$DIR/perf.$t.log") // '')
+                if $? || !-s $data;
+
+            $req{$t} += $m->{requests};
+            printf "round %d %s %9d req/s  worker %6.2f us/req (under perf)\n",
+                   $round, $t, $m->{rps}, $m->{cpu_us};
+
+            my ($rc, $rep) = run_cmd(['perf', 'report', '-i', $data,
+                                      '--stdio', '--no-children',
+                                      '--sort', 'dso,sym', '-g', 'none',
+                                      '-F', 'sample,dso,sym'], undef, 1);
+            for (split /\n/, $rep) {
+                next unless /^\s*(\d+)\s+(\S+)\s+\[[.k]\]\s+(.+?)\s*$/;
+                $dso{$t}{$2} += $1;
+                $sym{$t}{"$2 $3"} += $1;
+            }
+        }
+    }
+
+    my $us = sub { my ($t, $n) = @_; $n * 1e6 / $freq / $req{$t} };
+    my %names;
+    $names{$_} = 1 for map { keys %{ $dso{$_} } } qw(B C);
+
+    printf "\n%-28s %10s %10s %10s\n", 'us per exec, by object', 'B', 'C',
+           'C - B';
+    my ($tb, $tc) = (0, 0);
+    for my $d (sort { $us->('C', $dso{C}{$b} // 0) - $us->('B', $dso{B}{$b} // 0)
+                      <=> $us->('C', $dso{C}{$a} // 0)
+                          - $us->('B', $dso{B}{$a} // 0) } keys %names)
+    {
+        my ($vb, $vc) = ($us->('B', $dso{B}{$d} // 0),
+                         $us->('C', $dso{C}{$d} // 0));
+        $tb += $vb;
+        $tc += $vc;
+        next if $vb < 0.01 && $vc < 0.01;
+        printf "%-28s %10.2f %10.2f %+10.2f\n", $d, $vb, $vc, $vc - $vb;
+    }
+    printf "%-28s %10.2f %10.2f %+10.2f\n", 'total', $tb, $tc, $tc - $tb;
+
+    my %all;
+    $all{$_} = 1 for map { keys %{ $sym{$_} } } qw(B C);
+    my @diff = sort { $b->[1] <=> $a->[1] }
+               map { [$_, $us->('C', $sym{C}{$_} // 0)
+                          - $us->('B', $sym{B}{$_} // 0)] } keys %all;
+    splice(@diff, $top) if @diff > $top;
+
+    print "\nthe $top functions C spends most more on than B (us per exec):\n";
+    printf "  %+7.3f  %s\n", $_->[1], $_->[0] for @diff;
+    print "perf data: $DIR/perf.{B,C}.N.data (BENCH_KEEP=1 keeps them); "
+          . "perf adds its own overhead, so compare B and C, not the "
+          . "absolute figures with make bench\n";
 }
 
 
