@@ -155,7 +155,7 @@ typedef int (*eci_js_member_pt)(eci_js_t *s, eci_audit_response_t *out,
     const char *key, size_t len);
 
 
-static void eci_js_ws(eci_js_t *s);
+static inline void eci_js_ws(eci_js_t *s);
 static int eci_js_lit(eci_js_t *s, const char *lit, size_t len);
 static int eci_js_hex4(eci_js_t *s, uint32_t *cp);
 static int eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
@@ -636,7 +636,8 @@ eci_js_next(eci_js_t *s, unsigned char close)
 }
 
 
-static void
+/* inline: called between all tokens, and mostly finds no white space */
+static inline void
 eci_js_ws(eci_js_t *s)
 {
     while (s->p < s->end
@@ -1637,16 +1638,25 @@ static void
 eci_audit_uint(eci_audit_out_t *o, uint64_t v)
 {
     char   tmp[ECI_AUDIT_INT_LEN];
-    char  *p;
+    char  *p, *end;
 
-    p = tmp + sizeof(tmp);
+    end = tmp + sizeof(tmp);
+    p = end;
 
     do {
         *--p = (char) ('0' + v % 10);
         v /= 10;
     } while (v != 0);
 
-    eci_audit_put(o, p, tmp + sizeof(tmp) - p);
+    if (o->full || (size_t) (o->end - o->pos) < (size_t) (end - p)) {
+        o->full = 1;
+        return;
+    }
+
+    /* a few digits: a loop, not a memcpy() call */
+    while (p < end) {
+        *o->pos++ = *p++;
+    }
 }
 
 
