@@ -114,9 +114,11 @@ typedef struct {
 } eci_acl_ctx_t;
 
 
-static void *eci_acl_arena_alloc(size_t n);
-static void eci_acl_arena_free(void *p);
-static void eci_acl_arena_drop(void);
+static void *eci_acl_json_alloc(size_t n);
+static void eci_acl_json_free(void *p);
+static void *eci_acl_block_alloc(eci_acl_block_t **blocks, size_t size,
+    size_t block_size);
+static void eci_acl_blocks_free(eci_acl_block_t *blocks);
 static eci_acl_t *eci_acl_load_json(const char *data, size_t len,
     const char *name, eci_err_t *err);
 static int eci_acl_root_load(eci_acl_ctx_t *ctx, json_t *root);
@@ -228,79 +230,29 @@ failed:
  * jansson allocates every value of a document separately and frees them one
  * by one: for an ACL of 100,000 principals that is millions of malloc() and
  * free() calls, a third of the load.  While an ACL is read, jansson
- * allocates from an arena instead, dropped in one go when the ACL has been
- * built (nothing of the document is kept).  jansson's allocator is
- * process-wide: it is swapped only for the duration of one load, which
+ * allocates from blocks like the ACL's own instead, all freed when the ACL
+ * has been built (nothing of the document is kept).  jansson's allocator
+ * is process-wide: it is swapped only for the duration of one load, which
  * runs in one thread (nginx's configuration, a tool, a fuzzer).
  */
 
-#define ECI_ACL_ARENA_BLOCK  (1024 * 1024)
+/* jansson's values, in blocks of their own, freed once the ACL is built */
+#define ECI_ACL_JSON_BLOCK   (1024 * 1024)
 
-typedef struct eci_acl_arena_block_s  eci_acl_arena_block_t;
-
-struct eci_acl_arena_block_s {
-    eci_acl_arena_block_t  *next;
-    size_t                  used;
-    size_t                  size;
-    /* the allocations follow, aligned to ECI_ACL_ALIGN */
-};
-
-#define ECI_ACL_ARENA_HDR                                                     \
-    ((sizeof(eci_acl_arena_block_t) + ECI_ACL_ALIGN - 1)                      \
-     & ~(size_t) (ECI_ACL_ALIGN - 1))
-
-static eci_acl_arena_block_t  *eci_acl_arena;
+static eci_acl_block_t  *eci_acl_json_blocks;
 
 
 static void *
-eci_acl_arena_alloc(size_t n)
+eci_acl_json_alloc(size_t n)
 {
-    size_t                  size;
-    eci_acl_arena_block_t  *b;
-
-    n = (n + ECI_ACL_ALIGN - 1) & ~(size_t) (ECI_ACL_ALIGN - 1);
-
-    b = eci_acl_arena;
-
-    if (b == NULL || b->size - b->used < n) {
-        size = (n > ECI_ACL_ARENA_BLOCK - ECI_ACL_ARENA_HDR)
-               ? ECI_ACL_ARENA_HDR + n : ECI_ACL_ARENA_BLOCK;
-
-        b = malloc(size);
-        if (b == NULL) {
-            return NULL;
-        }
-
-        b->next = eci_acl_arena;
-        b->used = ECI_ACL_ARENA_HDR;
-        b->size = size;
-        eci_acl_arena = b;
-    }
-
-    b->used += n;
-
-    return (char *) b + b->used - n;
+    return eci_acl_block_alloc(&eci_acl_json_blocks, n, ECI_ACL_JSON_BLOCK);
 }
 
 
 static void
-eci_acl_arena_free(void *p)
+eci_acl_json_free(void *p)
 {
-    /* all of it goes at once in eci_acl_arena_drop() */
-}
-
-
-static void
-eci_acl_arena_drop(void)
-{
-    eci_acl_arena_block_t  *b, *next;
-
-    for (b = eci_acl_arena; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    eci_acl_arena = NULL;
+    /* all of it goes at once when the load ends */
 }
 
 
@@ -313,12 +265,13 @@ eci_acl_load_buffer(const char *data, size_t len, const char *name,
     json_malloc_t   malloc_fn;
 
     json_get_alloc_funcs(&malloc_fn, &free_fn);
-    json_set_alloc_funcs(eci_acl_arena_alloc, eci_acl_arena_free);
+    json_set_alloc_funcs(eci_acl_json_alloc, eci_acl_json_free);
 
     acl = eci_acl_load_json(data, len, name, err);
 
     json_set_alloc_funcs(malloc_fn, free_fn);
-    eci_acl_arena_drop();
+    eci_acl_blocks_free(eci_acl_json_blocks);
+    eci_acl_json_blocks = NULL;
 
     return acl;
 }
@@ -823,17 +776,11 @@ eci_acl_id_cmp(const void *a, const void *b)
 void
 eci_acl_free(eci_acl_t *acl)
 {
-    eci_acl_block_t  *b, *next;
-
     if (acl == NULL) {
         return;
     }
 
-    for (b = acl->blocks; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
+    eci_acl_blocks_free(acl->blocks);
     free(acl);
 }
 
@@ -1173,20 +1120,37 @@ eci_acl_hash(const char *s, size_t len)
 }
 
 
-/* zeroed memory from the arena; big requests get a block of their own */
+/* zeroed memory that lives as long as the ACL */
 
 static void *
 eci_acl_alloc(eci_acl_t *acl, size_t size)
+{
+    void  *p;
+
+    p = eci_acl_block_alloc(&acl->blocks, size, ECI_ACL_BLOCK_SIZE);
+
+    return (p != NULL) ? memset(p, 0, size) : NULL;
+}
+
+
+/*
+ * Memory from a list of blocks, freed all at once with the list; big
+ * requests get a block of their own.
+ */
+
+static void *
+eci_acl_block_alloc(eci_acl_block_t **blocks, size_t size,
+    size_t block_size)
 {
     size_t            bsize;
     eci_acl_block_t  *b;
 
     size = (size + ECI_ACL_ALIGN - 1) & ~((size_t) ECI_ACL_ALIGN - 1);
 
-    b = acl->blocks;
+    b = *blocks;
 
     if (b == NULL || b->size - b->used < size) {
-        bsize = (size > ECI_ACL_BLOCK_SIZE / 4) ? size : ECI_ACL_BLOCK_SIZE;
+        bsize = (size > block_size / 4) ? size : block_size;
 
         b = malloc(ECI_ACL_BLOCK_HDR + bsize);
         if (b == NULL) {
@@ -1196,20 +1160,32 @@ eci_acl_alloc(eci_acl_t *acl, size_t size)
         b->size = bsize;
         b->used = 0;
 
-        if (bsize == size && acl->blocks != NULL) {
+        if (bsize == size && *blocks != NULL) {
             /* keep filling the current block with small requests */
-            b->next = acl->blocks->next;
-            acl->blocks->next = b;
+            b->next = (*blocks)->next;
+            (*blocks)->next = b;
 
         } else {
-            b->next = acl->blocks;
-            acl->blocks = b;
+            b->next = *blocks;
+            *blocks = b;
         }
     }
 
     b->used += size;
 
-    return memset((char *) b + ECI_ACL_BLOCK_HDR + b->used - size, 0, size);
+    return (char *) b + ECI_ACL_BLOCK_HDR + b->used - size;
+}
+
+
+static void
+eci_acl_blocks_free(eci_acl_block_t *blocks)
+{
+    eci_acl_block_t  *b, *next;
+
+    for (b = blocks; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
 }
 
 

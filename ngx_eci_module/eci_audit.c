@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <errno.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -107,6 +104,8 @@ static inline void eci_audit_put(eci_audit_out_t *o, const char *s,
 static void eci_audit_str(eci_audit_out_t *o, const char *s, size_t n);
 static void eci_audit_cstr(eci_audit_out_t *o, const char *s);
 static void eci_audit_int(eci_audit_out_t *o, int64_t v);
+static void eci_audit_int_or_null(eci_audit_out_t *o, int64_t v,
+    int64_t none);
 static void eci_audit_uint(eci_audit_out_t *o, uint64_t v);
 static void eci_audit_bool(eci_audit_out_t *o, int v);
 static void eci_audit_time(eci_audit_out_t *o, int64_t ms);
@@ -1383,12 +1382,7 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     eci_audit_lit(&o, ECI_AUDIT_K_ID);
 
-    if (rec->report_distribution_id == 0) {
-        eci_audit_lit(&o, "null");
-
-    } else {
-        eci_audit_int(&o, rec->report_distribution_id);
-    }
+    eci_audit_int_or_null(&o, rec->report_distribution_id, 0);
 
     eci_audit_lit(&o, ECI_AUDIT_K_OVERRIDES);
 
@@ -1427,21 +1421,11 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     eci_audit_lit(&o, ECI_AUDIT_K_UPSTATUS);
 
-    if (rec->upstream_status == 0) {
-        eci_audit_lit(&o, "null");
-
-    } else {
-        eci_audit_int(&o, rec->upstream_status);
-    }
+    eci_audit_int_or_null(&o, rec->upstream_status, 0);
 
     eci_audit_lit(&o, ECI_AUDIT_K_UPTIME);
 
-    if (rec->upstream_time_ms == -1) {
-        eci_audit_lit(&o, "null");
-
-    } else {
-        eci_audit_int(&o, rec->upstream_time_ms);
-    }
+    eci_audit_int_or_null(&o, rec->upstream_time_ms, -1);
 
     if (!rec->has_response) {
         eci_audit_lit(&o, ECI_AUDIT_K_BYTES "null"
@@ -1508,12 +1492,7 @@ eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
 
     eci_audit_lit(o, ECI_AUDIT_K_R_NREC);
 
-    if (r->number_of_recipients == -1) {
-        eci_audit_lit(o, "null");
-
-    } else {
-        eci_audit_int(o, r->number_of_recipients);
-    }
+    eci_audit_int_or_null(o, r->number_of_recipients, -1);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_BEGIN);
     eci_audit_cstr(o, r->has_begin_date ? r->begin_date : NULL);
@@ -1523,12 +1502,7 @@ eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
 
     eci_audit_lit(o, ECI_AUDIT_K_R_ID);
 
-    if (r->report_distribution_id == -1) {
-        eci_audit_lit(o, "null");
-
-    } else {
-        eci_audit_int(o, r->report_distribution_id);
-    }
+    eci_audit_int_or_null(o, r->report_distribution_id, -1);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_CODE);
     eci_audit_cstr(o, r->has_report_code ? r->report_code : NULL);
@@ -1539,12 +1513,7 @@ eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
 
     eci_audit_lit(o, ECI_AUDIT_K_R_USER);
 
-    if (r->created_by_user_id == -1) {
-        eci_audit_lit(o, "null");
-
-    } else {
-        eci_audit_int(o, r->created_by_user_id);
-    }
+    eci_audit_int_or_null(o, r->created_by_user_id, -1);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_CLOSE);
 }
@@ -1631,6 +1600,19 @@ eci_audit_int(eci_audit_out_t *o, int64_t v)
     }
 
     eci_audit_uint(o, (uint64_t) v);
+}
+
+
+/* an optional integer: none (0 or -1, by field) is written as null */
+static void
+eci_audit_int_or_null(eci_audit_out_t *o, int64_t v, int64_t none)
+{
+    if (v == none) {
+        eci_audit_lit(o, "null");
+
+    } else {
+        eci_audit_int(o, v);
+    }
 }
 
 
@@ -1752,9 +1734,8 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
 
 /*
  * The keyed HMAC states are as good as the chain key: whoever has them can
- * seal forged lines.  So, like the keystore's keys, they live in a page of
- * their own, locked in memory, left out of core dumps and read-only once
- * keyed.
+ * seal forged lines.  So, like the keystore's keys, they live in secret
+ * memory (eci_common.h), read-only once keyed.
  */
 struct eci_audit_chain_s {
     eci_hmac_sha256_t  hmac;
@@ -1765,38 +1746,22 @@ struct eci_audit_chain_s {
 eci_audit_chain_t *
 eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
 {
-    long                page;
     size_t              size;
     eci_audit_chain_t  *c;
 
-    page = sysconf(_SC_PAGESIZE);
-    if (page <= 0) {
-        page = 4096;
-    }
+    size = sizeof(eci_audit_chain_t);
 
-    size = (sizeof(eci_audit_chain_t) + (size_t) page - 1)
-           & ~((size_t) page - 1);
-
-    c = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-             -1, 0);
-    if (c == MAP_FAILED) {
-        eci_err_set(err, "audit chain: cannot map %zu bytes: %s", size,
-                    strerror(errno));
+    c = eci_secret_map(&size, "audit chain", err);
+    if (c == NULL) {
         return NULL;
     }
-
-    /* best effort, as for the keystore */
-#ifdef MADV_DONTDUMP
-    (void) madvise(c, size, MADV_DONTDUMP);
-#endif
-    (void) mlock(c, size);
 
     c->size = size;
 
     /* keyed once: every line starts from the keyed states */
     eci_hmac_sha256_key(&c->hmac, key, len);
 
-    (void) mprotect(c, size, PROT_READ);
+    eci_secret_seal(c, size);
 
     return c;
 }
@@ -1805,36 +1770,16 @@ eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
 void
 eci_audit_chain_free(eci_audit_chain_t *c)
 {
-    size_t  size;
-
-    if (c == NULL) {
-        return;
+    if (c != NULL) {
+        eci_secret_unmap(c, c->size);
     }
-
-    size = c->size;
-
-    if (mprotect(c, size, PROT_READ | PROT_WRITE) == 0) {
-        eci_hmac_sha256_wipe(&c->hmac);
-    }
-
-    (void) munlock(c, size);
-    (void) munmap(c, size);
 }
 
 
-/* a forked worker does not inherit the parent's lock: lock again */
 int
 eci_audit_chain_lock(const eci_audit_chain_t *c)
 {
-    if (c == NULL) {
-        return 0;
-    }
-
-#ifdef MADV_DONTDUMP
-    (void) madvise((void *) c, c->size, MADV_DONTDUMP);
-#endif
-
-    return mlock(c, c->size);
+    return (c != NULL) ? eci_secret_lock(c, c->size) : 0;
 }
 
 

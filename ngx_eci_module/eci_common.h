@@ -23,4 +23,18 @@ void eci_err_set(eci_err_t *err, const char *fmt, ...)
 #endif
     ;
 
+/*
+ * Memory for secrets (the keystore's keys, the audit chain's keyed HMAC
+ * states): whole pages of their own, left out of core dumps and locked
+ * against swap where the system allows (best effort), wiped when freed.
+ * eci_secret_map() rounds *size up to pages; what names the memory in the
+ * error message.  eci_secret_seal() makes it read-only (a stray write
+ * faults); eci_secret_lock() locks it again in a forked process, which
+ * does not inherit the parent's lock.
+ */
+void *eci_secret_map(size_t *size, const char *what, eci_err_t *err);
+void eci_secret_seal(void *p, size_t size);
+void eci_secret_unmap(void *p, size_t size);
+int eci_secret_lock(const void *p, size_t size);
+
 #endif /* ECI_COMMON_H */

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,7 +38,7 @@
 struct eci_keystore_s {
     eci_key_t      *keys;         /* in region, sorted by name */
     size_t          nkeys;
-    void           *region;       /* mmap()ed: keys, names and values */
+    void           *region;       /* secret memory: keys, names, values */
     size_t          region_size;
 };
 
@@ -58,9 +57,10 @@ static void eci_json_free(void *p);
 static int eci_ks_name_valid(const char *name, size_t len);
 static int eci_ks_value_valid(const char *value, size_t len);
 static int eci_ks_entry_cmp(const void *a, const void *b);
+static size_t eci_ks_others(const eci_keystore_t *ks, const char *name,
+    eci_ks_entry_t *e);
 static int eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n,
     eci_err_t *err);
-static void eci_ks_region_free(void *region, size_t size);
 static int eci_ks_parse(eci_keystore_t *ks, const char *path,
     const char *data, size_t len, eci_err_t *err);
 static int eci_ks_file_read(const char *path, int fd, size_t max,
@@ -231,7 +231,7 @@ eci_keystore_free(eci_keystore_t *ks)
         return;
     }
 
-    eci_ks_region_free(ks->region, ks->region_size);
+    eci_secret_unmap(ks->region, ks->region_size);
     free(ks);
 }
 
@@ -297,7 +297,7 @@ eci_keystore_set(eci_keystore_t *ks, const char *name, const char *value,
     size_t len, eci_err_t *err)
 {
     int              rc;
-    size_t           i, n, name_len;
+    size_t           n, name_len;
     eci_ks_entry_t  *e;
 
     name_len = (name == NULL) ? 0 : strlen(name);
@@ -322,19 +322,7 @@ eci_keystore_set(eci_keystore_t *ks, const char *name, const char *value,
         return -1;
     }
 
-    n = 0;
-
-    for (i = 0; i < ks->nkeys; i++) {
-        if (strcmp(ks->keys[i].name, name) == 0) {
-            continue;
-        }
-
-        e[n].name = ks->keys[i].name;
-        e[n].name_len = strlen(ks->keys[i].name);
-        e[n].value = ks->keys[i].value;
-        e[n].len = ks->keys[i].len;
-        n++;
-    }
+    n = eci_ks_others(ks, name, e);
 
     e[n].name = name;
     e[n].name_len = name_len;
@@ -351,21 +339,11 @@ eci_keystore_set(eci_keystore_t *ks, const char *name, const char *value,
 }
 
 
-int
-eci_keystore_remove(eci_keystore_t *ks, const char *name)
+/* every key of ks but name, as entries (pointers, no copies): how many */
+static size_t
+eci_ks_others(const eci_keystore_t *ks, const char *name, eci_ks_entry_t *e)
 {
-    int              rc;
-    size_t           i, n;
-    eci_ks_entry_t  *e;
-
-    if (eci_keystore_get(ks, name) == NULL) {
-        return -1;
-    }
-
-    e = malloc(ks->nkeys * sizeof(eci_ks_entry_t));
-    if (e == NULL) {
-        return -1;
-    }
+    size_t  i, n;
 
     n = 0;
 
@@ -380,6 +358,28 @@ eci_keystore_remove(eci_keystore_t *ks, const char *name)
         e[n].len = ks->keys[i].len;
         n++;
     }
+
+    return n;
+}
+
+
+int
+eci_keystore_remove(eci_keystore_t *ks, const char *name)
+{
+    int              rc;
+    size_t           n;
+    eci_ks_entry_t  *e;
+
+    if (eci_keystore_get(ks, name) == NULL) {
+        return -1;
+    }
+
+    e = malloc(ks->nkeys * sizeof(eci_ks_entry_t));
+    if (e == NULL) {
+        return -1;
+    }
+
+    n = eci_ks_others(ks, name, e);
 
     rc = eci_ks_fill(ks, e, n, NULL);
 
@@ -683,11 +683,10 @@ eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n, eci_err_t *err)
     char       *p;
     void       *region;
     size_t      i, size;
-    long        page;
     eci_key_t  *keys;
 
     if (n == 0) {
-        eci_ks_region_free(ks->region, ks->region_size);
+        eci_secret_unmap(ks->region, ks->region_size);
         ks->keys = NULL;
         ks->nkeys = 0;
         ks->region = NULL;
@@ -703,26 +702,10 @@ eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n, eci_err_t *err)
         size += e[i].name_len + 1 + e[i].len + 1;
     }
 
-    page = sysconf(_SC_PAGESIZE);
-    if (page <= 0) {
-        page = 4096;
-    }
-
-    size = (size + (size_t) page - 1) & ~((size_t) page - 1);
-
-    region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) {
-        eci_err_set(err, "keystore: cannot map %zu bytes: %s", size,
-                    strerror(errno));
+    region = eci_secret_map(&size, "keystore", err);
+    if (region == NULL) {
         return -1;
     }
-
-    /* best effort: kept out of core dumps and swap where allowed */
-#ifdef MADV_DONTDUMP
-    (void) madvise(region, size, MADV_DONTDUMP);
-#endif
-    (void) mlock(region, size);
 
     keys = region;
     p = (char *) (keys + n);
@@ -742,10 +725,9 @@ eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n, eci_err_t *err)
         eci_fingerprint(keys[i].value, keys[i].len, keys[i].fingerprint);
     }
 
-    /* best effort: a stray write through a key pointer faults */
-    (void) mprotect(region, size, PROT_READ);
+    eci_secret_seal(region, size);
 
-    eci_ks_region_free(ks->region, ks->region_size);
+    eci_secret_unmap(ks->region, ks->region_size);
 
     ks->keys = keys;
     ks->nkeys = n;
@@ -753,22 +735,6 @@ eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n, eci_err_t *err)
     ks->region_size = size;
 
     return 0;
-}
-
-
-static void
-eci_ks_region_free(void *region, size_t size)
-{
-    if (region == NULL) {
-        return;
-    }
-
-    if (mprotect(region, size, PROT_READ | PROT_WRITE) == 0) {
-        OPENSSL_cleanse(region, size);
-    }
-
-    (void) munlock(region, size);
-    (void) munmap(region, size);
 }
 
 
@@ -1433,11 +1399,9 @@ eci_ks_hex(int c)
 int
 eci_keystore_lock(const eci_keystore_t *ks)
 {
-    if (ks == NULL || ks->region == NULL) {
+    if (ks == NULL) {
         return 0;
     }
 
-    (void) madvise(ks->region, ks->region_size, MADV_DONTDUMP);
-
-    return mlock(ks->region, ks->region_size);
+    return eci_secret_lock(ks->region, ks->region_size);
 }

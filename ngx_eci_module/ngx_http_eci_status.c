@@ -7,6 +7,9 @@
 
 
 static ngx_int_t ngx_http_eci_status_handler(ngx_http_request_t *r);
+static u_char *ngx_http_eci_per_file(u_char *p, u_char *last,
+    ngx_http_eci_main_conf_t *emcf, const char *name, const char *help,
+    const char *type, size_t offset);
 static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
 
@@ -105,8 +108,6 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
     const eci_key_t            *key;
     ngx_http_eci_shctx_t       *sh;
     ngx_http_eci_acl_ref_t     *acl;
-    ngx_http_eci_audit_t      **audits;
-    ngx_http_eci_chain_node_t  *node;
     ngx_http_eci_main_conf_t   *emcf;
 
     static const char  *decisions[2] = { "deny", "allow" };
@@ -180,42 +181,17 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             "# TYPE eci_exec_guard_hits_total counter\n"
             "eci_exec_guard_hits_total %uA\n", sh->counters.guard_hits);
 
-    audits = emcf->audits.elts;
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_lines_total",
+            "Audit lines written.", "counter",
+            offsetof(ngx_http_eci_chain_node_t, written));
 
-    p = ngx_slprintf(p, last,
-            "# HELP eci_audit_lines_total Audit lines written.\n"
-            "# TYPE eci_audit_lines_total counter\n");
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_failures_total",
+            "Audit lines that could not be written.", "counter",
+            offsetof(ngx_http_eci_chain_node_t, failed));
 
-    for (i = 0; i < emcf->audits.nelts; i++) {
-        node = audits[i]->node;
-        p = ngx_slprintf(p, last, "eci_audit_lines_total{file=\"");
-        p = ngx_http_eci_label(p, last, node->name, node->name_len);
-        p = ngx_slprintf(p, last, "\"} %uL\n", node->written);
-    }
-
-    p = ngx_slprintf(p, last,
-            "# HELP eci_audit_failures_total Audit lines that could not "
-            "be written.\n"
-            "# TYPE eci_audit_failures_total counter\n");
-
-    for (i = 0; i < emcf->audits.nelts; i++) {
-        node = audits[i]->node;
-        p = ngx_slprintf(p, last, "eci_audit_failures_total{file=\"");
-        p = ngx_http_eci_label(p, last, node->name, node->name_len);
-        p = ngx_slprintf(p, last, "\"} %uL\n", node->failed);
-    }
-
-    p = ngx_slprintf(p, last,
-            "# HELP eci_audit_chain_seq The seq of the last chained audit "
-            "line.\n"
-            "# TYPE eci_audit_chain_seq gauge\n");
-
-    for (i = 0; i < emcf->audits.nelts; i++) {
-        node = audits[i]->node;
-        p = ngx_slprintf(p, last, "eci_audit_chain_seq{file=\"");
-        p = ngx_http_eci_label(p, last, node->name, node->name_len);
-        p = ngx_slprintf(p, last, "\"} %uL\n", node->seq);
-    }
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_seq",
+            "The seq of the last chained audit line.", "gauge",
+            offsetof(ngx_http_eci_chain_node_t, seq));
 
     acl = emcf->acls.elts;
 
@@ -294,6 +270,32 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
 
 
 /* a Prometheus label value: backslash, quote and newline escaped */
+/* one metric with a value per audit file: the uint64_t at offset in its node */
+static u_char *
+ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
+    const char *name, const char *help, const char *type, size_t offset)
+{
+    ngx_uint_t                  i;
+    ngx_http_eci_audit_t      **audits;
+    ngx_http_eci_chain_node_t  *node;
+
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                     name, help, name, type);
+
+    audits = emcf->audits.elts;
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        node = audits[i]->node;
+        p = ngx_slprintf(p, last, "%s{file=\"", name);
+        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_slprintf(p, last, "\"} %uL\n",
+                         *(uint64_t *) ((u_char *) node + offset));
+    }
+
+    return p;
+}
+
+
 static u_char *
 ngx_http_eci_label(u_char *p, u_char *last, u_char *s, size_t len)
 {
