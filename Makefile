@@ -335,13 +335,14 @@ load: all
 # requests.  Tested nginx on core 0, wrk + upstream on core 1; about 6 min.
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
+# make bench-syscalls: strace -c of B and C, system calls per exec by name.
 # BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
 # BENCH_KEEP=1: see bench/README.md.
 
 BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
-.PHONY: bench bench-profile bench-perf bench-deps
+.PHONY: bench bench-profile bench-perf bench-syscalls bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -361,6 +362,12 @@ bench-perf: deps all bench-deps
 	    else echo "bench-perf: install perf (apt-get install linux-perf)"; \
 	    exit 1; fi; }
 	timeout 900 perl bench/run.pl perf
+
+bench-syscalls: deps all bench-deps
+	@command -v strace >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get install -y -q strace; \
+	    else echo "bench-syscalls: install strace"; exit 1; fi; }
+	timeout 300 perl bench/run.pl syscalls
 
 bench-profile: deps all bench-deps
 	@command -v valgrind >/dev/null 2>&1 || { \

@@ -129,6 +129,12 @@ if (($ARGV[0] // '') eq 'perf') {
     exit 0;
 }
 
+if (($ARGV[0] // '') eq 'syscalls') {
+    syscalls();
+    stop_all();
+    exit 0;
+}
+
 
 # --- A B C -------------------------------------------------------------
 
@@ -626,6 +632,54 @@ sub perf_profile {
     print "perf data: $DIR/perf.{B,C}.N.data (BENCH_KEEP=1 keeps them); "
           . "perf adds its own overhead, so compare B and C, not the "
           . "absolute figures with make bench\n";
+}
+
+
+# --- syscalls (make bench-syscalls) -------------------------------------
+
+# strace -c of the tested worker while wrk loads it, B then C: system
+# calls per exec, by name.  strace slows the worker many times over, so
+# the counts mean something and the timings do not.
+sub syscalls {
+    my $secs = $ENV{BENCH_STRACE_SECONDS} // 5;
+
+    section("System calls per exec: strace -c of the tested worker, "
+            . "${secs}s under wrk -c$CONNS each, B then C");
+
+    my (%calls, %req);
+    for my $t (qw(B C)) {
+        my $out = "$DIR/strace.$t.txt";
+        my $pid = fork() // die "fork: $!\n";
+        if ($pid == 0) {
+            open(STDERR, '>', "$DIR/strace.$t.log");
+            exec('strace', '-c', '-o', $out, '-p', $target{$t}{pid})
+                or POSIX::_exit(127);
+        }
+        Time::HiRes::sleep(0.5);
+        my $m = wrk_round($target{$t}, $secs);
+        kill 'INT', $pid;
+        waitpid($pid, 0);
+        die "strace failed: " . (slurp("$DIR/strace.$t.log") // '')
+            unless -s $out;
+        $req{$t} = $m->{requests};
+        for (split /\n/, slurp($out)) {
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            next unless /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/;
+            $calls{$t}{$2} = $1 unless $2 eq 'total';
+        }
+    }
+
+    my %names = map { $_ => 1 } map { keys %{ $calls{$_} } } qw(B C);
+    printf "%-20s %10s %10s %10s\n", 'per exec', 'B', 'C', 'C - B';
+    my ($tb, $tc) = (0, 0);
+    for my $n (sort keys %names) {
+        my ($b, $c) = map { ($calls{$_}{$n} // 0) / $req{$_} } qw(B C);
+        $tb += $b;
+        $tc += $c;
+        printf "%-20s %10.3f %10.3f %+10.3f\n", $n, $b, $c, $c - $b;
+    }
+    printf "%-20s %10.3f %10.3f %+10.3f\n", 'total', $tb, $tc, $tc - $tb;
+    printf "(%d execs under B, %d under C)\n", $req{B}, $req{C};
 }
 
 
