@@ -11,7 +11,8 @@
 #
 # In one run: A B C rounds alternating (medians and paired ratios), the
 # ACL scale (100,000 principals and 1,000 groups against 3 principals:
-# nginx -t time, alternating throughput rounds), worker RSS over 200,000
+# nginx -t time, alternating throughput rounds with an A/A control),
+# worker RSS over 200,000
 # requests and the per-request allocations from nginx's debug log.  The
 # tested nginx runs on core 0, wrk and the upstream on core 1.  See
 # bench/README.md; environment: BENCH_ROUNDS, BENCH_SECONDS, ...
@@ -57,14 +58,15 @@ my $TICK   = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 my $EXEC   = '/api/v202106/reportdistribution/42/exec';
 
 die "rounds must be at least 1\n" unless $ROUNDS >= 1;
--x $_ or die "$_ is missing: run make first\n" for $TOOL, $AUDIT;
--e $MODULE or die "$MODULE is missing: run make first\n";
 
 my $tmp = File::Temp->newdir('eci-bench-XXXXXX', TMPDIR => 1,
                              CLEANUP => !$ENV{BENCH_KEEP});
 my $DIR = Cwd::abs_path("$tmp");
 chmod 0755, $DIR;
 mkdir "$DIR/tmp";
+
+-x $_ or die "$_ is missing: run make first\n" for $TOOL, $AUDIT;
+-e $MODULE or die "$MODULE is missing: run make first\n";
 
 my %started;           # master PID => pid file, of every nginx we started
 my %used_port;
@@ -88,7 +90,7 @@ run_cmd([$TOOL, 'set', "$DIR/keys.sealed", '--master', "$DIR/master.key",
 
 write_file("$DIR/acl-small.json", acl_small());
 
-my %port = map { $_ => free_port() } qw(up proxy gw large mem dbg);
+my %port = map { $_ => free_port() } qw(up proxy gw large control mem dbg);
 
 my $up = start_nginx('upstream', 'upstream.conf.in', $CORE_LOAD,
                      PORT => $port{up}, BODY => $body);
@@ -218,12 +220,26 @@ if ($SKIP !~ /\bacl\b/) {
     printf "eci_status of the large gateway: eci_acl_principals %s, "
            . "eci_acl_load_seconds %s\n", $np // '?', $ls // '?';
 
+    # A/A control: a second gateway with its own copy of the small ACL.
+    # What control/small spreads is the benchmark's own noise: a
+    # large/small difference inside it is not resolved.
+    write_file("$DIR/acl-control.json", acl_small());
+    my $ct = start_gateway('control', $port{control},
+                           "$DIR/acl-control.json");
+    my $control = { name => 'C with 3 principals, control copy',
+                    port => $port{control}, pid => worker_of($ct),
+                    audit => "$DIR/control-audit.log" };
+    ($st) = http_post($control->{port});
+    die "the control gateway answered $st, not 200\n" unless $st == 200;
+
     my $small = { %{ $target{C} }, name => 'C with 3 principals' };
+    my @acl_order = (['small', $small], ['large', $large],
+                     ['control', $control]);
     my %acl_res;
 
-    wrk_round($_, $WARMUP) for $small, $large;
+    wrk_round($_->[1], $WARMUP) for @acl_order;
     for my $round (1 .. $ROUNDS) {
-        for my $t (['small', $small], ['large', $large]) {
+        for my $t (@acl_order) {
             truncate_audit($t->[1]{audit});
             my $r = wrk_round($t->[1], $SECONDS);
             push @{ $acl_res{$t->[0]} }, $r;
@@ -231,21 +247,39 @@ if ($SKIP !~ /\bacl\b/) {
         }
     }
     print "\n";
-    summary_table(\%acl_res, [qw(small large)],
-                  { small => $small, large => $large });
+    summary_table(\%acl_res, [qw(small large control)],
+                  { small => $small, large => $large, control => $control });
 
-    my @r = map { $acl_res{large}[$_]{rps} / $acl_res{small}[$_]{rps} }
-            0 .. $ROUNDS - 1;
-    my @d = map { $acl_res{large}[$_]{cpu_us} - $acl_res{small}[$_]{cpu_us} }
-            0 .. $ROUNDS - 1;
+    my %ratio;
+    my %dcpu;
+    for my $t (qw(large control)) {
+        $ratio{$t} = [map { $acl_res{$t}[$_]{rps} / $acl_res{small}[$_]{rps} }
+                      0 .. $ROUNDS - 1];
+        $dcpu{$t} = [map { $acl_res{$t}[$_]{cpu_us}
+                           - $acl_res{small}[$_]{cpu_us} } 0 .. $ROUNDS - 1];
+    }
     printf "\nlarge/small throughput, paired: %s -> median %.3f"
            . "   (goal within 2%%: 0.980 .. 1.020)\n",
-           join(' ', map { sprintf '%.3f', $_ } @r), median(@r);
+           join(' ', map { sprintf '%.3f', $_ } @{ $ratio{large} }),
+           median(@{ $ratio{large} });
+    printf "control/small throughput, paired: %s -> median %.3f"
+           . "   (A/A: the same gateway and ACL twice)\n",
+           join(' ', map { sprintf '%.3f', $_ } @{ $ratio{control} }),
+           median(@{ $ratio{control} });
+    my @c = sort { $a <=> $b } @{ $ratio{control} };
+    printf "the spread of control/small, %.3f .. %.3f, is this benchmark's "
+           . "own noise floor: a large/small ratio inside it cannot be "
+           . "told from noise\n", $c[0], $c[-1];
     printf "large-small worker CPU per request: median %+.2f us\n",
-           median(@d);
+           median(@{ $dcpu{large} });
+    printf "control-small worker CPU per request: median %+.2f us\n",
+           median(@{ $dcpu{control} });
 
+    stop_nginx($ct);
+    unlink "$DIR/control-audit.log";
     stop_nginx($lg);
     unlink "$DIR/large-audit.log";
+
 }
 stop_nginx($gw);
 
