@@ -336,13 +336,14 @@ load: all
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # make bench-syscalls: strace -c of B and C, system calls per exec by name.
+# make bench-acl: ns per eci_acl_check(), small and large ACL (below).
 # BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
 # BENCH_KEEP=1: see bench/README.md.
 
 BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
-.PHONY: bench bench-profile bench-perf bench-syscalls bench-deps
+.PHONY: bench bench-acl bench-profile bench-perf bench-syscalls bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -352,9 +353,19 @@ bench-deps:
 	@command -v taskset >/dev/null 2>&1 || { \
 	    echo "bench: taskset (util-linux) is missing"; exit 1; }
 
-bench: deps all bench-deps
+bench: deps all bench-deps $(BUILD)/acl_lookup
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
+	    BENCH_ACL_LOOKUP=$(abspath $(BUILD)/acl_lookup) \
 	    timeout 900 perl bench/run.pl
+
+# make bench-acl: bench/acl_lookup.c on bench/run.pl's two ACLs, ns per
+# eci_acl_check(); no nginx, no wrk, one core for a few seconds
+$(BUILD)/acl_lookup: bench/acl_lookup.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+bench-acl: deps $(BUILD)/acl_lookup
+	BENCH_ACL_LOOKUP=$(abspath $(BUILD)/acl_lookup) \
+	    timeout 300 perl bench/run.pl acl-lookup
 
 bench-perf: deps all bench-deps
 	@command -v perf >/dev/null 2>&1 || { \

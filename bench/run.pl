@@ -11,8 +11,8 @@
 #
 # In one run: A B C rounds alternating (medians and paired ratios), the
 # ACL scale (100,000 principals and 1,000 groups against 3 principals:
-# nginx -t time, alternating throughput rounds with an A/A control),
-# worker RSS over 200,000
+# nginx -t time, alternating throughput rounds with an A/A control, ns per
+# eci_acl_check() from bench/acl_lookup.c), worker RSS over 200,000
 # requests and the per-request allocations from nginx's debug log.  The
 # tested nginx runs on core 0, wrk and the upstream on core 1.  See
 # bench/README.md; environment: BENCH_ROUNDS, BENCH_SECONDS, ...
@@ -39,6 +39,7 @@ my $MODULE = $ENV{BENCH_MODULE}  || "$ROOT/build/ngx_http_eci_module.so";
 my $TOOL   = $ENV{BENCH_KEYTOOL} || "$ROOT/build/eci-keytool";
 my $AUDIT  = $ENV{BENCH_AUDIT}   || "$ROOT/build/eci-audit";
 my $WRK    = $ENV{BENCH_WRK}     || 'wrk';
+my $LOOKUP = $ENV{BENCH_ACL_LOOKUP} || "$ROOT/build/acl_lookup";
 
 my $ROUNDS     = $ENV{BENCH_ROUNDS}      // 5;
 my $SECONDS    = $ENV{BENCH_SECONDS}     // 10;
@@ -64,6 +65,15 @@ my $tmp = File::Temp->newdir('eci-bench-XXXXXX', TMPDIR => 1,
 my $DIR = Cwd::abs_path("$tmp");
 chmod 0755, $DIR;
 mkdir "$DIR/tmp";
+
+# make bench-acl: the lookup micro-benchmark alone, no nginx and no wrk
+if (($ARGV[0] // '') eq 'acl-lookup') {
+    -x $LOOKUP or die "$LOOKUP is missing: run make bench-acl\n";
+    write_file("$DIR/acl-small.json", acl_small());
+    write_file("$DIR/acl-large.json", acl_large($PRINCIPALS, $GROUPS));
+    acl_lookup("$DIR/acl-small.json", "$DIR/acl-large.json");
+    exit 0;
+}
 
 -x $_ or die "$_ is missing: run make first\n" for $TOOL, $AUDIT;
 -e $MODULE or die "$MODULE is missing: run make first\n";
@@ -280,6 +290,10 @@ if ($SKIP !~ /\bacl\b/) {
     stop_nginx($lg);
     unlink "$DIR/large-audit.log";
 
+    # per lookup, without the noise: the small gateway's CPU per request
+    # as the scale for the difference
+    acl_lookup("$DIR/acl-small.json", "$DIR/acl-large.json",
+               median(map { $_->{cpu_us} } @{ $acl_res{small} }));
 }
 stop_nginx($gw);
 
@@ -947,6 +961,24 @@ sub nginx_t {
 
 
 # --- ACLs --------------------------------------------------------------
+
+# bench/acl_lookup.c: ns per eci_acl_check(), small and large ACL, warm
+# and with many callers; optionally the gateway's us of CPU per request to
+# express the difference in.  On the tested core, which is idle here.
+sub acl_lookup {
+    my ($small, $large, $request_us) = @_;
+
+    section('ACL lookup: ns per eci_acl_check() (bench/acl_lookup.c)');
+    unless (-x $LOOKUP) {
+        print "$LOOKUP is missing: make bench-acl builds and runs it\n";
+        return;
+    }
+    my @cmd = ('taskset', '-c', $CORE_NGINX, $LOOKUP, $small, $large);
+    push @cmd, '0', sprintf('%.0f', $request_us * 1000) if $request_us;
+    my ($rc, $out) = run_cmd(\@cmd, undef, 1);
+    print $out;
+    die "$LOOKUP failed ($rc)\n" if $rc;
+}
 
 # The benchmark's caller reaches report 42 through the second of its two
 # groups, in both ACLs: only the size differs.
