@@ -1806,6 +1806,36 @@ eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
 
 
 size_t
+eci_audit_line_seq(char *line, size_t len, size_t cap, uint64_t seq)
+{
+    eci_audit_out_t  o;
+
+    if (len < 2 || line[len - 2] != '}' || line[len - 1] != '\n'
+        || cap < len || seq == 0)
+    {
+        return 0;
+    }
+
+    o.pos = line + len - 2;
+    o.end = line + cap;
+    o.full = 0;
+
+    eci_audit_lit(&o, ECI_AUDIT_K_SEQ);
+    eci_audit_uint(&o, seq);
+    eci_audit_lit(&o, ECI_AUDIT_K_CLOSE);
+
+    if (o.full) {
+        /* what did fit overwrote the old end: put it back */
+        line[len - 2] = '}';
+        line[len - 1] = '\n';
+        return 0;
+    }
+
+    return o.pos - line;
+}
+
+
+size_t
 eci_audit_chain_seal(eci_audit_chain_t *c, char *line, size_t len,
     size_t cap, char chain[ECI_AUDIT_CHAIN_HEX + 1])
 {

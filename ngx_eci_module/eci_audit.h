@@ -129,6 +129,15 @@ int eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
     const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1]);
 
 /*
+ * Gives a line eci_audit_line_write() wrote with rec->seq 0 its seq in
+ * place, exactly as if it had been written with it: the final "}\n"
+ * becomes ,"seq":N}\n.  So a line can be built before its place in the
+ * chain is known.  Returns the new length, or 0 (the line unchanged) when
+ * cap is too small, seq is 0 or the line is not a line of ours.
+ */
+size_t eci_audit_line_seq(char *line, size_t len, size_t cap, uint64_t seq);
+
+/*
  * Seals a line eci_audit_line_write() wrote (with rec->seq set) in place:
  * its final "}\n" becomes ,"chain":"<hex>"}\n.  chain holds the previous
  * chain on entry and this line's on return.  Returns the new length, or 0

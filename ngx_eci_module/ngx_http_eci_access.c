@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 
 
+static ngx_int_t ngx_http_eci_forward(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 static ngx_int_t ngx_http_eci_deny(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_uint_t status, const char *code,
     const char *fmt, ...);
@@ -59,6 +61,15 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_eci_get_ctx(r);
+
+    if (ctx != NULL && ctx->intent_queued && !ctx->decided) {
+        /* resumed, or woken, while its intent line waits to be written */
+        if (ctx->pending != NULL) {
+            return NGX_AGAIN;
+        }
+
+        return ngx_http_eci_forward(r, ctx, elcf);
+    }
 
     if (ctx != NULL && ctx->decided) {
         /* an internal redirect back into a gateway location: refuse */
@@ -220,8 +231,33 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
         }
     }
 
-    /* write-ahead: an exec that cannot be audited must not happen */
-    if (ngx_http_eci_audit_intent(r, ctx) != NGX_OK && elcf->audit_required) {
+    ctx->add_content_type = (ct_count == 0);
+    ctx->intent_queued = 1;
+
+    /* write-ahead: the exec goes on once its intent line is written */
+    switch (ngx_http_eci_audit_intent(r, ctx)) {
+
+    case NGX_AGAIN:
+        r->write_event_handler = ngx_http_core_run_phases;
+        return NGX_AGAIN;
+
+    case NGX_OK:
+        break;
+
+    default:
+        ctx->intent_failed = 1;
+    }
+
+    return ngx_http_eci_forward(r, ctx, elcf);
+}
+
+
+static ngx_int_t
+ngx_http_eci_forward(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    ngx_http_eci_loc_conf_t *elcf)
+{
+    /* an exec that cannot be audited must not happen */
+    if (ctx->intent_failed && elcf->audit_required) {
         ngx_http_eci_guard_release(r, ctx);
 
         return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -231,7 +267,7 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_eci_set_target(r, ctx) != NGX_OK
-        || ngx_http_eci_set_headers(r, ctx, ct_count == 0) != NGX_OK)
+        || ngx_http_eci_set_headers(r, ctx, ctx->add_content_type) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

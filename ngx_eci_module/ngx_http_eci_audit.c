@@ -12,6 +12,16 @@
  * cannot be written and eci_audit_required is on, the exec does not
  * happen) and a "result" line when the response is finished; a refused
  * request gets its result line only.
+ *
+ * Lines to a file are gathered per worker over one pass of the event loop
+ * and written together at its end, by a posted event: one lock, one
+ * writev(2) for the dozens of lines a busy worker makes per pass instead
+ * of a write each.  An exec waits for its intent line (its request
+ * resumes once the line is in the file), so nothing is forwarded before
+ * its intent is written; a result line reaches the file at the end of the
+ * pass its request ended in.  The seq and the chain are given at the
+ * write, under the lock, so the file's order is still the chain's.
+ * Syslog and the rare line longer than the batch go out at once.
  */
 
 #include "ngx_http_eci_module.h"
@@ -23,9 +33,14 @@
 
 static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
+static ngx_int_t ngx_http_eci_audit_queue(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+static void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
+static void ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b,
+    ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
 static ngx_int_t ngx_http_eci_audit_write(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
-static void ngx_http_eci_audit_cut(ngx_http_request_t *r,
+static void ngx_http_eci_audit_cut(ngx_log_t *log,
     ngx_http_eci_audit_t *audit, ssize_t n);
 static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
     ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
@@ -50,7 +65,7 @@ ngx_http_eci_audit_intent(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
     rec.intent = 1;
     rec.decision = "allow";
 
-    return ngx_http_eci_audit_write(r, ctx, &rec);
+    return ngx_http_eci_audit_queue(r, ctx, &rec);
 }
 
 
@@ -104,7 +119,7 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
         rec.response = ngx_http_eci_response(r, ctx);
     }
 
-    (void) ngx_http_eci_audit_write(r, ctx, &rec);
+    (void) ngx_http_eci_audit_queue(r, ctx, &rec);
 
     return NGX_OK;
 }
@@ -150,6 +165,258 @@ ngx_http_eci_audit_record(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     rec->n_override_user_ids = ctx->n_overrides;
     rec->has_override_user_ids = ctx->has_overrides;
     rec->upstream_time_ms = -1;
+}
+
+
+/*
+ * Puts the line in the worker's batch, without its seq and chain, and has
+ * the batch written at the end of this pass of the event loop.  NGX_AGAIN:
+ * an intent waits for that (ctx->pending); NGX_OK: a result line is
+ * queued, or a line that does not go through the batch is written;
+ * NGX_ERROR: it is not.
+ */
+static ngx_int_t
+ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    eci_audit_record_t *rec)
+{
+    size_t                     max, len;
+    ngx_http_eci_batch_t      *b;
+    ngx_http_eci_pending_t    *p;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+    b = emcf->batch;
+
+    max = eci_audit_line_max(rec);
+
+    if (ctx->audit->syslog != NULL || max > NGX_HTTP_ECI_BATCH_SIZE) {
+        if (b->n > 0) {
+            /* the lines before it go first */
+            ngx_http_eci_audit_flush(b);
+        }
+
+        return ngx_http_eci_audit_write(r, ctx, rec);
+    }
+
+    if (b->n == NGX_HTTP_ECI_BATCH_LINES
+        || max > NGX_HTTP_ECI_BATCH_SIZE - b->used)
+    {
+        ngx_http_eci_audit_flush(b);
+    }
+
+    p = &b->lines[b->n];
+
+    rec->seq = 0;
+    len = eci_audit_line_write(rec, (char *) b->buf + b->used, max);
+
+    if (len == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "eci: audit line did not fit its own bound");
+
+        ngx_shmtx_lock(&emcf->shpool->mutex);
+        ctx->audit->node->failed++;
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+        return NGX_ERROR;
+    }
+
+    p->audit = ctx->audit;
+    p->line = b->buf + b->used;
+    p->len = len;
+    p->cap = max;
+    p->event = rec->event;
+    p->written = 0;
+    p->done = 0;
+    p->waiter = NULL;
+
+    b->used += max;
+    b->n++;
+
+    if (!b->flush.posted) {
+        b->flush.handler = ngx_http_eci_audit_flush_handler;
+        b->flush.data = b;
+        b->flush.log = ngx_cycle->log;
+        ngx_post_event(&b->flush, &ngx_posted_events);
+    }
+
+    if (!rec->intent) {
+        return NGX_OK;
+    }
+
+    p->waiter = ctx;
+    ctx->pending = p;
+
+    return NGX_AGAIN;
+}
+
+
+/* the request is gone before its intent was written: forget it */
+void
+ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx)
+{
+    ctx->pending->waiter = NULL;
+    ctx->pending = NULL;
+}
+
+
+static void
+ngx_http_eci_audit_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_eci_audit_flush(ev->data);
+}
+
+
+/*
+ * Writes the batch: under the lock, each file's lines get their seq and
+ * chain and go out in one writev(2); then each waiting exec is told how
+ * its intent fared and resumed through its connection's write event.
+ */
+void
+ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
+{
+    ngx_err_t                  err;
+    ngx_uint_t                 i;
+    ngx_log_t                 *log;
+    ngx_http_eci_ctx_t        *ctx;
+    ngx_http_eci_pending_t    *p;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    if (b->flush.posted) {
+        ngx_delete_posted_event(&b->flush);
+    }
+
+    if (b->n == 0) {
+        return;
+    }
+
+    emcf = b->emcf;
+    err = 0;
+
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    for (i = 0; i < b->n; i++) {
+        if (!b->lines[i].done) {
+            ngx_http_eci_audit_flush_file(b, i, emcf->chain, &err);
+        }
+    }
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+    for (i = 0; i < b->n; i++) {
+        p = &b->lines[i];
+        ctx = p->waiter;
+
+        if (!p->written) {
+            log = ctx ? ctx->request->connection->log : ngx_cycle->log;
+
+            ngx_log_error(NGX_LOG_CRIT, log, err,
+                          "eci: audit %s line to \"%V\" not written",
+                          p->event, &p->audit->name);
+        }
+
+        if (ctx == NULL) {
+            continue;
+        }
+
+        ctx->pending = NULL;
+        ctx->intent_failed = p->written ? 0 : 1;
+
+        ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
+    }
+
+    b->n = 0;
+    b->used = 0;
+}
+
+
+static void
+ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
+    eci_audit_chain_t *key, ngx_err_t *err)
+{
+    size_t                      len, at;
+    ssize_t                     n;
+    uint64_t                    seq;
+    ngx_uint_t                  i, niov;
+    ngx_http_eci_audit_t       *audit;
+    ngx_http_eci_pending_t     *p;
+    ngx_http_eci_chain_node_t  *node;
+    struct iovec                iov[NGX_HTTP_ECI_BATCH_LINES];
+    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
+
+    audit = b->lines[first].audit;
+    node = audit->node;
+    seq = node->seq;
+    ngx_memcpy(chain, node->chain, sizeof(chain));
+    niov = 0;
+
+    for (i = first; i < b->n; i++) {
+        p = &b->lines[i];
+
+        if (p->audit != audit) {
+            continue;
+        }
+
+        p->done = 1;
+
+        len = eci_audit_line_seq((char *) p->line, p->len, p->cap, seq + 1);
+
+        if (len > 0) {
+            len = eci_audit_chain_seal(key, (char *) p->line, len, p->cap,
+                                       chain);
+        }
+
+        p->len = len;
+
+        if (len == 0) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "eci: audit line did not fit its own bound");
+            continue;
+        }
+
+        seq++;
+        iov[niov].iov_base = p->line;
+        iov[niov].iov_len = len;
+        niov++;
+    }
+
+    n = (niov > 0) ? writev(audit->file->fd, iov, niov) : 0;
+
+    if (n == -1) {
+        *err = ngx_errno;
+    }
+
+    /* the lines written whole advance the chain; a fragment is cut off */
+    at = 0;
+
+    for (i = first; i < b->n; i++) {
+        p = &b->lines[i];
+
+        if (p->audit != audit) {
+            continue;
+        }
+
+        if (n > 0 && p->len > 0 && at + p->len <= (size_t) n) {
+            at += p->len;
+            p->written = 1;
+            node->seq++;
+            node->written++;
+            ngx_memcpy(node->chain,
+                       p->line + p->len - 3 - ECI_AUDIT_CHAIN_HEX,
+                       ECI_AUDIT_CHAIN_HEX);
+            continue;
+        }
+
+        node->failed++;
+    }
+
+    if (n > 0 && (size_t) n > at) {
+        /*
+         * A full disk took part of a line: cut it off again, or the next
+         * line would be glued to a fragment.  Under the lock and with
+         * O_APPEND the fragment is the end of the file.
+         */
+        ngx_http_eci_audit_cut(ngx_cycle->log, audit, n - at);
+    }
 }
 
 
@@ -234,7 +501,7 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
              * next line would be glued to a fragment.  Under the lock and
              * with O_APPEND the fragment is the end of the file.
              */
-            ngx_http_eci_audit_cut(r, audit, n);
+            ngx_http_eci_audit_cut(r->connection->log, audit, n);
         }
     }
 
@@ -267,7 +534,7 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
 
 static void
-ngx_http_eci_audit_cut(ngx_http_request_t *r, ngx_http_eci_audit_t *audit,
+ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
     ssize_t n)
 {
     ngx_file_info_t  fi;
@@ -275,7 +542,7 @@ ngx_http_eci_audit_cut(ngx_http_request_t *r, ngx_http_eci_audit_t *audit,
     if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR
         || ftruncate(audit->file->fd, ngx_file_size(&fi) - n) == -1)
     {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       "eci: cannot cut a partly written audit line from "
                       "\"%V\"; the file needs repair", &audit->name);
     }

@@ -9,6 +9,7 @@
 
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_eci_init_process(ngx_cycle_t *cycle);
+static void ngx_http_eci_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_eci_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_eci_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -130,7 +131,7 @@ ngx_module_t  ngx_http_eci_module = {
     ngx_http_eci_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_eci_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -666,6 +667,18 @@ ngx_http_eci_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    emcf->batch = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_batch_t));
+    if (emcf->batch == NULL) {
+        return NGX_ERROR;
+    }
+
+    emcf->batch->buf = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_BATCH_SIZE);
+    if (emcf->batch->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    emcf->batch->emcf = emcf;
+
     /*
      * One zone keeps the audit chains and the counters across workers and
      * reloads; its size never changes, so a reload always reuses it.
@@ -732,6 +745,7 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
     ctx->audit = elcf->audit;
     ctx->audit_body_max = elcf->audit_body_max;
     ctx->api_key = elcf->api_key;
+    ctx->request = r;
 
     ngx_http_set_ctx(r, ctx, ngx_http_eci_module);
 
@@ -742,11 +756,18 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
 static void
 ngx_http_eci_ctx_cleanup(void *data)
 {
+    ngx_http_eci_ctx_t  *ctx = data;
+
     /*
-     * Nothing to free: this handler in r->pool's cleanups is how
+     * Besides freeing: this handler in r->pool's cleanups is how
      * ngx_http_eci_get_ctx() finds the ctx again after an internal
-     * redirect, which clears the module ctxs.
+     * redirect, which clears the module ctxs.  A request freed while its
+     * intent waits in the batch (an HTTP/2 stream reset) is forgotten
+     * there; its line is still written.
      */
+    if (ctx->pending != NULL) {
+        ngx_http_eci_audit_unqueue(ctx);
+    }
 }
 
 
@@ -952,4 +973,18 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/* a pass of the event loop always ends with the batch written; in case */
+static void
+ngx_http_eci_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
+
+    if (emcf != NULL && emcf->batch != NULL && emcf->batch->n > 0) {
+        ngx_http_eci_audit_flush(emcf->batch);
+    }
 }

@@ -51,6 +51,9 @@ typedef struct {
 #define NGX_HTTP_ECI_RANDOM_SIZE      4096
 /* the audit line buffer a worker reuses; longer lines use the pool */
 #define NGX_HTTP_ECI_LINE_SCRATCH     8192
+/* audit lines a worker gathers in one pass of its event loop */
+#define NGX_HTTP_ECI_BATCH_SIZE       (64 * 1024)
+#define NGX_HTTP_ECI_BATCH_LINES      128
 
 
 /* the error codes the gateway answers and counts; 0 is "none" */
@@ -86,6 +89,36 @@ typedef struct {
 } ngx_http_eci_audit_t;
 
 
+typedef struct ngx_http_eci_ctx_s  ngx_http_eci_ctx_t;
+
+
+/* one line waiting in the batch for its place in the chain */
+typedef struct {
+    ngx_http_eci_audit_t       *audit;
+    u_char                     *line;
+    size_t                      len;
+    size_t                      cap;
+    const char                 *event;       /* "intent", "result" */
+    ngx_http_eci_ctx_t         *waiter;      /* an intent's, until written */
+    unsigned                    written:1;
+    unsigned                    done:1;
+} ngx_http_eci_pending_t;
+
+
+/*
+ * A worker's audit lines of one pass of its event loop, written together
+ * at the end of the pass (see ngx_http_eci_audit.c).
+ */
+typedef struct {
+    void                       *emcf;        /* its configuration's */
+    u_char                     *buf;         /* NGX_HTTP_ECI_BATCH_SIZE */
+    size_t                      used;
+    ngx_uint_t                  n;
+    ngx_http_eci_pending_t      lines[NGX_HTTP_ECI_BATCH_LINES];
+    ngx_event_t                 flush;
+} ngx_http_eci_batch_t;
+
+
 typedef struct {
     eci_keystore_t             *keystore;
     ngx_str_t                   keystore_path;
@@ -100,6 +133,7 @@ typedef struct {
     u_char                     *random;      /* per worker, see .c */
     size_t                      random_left;
     u_char                     *line_scratch;
+    ngx_http_eci_batch_t       *batch;
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
@@ -121,7 +155,7 @@ typedef struct {
 } ngx_http_eci_loc_conf_t;
 
 
-typedef struct {
+struct ngx_http_eci_ctx_s {
     /* what the caller asked for */
     ngx_str_t                   uri;         /* unparsed, as received */
     ngx_str_t                   principal;
@@ -136,6 +170,8 @@ typedef struct {
     ngx_http_eci_audit_t       *audit;
     size_t                      audit_body_max;
     const eci_key_t            *api_key;
+    ngx_http_request_t         *request;
+    ngx_http_eci_pending_t     *pending;     /* its intent, while it waits */
 
     /* the response */
     u_char                     *capture;
@@ -158,7 +194,10 @@ typedef struct {
     unsigned                    parsed:1;
     unsigned                    audited:1;
     unsigned                    guarded:1;
-} ngx_http_eci_ctx_t;
+    unsigned                    intent_queued:1;
+    unsigned                    intent_failed:1;
+    unsigned                    add_content_type:1;
+};
 
 
 extern ngx_module_t  ngx_http_eci_module;
@@ -181,6 +220,8 @@ ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
+void ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx);
+void ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b);
 ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);

@@ -99,6 +99,8 @@ http {
     }
 }
 EOF
+    # the mock notes the audit file's size as each exec arrives: write-ahead
+    $t->mock(watch => $t->path('audit.log'));
     $t->start;
     my @workers_before;
     for (1 .. 100) {
@@ -198,8 +200,10 @@ sub check {
     ok($text eq '' || substr($text, -1) eq "\n",
        'the audit file ends with a complete line');
     $secret = index($text, $o{secret}) >= 0;
+    my ($end, %intent_end) = (0);
     for my $line (split /\n/, $text) {
         $n++;
+        $end += length($line) + 1;
         # a cheap screen before the (slow, pure-Perl) full decode of the
         # lines a request id is looked up by
         my $rec = eval { $json->decode($line) };
@@ -209,6 +213,7 @@ sub check {
             next;
         }
         my $rid = $rec->{requestId} // '';
+        $intent_end{$rid} = $end if ($rec->{event} // '') eq 'intent';
         push @{ $lines{$rid} }, { n => $n, event => $rec->{event} // '',
                                   status => $rec->{status},
                                   decision => $rec->{decision} // '' };
@@ -269,13 +274,18 @@ sub check {
         or diag($vout);
 
     # the upstream: each allowed exec once, with one key, nothing else
-    my (%up, $up_n, $up_badkey, $up_other);
+    my (%up, $up_n, $up_badkey, $up_other, @early);
     open(my $mh, '<:raw', $o{mock}) or die "$o{mock}: $!\n";
     while (my $line = <$mh>) {
         $up_n++;
         my $req = eval { $json->decode($line) } or next;
         my ($rid) = MockEci::header_values($req, 'X-Request-Id');
         $up{$rid // ''}++;
+        # its intent line ended within what the file held on arrival
+        push @early, $rid // '?'
+            unless defined $req->{watched_size} && defined $rid
+                   && defined $intent_end{$rid}
+                   && $intent_end{$rid} <= $req->{watched_size};
         my @k = MockEci::header_values($req, 'ECI-ApiKey');
         $up_badkey++ unless @k == 1 && $k[0] eq $o{secret};
         $up_other++ unless ($req->{request_line} // '')
@@ -289,6 +299,10 @@ sub check {
     my @not_once = grep { ($up{$_->{rid}} // 0) != 1 } @allowed;
     is(scalar @not_once, 0, 'each allowed exec reached the upstream exactly'
                             . ' once (matched by X-Request-Id)');
+    is(scalar @early, 0, 'write-ahead: each exec reached the upstream after'
+                         . ' its intent line was in the audit file')
+        or diag("forwarded before its intent was written: "
+                . join(' ', @early[0 .. ($#early < 9 ? $#early : 9)]));
     is($up_badkey // 0, 0, 'each carried exactly one ECI-ApiKey, the key');
     is($up_other // 0, 0, 'each in canonical form (POST, the authorised'
                           . ' target)');

@@ -156,10 +156,11 @@ sub mock_port {
 
 # --- the mock upstream ---------------------------------------------------
 
+# options (MockEci->new's) count when the mock is first made
 sub mock {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     return $self->{mock} //= MockEci->new(port => $self->mock_port,
-                                          dir => $self->{dir});
+                                          dir => $self->{dir}, %o);
 }
 
 sub start_mock {

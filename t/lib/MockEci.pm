@@ -50,6 +50,7 @@ sub new {
         behaviour => $o{behaviour} // "$dir/mock-behaviour.json",
         lifetime  => $o{lifetime}  // $DEFAULT_LIFETIME,
         idle      => $o{idle}      // $DEFAULT_IDLE,
+        watch     => $o{watch},
         owner     => $$,
         pid       => undef,
     }, $class;
@@ -321,6 +322,9 @@ sub _connection {
         $req->{time}       = Time::HiRes::time();
         $req->{connection} = $conn_id;
         $req->{seq}        = $seq++;
+        # how long the watched file (an audit log) was when this arrived
+        $req->{watched_size} = -s $self->{watch} // 0
+            if defined $self->{watch};
         $self->_record($req);
 
         my $keep = $self->_respond($sock, $req);
@@ -620,11 +624,13 @@ without data.
 
 =over
 
-=item MockEci->new(port => $port, dir => $dir, record => $file, behaviour => $file, lifetime => 300, idle => 30)
+=item MockEci->new(port => $port, dir => $dir, record => $file, behaviour => $file, lifetime => 300, idle => 30, watch => $file)
 
 Only C<port> is required.  C<dir> defaults to the current directory;
 C<record> to F<< <dir>/mock-requests.jsonl >>, C<behaviour> to
-F<< <dir>/mock-behaviour.json >>.
+F<< <dir>/mock-behaviour.json >>.  With C<watch>, each request's record
+has C<watched_size>: that file's size (0 if absent) when the request
+arrived, so a test can tell what an append-only file held by then.
 
 =item $m->start
 
@@ -648,7 +654,8 @@ Every request received, oldest first, as hashrefs:
       body     => $bytes,                  # chunked bodies are decoded
       raw_head => $bytes,                  # request line + headers + CRLF CRLF
       time     => $epoch_float,
-      connection => $id, seq => $n }       # same connection id: keep-alive
+      connection => $id, seq => $n,        # same connection id: keep-alive
+      watched_size => $bytes }             # with watch only
 
 The file holds one JSON line per request, appended under flock; strings are
 the exact bytes received.

@@ -3,6 +3,7 @@
  * change to a line or to the order of lines breaks the chain.
  */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,10 @@
 #include "tap.h"
 
 
-static size_t
-line_make(eci_audit_chain_t *c, uint64_t seq, const char *principal,
-    int intent, char chain[ECI_AUDIT_CHAIN_HEX + 1], char *buf, size_t cap)
+static void
+rec_fill(eci_audit_record_t *r, uint64_t seq, const char *principal,
+    int intent)
 {
-    size_t              len;
     eci_audit_record_t  rec;
 
     memset(&rec, 0, sizeof(rec));
@@ -38,6 +38,22 @@ line_make(eci_audit_chain_t *c, uint64_t seq, const char *principal,
     rec.status = 200;
     rec.upstream_time_ms = -1;
     rec.seq = seq;
+
+    *r = rec;
+}
+
+
+static void line_seq_checks(void);
+
+
+static size_t
+line_make(eci_audit_chain_t *c, uint64_t seq, const char *principal,
+    int intent, char chain[ECI_AUDIT_CHAIN_HEX + 1], char *buf, size_t cap)
+{
+    size_t              len;
+    eci_audit_record_t  rec;
+
+    rec_fill(&rec, seq, principal, intent);
 
     if (eci_audit_line_max(&rec) > cap) {
         return 0;
@@ -77,6 +93,55 @@ lines_verify(eci_audit_chain_t *c, char lines[][4096], size_t *lens,
     }
 
     return 0;
+}
+
+
+/*
+ * A line built before its place in the chain is known (seq 0) and given
+ * its seq afterwards (what the gateway does for lines it writes together)
+ * is byte for byte the line written with that seq.
+ */
+static void
+line_seq_checks(void)
+{
+    size_t              i, k, len, want_len, max;
+    eci_audit_record_t  rec;
+    char                line[4096], want[4096];
+    static const uint64_t  seqs[] = { 1, 9, 10, 99, 100, 12345,
+                                      4294967296ULL, UINT64_MAX };
+
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+            rec_fill(&rec, seqs[i], k ? "bob" : "alice", k == 0);
+            max = eci_audit_line_max(&rec);
+            want_len = eci_audit_line_write(&rec, want, max);
+
+            rec.seq = 0;
+            len = eci_audit_line_write(&rec, line, max);
+            line[len] = '\0';
+            ok(len > 0 && strstr(line, "\"seq\"") == NULL,
+               "%s line without a seq", k ? "result" : "intent");
+
+            len = eci_audit_line_seq(line, len, max, seqs[i]);
+            ok(len == want_len && memcmp(line, want, len) == 0,
+               "given seq %llu it is the line written with it",
+               (unsigned long long) seqs[i]);
+        }
+    }
+
+    rec_fill(&rec, 0, "alice", 1);
+    len = eci_audit_line_write(&rec, line, sizeof(line));
+    memcpy(want, line, len);
+
+    is_int(eci_audit_line_seq(line, len, len + 8, 123456789), 0,
+           "no room for the seq: refused");
+    ok(memcmp(line, want, len) == 0, "and the line is as it was");
+    is_int(eci_audit_line_seq(line, len, sizeof(line), 0), 0,
+           "seq 0 is refused");
+    is_int(eci_audit_line_seq(line, len - 1, sizeof(line), 5), 0,
+           "a line without its newline is refused");
+    is_int(eci_audit_line_seq(line, 1, sizeof(line), 5), 0,
+           "so is a fragment");
 }
 
 
@@ -165,6 +230,8 @@ main(void)
        "an unsealed line does not split");
     ok(eci_audit_chain_seal(c, lines[0], lens[0], lens[0] + 10, chain) == 0,
        "sealing refuses a buffer without room");
+
+    line_seq_checks();
 
     eci_audit_chain_free(c);
     eci_audit_chain_free(other);
