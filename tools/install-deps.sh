@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="nginx nginx-dev libjansson-dev libssl-dev gcc make perl \
-libio-socket-ssl-perl clang libclang-rt-14-dev gdb openssl"
+libio-socket-ssl-perl clang libclang-rt-14-dev gdb openssl nghttp2-client"
 
 missing=""
 for p in $PKGS; do
