@@ -27,6 +27,13 @@
  * Principals are matched byte for byte (case-sensitive) through an open
  * addressing hash table; id lists are sorted for binary search.  All
  * memory comes from one arena, freed at once by eci_acl_free().
+ *
+ * A table of 100,000 principals does not stay in the CPU's caches, and a
+ * lookup then waits for each dependent read in turn.  So the slots keep
+ * the hash (a probe reads no entry but the one that matches), an entry
+ * keeps its name inline and is followed in the arena by its id lists and
+ * groups (neighbouring cache lines, mostly the same page), and a grant's
+ * permissions are bits over the ACL's own list of distinct permissions.
  */
 
 #include <errno.h>
@@ -65,35 +72,47 @@ struct eci_acl_block_s {
 #define ECI_ACL_BLOCK_HDR                                                    \
     ((sizeof(eci_acl_block_t) + ECI_ACL_ALIGN - 1) & ~(ECI_ACL_ALIGN - 1))
 
+/* grants test the first 64 distinct permissions of an ACL as bits */
+#define ECI_ACL_PERMISSION_BITS  64
+
 typedef struct {
     int32_t          *ids;              /* sorted, unique */
-    size_t            n;
-    int               all;              /* "*" */
+    uint32_t          n;
+    uint32_t          all;              /* "*" */
 } eci_acl_ids_t;
 
 typedef struct {
-    const char      **permissions;
+    uint64_t          permission_bits;  /* bit i: the ACL's permission i */
+    const char      **permissions;      /* the ACL's copies, any index */
     size_t            npermissions;
     eci_acl_ids_t     report_ids;
     eci_acl_ids_t     override_ids;
     int               allow_duplicate;
 } eci_acl_grant_t;
 
+typedef struct {
+    const char       *name;             /* NUL-terminated */
+    size_t            len;
+} eci_acl_permission_t;
+
 typedef struct eci_acl_entry_s  eci_acl_entry_t;
 
 struct eci_acl_entry_s {
-    const char       *name;
-    size_t            len;
-    uint32_t          hash;
     eci_acl_grant_t   grant;
     eci_acl_entry_t **groups;           /* principals only */
     size_t            ngroups;
+    size_t            len;
+    char              name[];           /* len bytes, no NUL */
 };
 
 typedef struct {
-    eci_acl_entry_t  *entries;
+    uint32_t          hash;
+    eci_acl_entry_t  *entry;            /* NULL: empty */
+} eci_acl_slot_t;
+
+typedef struct {
+    eci_acl_slot_t   *slots;
     size_t            n;
-    uint32_t         *slots;            /* entry index + 1; 0: empty */
     size_t            mask;
 } eci_acl_table_t;
 
@@ -101,6 +120,9 @@ struct eci_acl_s {
     eci_acl_block_t  *blocks;
     eci_acl_table_t   principals;
     eci_acl_table_t   groups;
+    eci_acl_permission_t  *permissions; /* distinct, in order of appearance */
+    size_t            npermissions;
+    size_t            permissions_cap;
 };
 
 /* where the loader is, for messages */
@@ -110,7 +132,7 @@ typedef struct {
     eci_err_t        *err;
     const char       *section;          /* "principals", "groups", NULL */
     const char       *entry;            /* entry name or NULL */
-    const char       *last_permission;  /* shared copy of the last one */
+    size_t            last_permission;  /* index of the last one seen */
 } eci_acl_ctx_t;
 
 
@@ -128,6 +150,10 @@ static int eci_acl_entry_load(eci_acl_ctx_t *ctx, eci_acl_entry_t *e,
     json_t *v, int principal);
 static int eci_acl_permissions_load(eci_acl_ctx_t *ctx, const char *key,
     json_t *v, eci_acl_grant_t *g);
+static int eci_acl_permission_add(eci_acl_ctx_t *ctx, const char *s,
+    size_t len, size_t *index);
+static size_t eci_acl_permission_index(const eci_acl_t *acl,
+    const char *permission);
 static int eci_acl_permission_valid(const char *s, size_t len);
 static int eci_acl_words_valid(const char *s, size_t len);
 static int eci_acl_ids_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
@@ -137,14 +163,15 @@ static int eci_acl_groups_load(eci_acl_ctx_t *ctx, const char *key,
 static int eci_acl_id_cmp(const void *a, const void *b);
 static int eci_acl_ids_cover(const eci_acl_ids_t *ids, int32_t id);
 static int eci_acl_grant_has(const eci_acl_grant_t *g,
-    const char *permission);
+    const char *permission, size_t index);
 static const eci_acl_grant_t *eci_acl_entry_grant(const eci_acl_entry_t *e,
     size_t k);
 static int32_t eci_acl_override_denied(const eci_acl_entry_t *e,
-    const char *permission, int32_t id, const int32_t *ids, size_t n);
+    const char *permission, size_t index, int32_t id, const int32_t *ids,
+    size_t n);
 static int eci_acl_table_init(eci_acl_t *acl, eci_acl_table_t *t,
     size_t n);
-static int eci_acl_table_insert(eci_acl_table_t *t, size_t index);
+static int eci_acl_table_insert(eci_acl_table_t *t, eci_acl_entry_t *e);
 static eci_acl_entry_t *eci_acl_table_find(const eci_acl_table_t *t,
     const char *name, size_t len);
 static uint32_t eci_acl_hash(const char *s, size_t len);
@@ -366,7 +393,7 @@ static int
 eci_acl_section_load(eci_acl_ctx_t *ctx, const char *section, json_t *obj,
     eci_acl_table_t *t, int principals)
 {
-    size_t            i, n;
+    size_t            n, len;
     json_t           *v;
     const char       *key;
     eci_acl_entry_t  *e;
@@ -388,43 +415,41 @@ eci_acl_section_load(eci_acl_ctx_t *ctx, const char *section, json_t *obj,
     }
 
     ctx->section = section;
-    i = 0;
 
     json_object_foreach(obj, key, v) {
         ctx->entry = key;
 
-        e = &t->entries[i];
-        e->name = key;
-        e->len = strlen(key);
+        len = strlen(key);
 
-        if (e->len == 0) {
+        if (len == 0) {
             eci_acl_error(ctx, NULL, -1, "name must not be empty");
             return -1;
         }
+
+        /*
+         * the key belongs to the JSON tree, which is freed after loading;
+         * what the entry's load allocates follows the entry in the arena
+         */
+        e = eci_acl_alloc(ctx->acl, sizeof(eci_acl_entry_t) + len);
+        if (e == NULL) {
+            eci_acl_error(ctx, NULL, -1, "out of memory");
+            return -1;
+        }
+
+        e->len = len;
+        memcpy(e->name, key, len);
 
         if (eci_acl_entry_load(ctx, e, v, principals) != 0) {
             return -1;
         }
 
-        /* the key belongs to the JSON tree, which is freed after loading */
-        e->name = eci_acl_alloc(ctx->acl, e->len);
-        if (e->name == NULL) {
-            eci_acl_error(ctx, NULL, -1, "out of memory");
-            return -1;
-        }
-
-        memcpy((char *) e->name, key, e->len);
-
-        if (eci_acl_table_insert(t, i) != 0) {
+        if (eci_acl_table_insert(t, e) != 0) {
             /* JSON_REJECT_DUPLICATES makes this unreachable */
             eci_acl_error(ctx, NULL, -1, "duplicate name");
             return -1;
         }
-
-        i++;
     }
 
-    t->n = i;
     ctx->section = NULL;
     ctx->entry = NULL;
 
@@ -501,8 +526,7 @@ static int
 eci_acl_permissions_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
     eci_acl_grant_t *g)
 {
-    char        *copy;
-    size_t       i, n, len;
+    size_t       i, n, len, index;
     json_t      *item;
     const char  *s;
 
@@ -543,30 +567,115 @@ eci_acl_permissions_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
             return -1;
         }
 
-        /* most entries repeat the same permission: keep one copy */
-
-        if (ctx->last_permission != NULL
-            && strcmp(ctx->last_permission, s) == 0)
-        {
-            g->permissions[i] = ctx->last_permission;
-            continue;
-        }
-
-        copy = eci_acl_alloc(ctx->acl, len + 1);
-        if (copy == NULL) {
+        if (eci_acl_permission_add(ctx, s, len, &index) != 0) {
             eci_acl_error(ctx, key, (long) i, "out of memory");
             return -1;
         }
 
-        memcpy(copy, s, len + 1);
+        g->permissions[i] = ctx->acl->permissions[index].name;
 
-        g->permissions[i] = copy;
-        ctx->last_permission = copy;
+        if (index < ECI_ACL_PERMISSION_BITS) {
+            g->permission_bits |= (uint64_t) 1 << index;
+        }
     }
 
     g->npermissions = n;
 
     return 0;
+}
+
+
+/*
+ * The ACL keeps one copy of each distinct permission; grants point to
+ * those copies, so equal permissions are equal pointers.
+ */
+
+static int
+eci_acl_permission_add(eci_acl_ctx_t *ctx, const char *s, size_t len,
+    size_t *index)
+{
+    char                  *copy;
+    size_t                 i, cap;
+    eci_acl_t             *acl;
+    eci_acl_permission_t  *list;
+
+    acl = ctx->acl;
+
+    /* most entries repeat the permission of the one before */
+
+    i = ctx->last_permission;
+
+    if (i < acl->npermissions && strcmp(acl->permissions[i].name, s) == 0) {
+        *index = i;
+        return 0;
+    }
+
+    i = eci_acl_permission_index(acl, s);
+
+    if (i < acl->npermissions) {
+        ctx->last_permission = i;
+        *index = i;
+        return 0;
+    }
+
+    if (acl->npermissions == acl->permissions_cap) {
+        cap = (acl->permissions_cap == 0) ? 8 : acl->permissions_cap * 2;
+
+        /* the old list stays in the arena: a few pointers */
+        list = eci_acl_alloc(acl, cap * sizeof(eci_acl_permission_t));
+        if (list == NULL) {
+            return -1;
+        }
+
+        if (acl->npermissions > 0) {
+            memcpy(list, acl->permissions,
+                   acl->npermissions * sizeof(eci_acl_permission_t));
+        }
+
+        acl->permissions = list;
+        acl->permissions_cap = cap;
+    }
+
+    copy = eci_acl_alloc(acl, len + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+
+    memcpy(copy, s, len + 1);
+
+    i = acl->npermissions++;
+    acl->permissions[i].name = copy;
+    acl->permissions[i].len = len;
+
+    ctx->last_permission = i;
+    *index = i;
+
+    return 0;
+}
+
+
+/*
+ * The permission's index in the ACL's list; npermissions: not in it.
+ * Lengths first: ECI's permission names share long prefixes.
+ */
+
+static size_t
+eci_acl_permission_index(const eci_acl_t *acl, const char *permission)
+{
+    size_t                       i, len;
+    const eci_acl_permission_t  *p;
+
+    len = strlen(permission);
+
+    for (i = 0; i < acl->npermissions; i++) {
+        p = &acl->permissions[i];
+
+        if (p->len == len && memcmp(p->name, permission, len) == 0) {
+            break;
+        }
+    }
+
+    return i;
 }
 
 
@@ -798,7 +907,7 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
     int32_t *denied)
 {
     int                     have_permission, have_id;
-    size_t                  i, k;
+    size_t                  i, k, index;
     const eci_acl_grant_t  *g;
     const eci_acl_entry_t  *e;
 
@@ -807,13 +916,21 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
         return ECI_ACL_UNKNOWN_PRINCIPAL;
     }
 
+    index = eci_acl_permission_index(acl, permission);
+    if (index == acl->npermissions) {
+        /* no grant of the ACL has it */
+        return ECI_ACL_NO_PERMISSION;
+    }
+
+    permission = acl->permissions[index].name;
+
     have_permission = 0;
     have_id = 0;
 
     for (k = 0; k <= e->ngroups; k++) {
         g = eci_acl_entry_grant(e, k);
 
-        if (!eci_acl_grant_has(g, permission)) {
+        if (!eci_acl_grant_has(g, permission, index)) {
             continue;
         }
 
@@ -845,7 +962,8 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
     }
 
     if (denied != NULL) {
-        *denied = eci_acl_override_denied(e, permission, id, ids, n);
+        *denied = eci_acl_override_denied(e, permission, index, id, ids,
+                                          n);
     }
 
     return ECI_ACL_OVERRIDE_DENIED;
@@ -856,7 +974,7 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
 
 static int32_t
 eci_acl_override_denied(const eci_acl_entry_t *e, const char *permission,
-    int32_t id, const int32_t *ids, size_t n)
+    size_t index, int32_t id, const int32_t *ids, size_t n)
 {
     size_t                  i, k, best;
     const eci_acl_grant_t  *g;
@@ -865,7 +983,7 @@ eci_acl_override_denied(const eci_acl_entry_t *e, const char *permission,
         for (k = 0; k <= e->ngroups; k++) {
             g = eci_acl_entry_grant(e, k);
 
-            if (eci_acl_grant_has(g, permission)
+            if (eci_acl_grant_has(g, permission, index)
                 && eci_acl_ids_cover(&g->report_ids, id)
                 && eci_acl_ids_cover(&g->override_ids, ids[i]))
             {
@@ -883,7 +1001,7 @@ eci_acl_override_denied(const eci_acl_entry_t *e, const char *permission,
     for (k = 0; k <= e->ngroups; k++) {
         g = eci_acl_entry_grant(e, k);
 
-        if (!eci_acl_grant_has(g, permission)
+        if (!eci_acl_grant_has(g, permission, index)
             || !eci_acl_ids_cover(&g->report_ids, id))
         {
             continue;
@@ -959,13 +1077,20 @@ eci_acl_entry_grant(const eci_acl_entry_t *e, size_t k)
 }
 
 
+/* permission is the ACL's copy, index its place in the ACL's list */
+
 static int
-eci_acl_grant_has(const eci_acl_grant_t *g, const char *permission)
+eci_acl_grant_has(const eci_acl_grant_t *g, const char *permission,
+    size_t index)
 {
     size_t  i;
 
+    if (index < ECI_ACL_PERMISSION_BITS) {
+        return (g->permission_bits >> index) & 1;
+    }
+
     for (i = 0; i < g->npermissions; i++) {
-        if (strcmp(g->permissions[i], permission) == 0) {
+        if (g->permissions[i] == permission) {
             return 1;
         }
     }
@@ -1024,18 +1149,8 @@ eci_acl_table_init(eci_acl_t *acl, eci_acl_table_t *t, size_t n)
     t->n = 0;
     t->mask = size - 1;
 
-    t->slots = eci_acl_alloc(acl, size * sizeof(uint32_t));
+    t->slots = eci_acl_alloc(acl, size * sizeof(eci_acl_slot_t));
     if (t->slots == NULL) {
-        return -1;
-    }
-
-    if (n == 0) {
-        t->entries = NULL;
-        return 0;
-    }
-
-    t->entries = eci_acl_alloc(acl, n * sizeof(eci_acl_entry_t));
-    if (t->entries == NULL) {
         return -1;
     }
 
@@ -1044,25 +1159,29 @@ eci_acl_table_init(eci_acl_t *acl, eci_acl_table_t *t, size_t n)
 
 
 static int
-eci_acl_table_insert(eci_acl_table_t *t, size_t index)
+eci_acl_table_insert(eci_acl_table_t *t, eci_acl_entry_t *e)
 {
-    size_t            i;
-    eci_acl_entry_t  *e, *other;
+    size_t           i;
+    uint32_t         hash;
+    eci_acl_slot_t  *s;
 
-    e = &t->entries[index];
-    e->hash = eci_acl_hash(e->name, e->len);
+    hash = eci_acl_hash(e->name, e->len);
 
-    for (i = e->hash & t->mask; t->slots[i] != 0; i = (i + 1) & t->mask) {
-        other = &t->entries[t->slots[i] - 1];
+    for (i = hash & t->mask; t->slots[i].entry != NULL;
+         i = (i + 1) & t->mask)
+    {
+        s = &t->slots[i];
 
-        if (other->hash == e->hash && other->len == e->len
-            && memcmp(other->name, e->name, e->len) == 0)
+        if (s->hash == hash && s->entry->len == e->len
+            && memcmp(s->entry->name, e->name, e->len) == 0)
         {
             return -1;
         }
     }
 
-    t->slots[i] = (uint32_t) index + 1;
+    t->slots[i].hash = hash;
+    t->slots[i].entry = e;
+    t->n++;
 
     return 0;
 }
@@ -1071,18 +1190,25 @@ eci_acl_table_insert(eci_acl_table_t *t, size_t index)
 static eci_acl_entry_t *
 eci_acl_table_find(const eci_acl_table_t *t, const char *name, size_t len)
 {
-    size_t            i;
-    uint32_t          hash;
-    eci_acl_entry_t  *e;
+    size_t                 i;
+    uint32_t               hash;
+    eci_acl_entry_t       *e;
+    const eci_acl_slot_t  *s;
 
     hash = eci_acl_hash(name, len);
 
-    for (i = hash & t->mask; t->slots[i] != 0; i = (i + 1) & t->mask) {
-        e = &t->entries[t->slots[i] - 1];
+    for (i = hash & t->mask; t->slots[i].entry != NULL;
+         i = (i + 1) & t->mask)
+    {
+        s = &t->slots[i];
 
-        if (e->hash == hash && e->len == len
-            && memcmp(e->name, name, len) == 0)
-        {
+        if (s->hash != hash) {
+            continue;
+        }
+
+        e = s->entry;
+
+        if (e->len == len && memcmp(e->name, name, len) == 0) {
             return e;
         }
     }
