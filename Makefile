@@ -147,6 +147,9 @@ SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation
                LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:suppressions=$(CURDIR)/t/ubsan.supp:log_path=$(SAN_REPORTS)/san \
                ECI_TEST_SANITIZER_DIR=$(SAN_REPORTS)
+# the unit tests stop at the first report, so prove fails on it
+SAN_UNIT_ENV := $(SAN_ENV) \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/t/ubsan.supp
 # the files that start nginx through the harness and need no master
 # process: not reload, worker_pids, master_pid (nor requires_master)
 VALGRIND_TESTS ?= $(shell grep -lE 'EciTest->new' t/*.t \
@@ -192,7 +195,7 @@ asan: $(ASAN_DIR)/nginx-binary $(ASAN_DIR)/eci-keytool $(SAN_UNIT_BINS)
 # the suite runs the default build's tools too (make install, 015-keytool)
 test-asan: deps all asan
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
-	$(SAN_ENV) $(PROVE) --exec '' $(PROVE_FLAGS) $(SAN_UNIT_BINS)
+	$(SAN_UNIT_ENV) $(PROVE) --exec '' $(PROVE_FLAGS) $(SAN_UNIT_BINS)
 	@rc=0; \
 	$(SAN_ENV) ECI_TEST_NGINX=$(CURDIR)/$(ASAN_DIR)/nginx-binary \
 	    ECI_TEST_MODULE=$(CURDIR)/$(ASAN_DIR)/ngx_http_eci_module.so \

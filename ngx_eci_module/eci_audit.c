@@ -1540,6 +1540,8 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     size_t  len;
 
     if (s == NULL) {
+        /* memcpy() from NULL is undefined even for 0 bytes */
+        s = "";
         n = 0;
     }
 

@@ -762,6 +762,21 @@ sub error_log {
     return _slurp($self->path('error.log')) // '';
 }
 
+# the error log once it matches $re $n times (or $timeout passed): what a
+# worker logs after the response (the log phase, the audit flush) may come
+# a moment after the client has the response
+sub wait_for_log {
+    my ($self, $re, $n, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // $WAIT);
+
+    while (1) {
+        my $log = $self->error_log;
+        my $count = () = $log =~ /$re/g;
+        return $log if $count >= $n || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
 sub _log_tail {
     my ($self) = @_;
     my @lines = split /\n/, $self->error_log;
