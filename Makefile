@@ -335,7 +335,7 @@ load: all
 # measure).  A = the mock ECI upstream (a second nginx) direct, B = plain
 # proxy_pass with a literal ECI-ApiKey, C = ngx_eci with everything on;
 # alternating rounds, medians, C/B; ACL scale; worker RSS over 200,000
-# requests.  Tested nginx on core 0, wrk + upstream on core 1; about 6 min.
+# requests.  Tested nginx on core 0, wrk + upstream on core 1; about 7 min.
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # make bench-syscalls: strace -c of B and C, system calls per exec by name.

@@ -124,7 +124,13 @@ for my $t (sort keys %target) {
     die "$target{$t}{name}: the body is not the upstream's\n"
         unless $rb eq $body;
 }
-my $lines = count_lines($target{C}{audit});
+# the result line is written at the end of the worker's event-loop pass,
+# a moment after the response: give it a second
+my $lines = 0;
+for (1 .. 100) {
+    last if ($lines = count_lines($target{C}{audit})) >= 2;
+    Time::HiRes::sleep(0.01);
+}
 die "C wrote $lines audit lines for one exec, not 2\n" unless $lines == 2;
 
 header();
