@@ -721,9 +721,24 @@ sub _slurp {
     return $text // '';
 }
 
+# A worker writes a pass's audit lines at the end of that pass, a moment
+# after the caller has its response: the file is read once it has not
+# grown for 60 ms (at most 2 s; 20 under valgrind), so a test sees every
+# line of the requests it has been answered for.
 sub audit_raw {
     my ($self, $file) = @_;
-    my $text = _slurp($self->path($file // 'audit.log')) // '';
+    my $path = $self->path($file // 'audit.log');
+    my $deadline = Time::HiRes::time() + ($VALGRIND ? 20 : 2);
+    my ($size, $same) = (-s $path // -1, 0);
+
+    while ($same < 3 && Time::HiRes::time() < $deadline) {
+        Time::HiRes::sleep(0.02);
+        my $now = -s $path // -1;
+        $same = $now == $size ? $same + 1 : 0;
+        $size = $now;
+    }
+
+    my $text = _slurp($path) // '';
     return split /\n/, $text;
 }
 
