@@ -137,6 +137,9 @@ int eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
  */
 size_t eci_audit_line_seq(char *line, size_t len, size_t cap, uint64_t seq);
 
+/* bytes eci_audit_line_seq() adds at most: ,"seq": and 20 digits */
+#define ECI_AUDIT_SEQ_ROOM      (sizeof(",\"seq\":") - 1 + 20)
+
 /*
  * Seals a line eci_audit_line_write() wrote (with rec->seq set) in place:
  * its final "}\n" becomes ,"chain":"<hex>"}\n.  chain holds the previous

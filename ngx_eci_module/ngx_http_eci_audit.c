@@ -223,13 +223,14 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     p->audit = ctx->audit;
     p->line = b->buf + b->used;
     p->len = len;
-    p->cap = max;
+    /* the bound is for the worst case: keep only what seq and seal add */
+    p->cap = ngx_min(max, len + ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM);
     p->event = rec->event;
     p->written = 0;
     p->done = 0;
     p->waiter = NULL;
 
-    b->used += max;
+    b->used += p->cap;
     b->n++;
 
     if (!b->flush.posted) {

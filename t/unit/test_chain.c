@@ -129,6 +129,14 @@ line_seq_checks(void)
         }
     }
 
+    /* the room the gateway keeps after a line is enough for any seq */
+    rec_fill(&rec, 0, "alice", 1);
+    len = eci_audit_line_write(&rec, line, sizeof(line));
+    max = len + ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM;
+    len = eci_audit_line_seq(line, len, max, UINT64_MAX);
+    ok(len > 0 && len + ECI_AUDIT_CHAIN_ROOM <= max,
+       "ECI_AUDIT_SEQ_ROOM holds the longest seq");
+
     rec_fill(&rec, 0, "alice", 1);
     len = eci_audit_line_write(&rec, line, sizeof(line));
     memcpy(want, line, len);
