@@ -21,7 +21,8 @@
  * its intent is written; a result line reaches the file at the end of the
  * pass its request ended in.  The seq and the chain are given at the
  * write, under the lock, so the file's order is still the chain's.
- * Syslog and the rare line longer than the batch go out at once.
+ * Syslog lines go out at once (ngx_http_eci_audit_syslog()), and so does
+ * the rare line longer than the batch, built in the pool.
  */
 
 #include "ngx_http_eci_module.h"
@@ -35,10 +36,14 @@ static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
 static ngx_int_t ngx_http_eci_audit_queue(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+static ngx_int_t ngx_http_eci_audit_large(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, size_t max);
 static void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
-static void ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b,
-    ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
-static ngx_int_t ngx_http_eci_audit_write(ngx_http_request_t *r,
+static void ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n);
+static void ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines,
+    ngx_uint_t n, ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
+static ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 static void ngx_http_eci_audit_cut(ngx_log_t *log,
     ngx_http_eci_audit_t *audit, ssize_t n);
@@ -195,7 +200,11 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             ngx_http_eci_audit_flush(b);
         }
 
-        return ngx_http_eci_audit_write(r, ctx, rec);
+        if (ctx->audit->syslog != NULL) {
+            return ngx_http_eci_audit_syslog(r, ctx, rec);
+        }
+
+        return ngx_http_eci_audit_large(r, ctx, rec, max);
     }
 
     if (b->n == NGX_HTTP_ECI_BATCH_LINES
@@ -251,6 +260,36 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 }
 
 
+/* a line longer than the batch: built in the pool and written at once */
+static ngx_int_t
+ngx_http_eci_audit_large(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    eci_audit_record_t *rec, size_t max)
+{
+    ngx_http_eci_pending_t     p;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    ngx_memzero(&p, sizeof(ngx_http_eci_pending_t));
+
+    p.line = ngx_pnalloc(r->pool, max);
+    if (p.line == NULL) {
+        return NGX_ERROR;
+    }
+
+    rec->seq = 0;
+
+    p.audit = ctx->audit;
+    p.len = eci_audit_line_write(rec, (char *) p.line, max);
+    p.cap = max;
+    p.event = rec->event;
+
+    ngx_http_eci_audit_write_lines(emcf, &p, 1);
+
+    return p.written ? NGX_OK : NGX_ERROR;
+}
+
+
 /* the request is gone before its intent was written: forget it */
 void
 ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx)
@@ -275,13 +314,6 @@ ngx_http_eci_audit_flush_handler(ngx_event_t *ev)
 void
 ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
 {
-    ngx_err_t                  err;
-    ngx_uint_t                 i;
-    ngx_log_t                 *log;
-    ngx_http_eci_ctx_t        *ctx;
-    ngx_http_eci_pending_t    *p;
-    ngx_http_eci_main_conf_t  *emcf;
-
     if (b->flush.posted) {
         ngx_delete_posted_event(&b->flush);
     }
@@ -290,21 +322,37 @@ ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
         return;
     }
 
-    emcf = b->emcf;
+    ngx_http_eci_audit_write_lines(b->emcf, b->lines, b->n);
+
+    b->n = 0;
+    b->used = 0;
+}
+
+
+static void
+ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n)
+{
+    ngx_err_t                err;
+    ngx_uint_t               i;
+    ngx_log_t               *log;
+    ngx_http_eci_ctx_t      *ctx;
+    ngx_http_eci_pending_t  *p;
+
     err = 0;
 
     ngx_shmtx_lock(&emcf->shpool->mutex);
 
-    for (i = 0; i < b->n; i++) {
-        if (!b->lines[i].done) {
-            ngx_http_eci_audit_flush_file(b, i, emcf->chain, &err);
+    for (i = 0; i < n; i++) {
+        if (!lines[i].done) {
+            ngx_http_eci_audit_write_file(lines, n, i, emcf->chain, &err);
         }
     }
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
 
-    for (i = 0; i < b->n; i++) {
-        p = &b->lines[i];
+    for (i = 0; i < n; i++) {
+        p = &lines[i];
         ctx = p->waiter;
 
         if (!p->written) {
@@ -324,18 +372,16 @@ ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
 
         ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
     }
-
-    b->n = 0;
-    b->used = 0;
 }
 
 
+/* the lines for one file, from lines[first] on: seq, seal, one writev */
 static void
-ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
-    eci_audit_chain_t *key, ngx_err_t *err)
+ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
+    ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err)
 {
     size_t                      len, at;
-    ssize_t                     n;
+    ssize_t                     w;
     uint64_t                    seq;
     ngx_uint_t                  i, niov;
     ngx_http_eci_audit_t       *audit;
@@ -344,14 +390,14 @@ ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
     struct iovec                iov[NGX_HTTP_ECI_BATCH_LINES];
     char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
-    audit = b->lines[first].audit;
+    audit = lines[first].audit;
     node = audit->node;
     seq = node->seq;
     ngx_memcpy(chain, node->chain, sizeof(chain));
     niov = 0;
 
-    for (i = first; i < b->n; i++) {
-        p = &b->lines[i];
+    for (i = first; i < n; i++) {
+        p = &lines[i];
 
         if (p->audit != audit) {
             continue;
@@ -359,7 +405,9 @@ ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
 
         p->done = 1;
 
-        len = eci_audit_line_seq((char *) p->line, p->len, p->cap, seq + 1);
+        len = (p->len > 0)
+              ? eci_audit_line_seq((char *) p->line, p->len, p->cap, seq + 1)
+              : 0;
 
         if (len > 0) {
             len = eci_audit_chain_seal(key, (char *) p->line, len, p->cap,
@@ -380,23 +428,23 @@ ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
         niov++;
     }
 
-    n = (niov > 0) ? writev(audit->file->fd, iov, niov) : 0;
+    w = (niov > 0) ? writev(audit->file->fd, iov, niov) : 0;
 
-    if (n == -1) {
+    if (w == -1) {
         *err = ngx_errno;
     }
 
     /* the lines written whole advance the chain; a fragment is cut off */
     at = 0;
 
-    for (i = first; i < b->n; i++) {
-        p = &b->lines[i];
+    for (i = first; i < n; i++) {
+        p = &lines[i];
 
         if (p->audit != audit) {
             continue;
         }
 
-        if (n > 0 && p->len > 0 && at + p->len <= (size_t) n) {
+        if (w > 0 && p->len > 0 && at + p->len <= (size_t) w) {
             at += p->len;
             p->written = 1;
             node->seq++;
@@ -410,19 +458,20 @@ ngx_http_eci_audit_flush_file(ngx_http_eci_batch_t *b, ngx_uint_t first,
         node->failed++;
     }
 
-    if (n > 0 && (size_t) n > at) {
+    if (w > 0 && (size_t) w > at) {
         /*
          * A full disk took part of a line: cut it off again, or the next
          * line would be glued to a fragment.  Under the lock and with
          * O_APPEND the fragment is the end of the file.
          */
-        ngx_http_eci_audit_cut(ngx_cycle->log, audit, n - at);
+        ngx_http_eci_audit_cut(ngx_cycle->log, audit, w - at);
     }
 }
 
 
+/* syslog: one datagram a line, sent at once */
 static ngx_int_t
-ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     eci_audit_record_t *rec)
 {
     u_char                     *buf, *line;
@@ -441,15 +490,11 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     max = eci_audit_line_max(rec);
 
     /* room for syslog's PRI and HEADER before the line */
-    head = 0;
-
-    if (audit->syslog != NULL) {
-        head = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
-               + 1 + audit->syslog->tag.len + 2;
-    }
+    head = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
+           + 1 + audit->syslog->tag.len + 2;
 
     /*
-     * A line is built, written and done with before this function returns,
+     * A line is built, sent and done with before this function returns,
      * so the usual one goes to the worker's scratch buffer rather than
      * growing every request's pool by a block; only a line with thousands
      * of overrides takes pool memory.
@@ -481,8 +526,8 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                                    chain);
     }
 
-    if (len > 0 && audit->syslog != NULL) {
-        /* one datagram a line, without its newline */
+    if (len > 0) {
+        /* without its newline */
         buf = ngx_syslog_add_header(audit->syslog, line - head);
         ngx_memmove(buf, line, len - 1);
         buf += len - 1;
@@ -491,19 +536,6 @@ ngx_http_eci_audit_write(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
         n = ngx_syslog_send(audit->syslog, line, len);
         err = (n == -1) ? ngx_socket_errno : 0;
-
-    } else if (len > 0) {
-        n = ngx_write_fd(audit->file->fd, line, len);
-        err = (n == -1) ? ngx_errno : 0;
-
-        if (n > 0 && n < (ssize_t) len) {
-            /*
-             * A full disk took part of the line: cut it off again, or the
-             * next line would be glued to a fragment.  Under the lock and
-             * with O_APPEND the fragment is the end of the file.
-             */
-            ngx_http_eci_audit_cut(r->connection->log, audit, n);
-        }
     }
 
     if (len > 0 && n == (ssize_t) len) {
