@@ -67,6 +67,23 @@ eci_target_path_parse(const char *path, size_t len, int32_t *id,
         return ECI_TARGET_INVALID;
     }
 
+    plen = sizeof(ECI_EXEC_PATH_PREFIX) - 1;
+    slen = sizeof(ECI_EXEC_PATH_SUFFIX) - 1;
+
+    /*
+     * The canonical spelling, as nearly every caller sends it, passes every
+     * check below by construction: the prefix and suffix exactly, and only
+     * an id between them.  Anything else takes the full checks, which also
+     * say what is wrong.
+     */
+    if (len > plen + slen
+        && memcmp(path, ECI_EXEC_PATH_PREFIX, plen) == 0
+        && memcmp(path + len - slen, ECI_EXEC_PATH_SUFFIX, slen) == 0
+        && eci_target_id_parse(path + plen, len - plen - slen, id) == 0)
+    {
+        return ECI_TARGET_OK;
+    }
+
     /*
      * These checks apply to every path, not only to ones that look like
      * exec: each of them is a way to spell the exec path that the upstream
@@ -109,9 +126,6 @@ eci_target_path_parse(const char *path, size_t len, int32_t *id,
     if (eci_target_segments_check(path, len, err) != 0) {
         return ECI_TARGET_INVALID;
     }
-
-    plen = sizeof(ECI_EXEC_PATH_PREFIX) - 1;
-    slen = sizeof(ECI_EXEC_PATH_SUFFIX) - 1;
 
     if (len < plen || !eci_target_ci_equal(path, ECI_EXEC_PATH_PREFIX, plen))
     {
