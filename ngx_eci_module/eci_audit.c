@@ -126,7 +126,6 @@ static void eci_audit_response(eci_audit_out_t *o,
 #define ECI_JS_DEPTH     64      /* nesting deeper than this is refused */
 #define ECI_JS_KEYS      64      /* keys an object may have */
 #define ECI_JS_KEY_MAX   32      /* known keys are shorter than this */
-#define ECI_JS_PREFIX    16      /* decoded bytes kept of each key */
 
 #define eci_min(a, b)    ((a) < (b) ? (a) : (b))
 
@@ -139,14 +138,14 @@ typedef struct {
 
 
 /*
- * A key seen in an object: its decoded length and first bytes, which tell
- * almost every two keys apart without hashing each one, and where it
- * starts, to compare the rest when length and first bytes are the same.
+ * A key seen in an object: its decoded length, where it starts, and, when
+ * it is plain (printable ASCII, no escape: nearly every key), the key
+ * itself, which is then its own decoded form.
  */
 typedef struct {
     size_t                len;
     const unsigned char  *raw;
-    char                  prefix[ECI_JS_PREFIX];
+    const unsigned char  *plain;     /* NULL: escaped or not ASCII */
 } eci_js_key_t;
 
 
@@ -161,7 +160,7 @@ static int eci_js_string(eci_js_t *s, char *dst, size_t cap, size_t *dlen,
     uint64_t *hash);
 static int eci_js_number(eci_js_t *s, int64_t *v, int *integer);
 static int eci_js_key_same(const unsigned char *a, const unsigned char *b,
-    const unsigned char *end, size_t len);
+    const unsigned char *end);
 static int eci_js_skip(eci_js_t *s);
 static int eci_js_next(eci_js_t *s, unsigned char close);
 static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
@@ -256,15 +255,57 @@ eci_audit_response_init(eci_audit_response_t *out)
 }
 
 
+/*
+ * key == lit for n >= 4 bytes (every known key is 6 or longer): gcc calls
+ * memcmp() for these lengths, about 30 instructions a key; words compared
+ * inline, the last one overlapping, are a few.
+ */
+static inline int
+eci_js_same(const char *key, const char *lit, size_t n)
+{
+    size_t    i;
+    uint64_t  a, b;
+    uint32_t  c, d;
+
+    if (n < 8) {
+        memcpy(&c, key, 4);
+        memcpy(&d, lit, 4);
+
+        if (c != d) {
+            return 0;
+        }
+
+        memcpy(&c, key + n - 4, 4);
+        memcpy(&d, lit + n - 4, 4);
+
+        return c == d;
+    }
+
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(&a, key + i, 8);
+        memcpy(&b, lit + i, 8);
+
+        if (a != b) {
+            return 0;
+        }
+    }
+
+    memcpy(&a, key + n - 8, 8);
+    memcpy(&b, lit + n - 8, 8);
+
+    return a == b;
+}
+
+
 static int
 eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
     size_t len)
 {
     int  set;
 
-/* a constant length lets the compiler inline the comparison */
+/* the length first; then the bytes, inline, a word at a time */
 #define eci_js_key(k)                                                         \
-    (len == sizeof(k) - 1 && memcmp(key, k, sizeof(k) - 1) == 0)
+    (len == sizeof(k) - 1 && eci_js_same(key, k, sizeof(k) - 1))
 
     if (eci_js_key("reportDistributionLogId")) {
         if (eci_js_int(s, &out->report_distribution_log_id, &set) != 0
@@ -423,9 +464,10 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
     eci_js_member_pt member)
 {
     size_t                i, n, klen;
-    const unsigned char  *raw;
+    const char           *k;
+    const unsigned char  *raw, *q, *plain;
     eci_js_key_t          seen[ECI_JS_KEYS];
-    char                  key[ECI_JS_KEY_MAX], prefix[ECI_JS_PREFIX];
+    char                  key[ECI_JS_KEY_MAX];
 
     if (++s->depth > ECI_JS_DEPTH) {
         return -1;
@@ -446,21 +488,37 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
 
         raw = s->p;
 
-        if (s->p == s->end || *s->p != '"'
-            || eci_js_string(s, key, sizeof(key), &klen, NULL) != 0)
-        {
+        if (s->p == s->end || *s->p != '"') {
             return -1;
         }
 
-        /* zero-padded, so the prefixes compare in one fixed-size memcmp */
-        memset(prefix, 0, ECI_JS_PREFIX);
-        memcpy(prefix, key, eci_min(klen, ECI_JS_PREFIX));
+        /* a plain key is read in place: no copy, no decoding */
+        q = eci_json_run(raw + 1, s->end, 0);
+
+        if (q < s->end && *q == '"') {
+            k = (const char *) raw + 1;
+            klen = q - (raw + 1);
+            s->p = q + 1;
+            plain = raw + 1;
+
+        } else {
+            if (eci_js_string(s, key, sizeof(key), &klen, NULL) != 0) {
+                return -1;
+            }
+
+            k = key;
+            plain = NULL;
+        }
 
         /* a duplicate key would let two readers see two answers */
         for (i = 0; i < n; i++) {
-            if (seen[i].len == klen
-                && memcmp(seen[i].prefix, prefix, ECI_JS_PREFIX) == 0
-                && eci_js_key_same(seen[i].raw, raw, s->end, klen))
+            if (seen[i].len != klen) {
+                continue;
+            }
+
+            if (seen[i].plain != NULL && plain != NULL
+                ? memcmp(seen[i].plain, plain, klen) == 0
+                : eci_js_key_same(seen[i].raw, raw, s->end))
             {
                 return -1;
             }
@@ -472,7 +530,7 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
 
         seen[n].len = klen;
         seen[n].raw = raw;
-        memcpy(seen[n].prefix, prefix, ECI_JS_PREFIX);
+        seen[n].plain = plain;
         n++;
 
         eci_js_ws(s);
@@ -490,7 +548,7 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
                 return -1;
             }
 
-        } else if (member(s, out, key, klen < sizeof(key) - 1 ? klen : 0)
+        } else if (member(s, out, k, klen < sizeof(key) - 1 ? klen : 0)
                    != 0)
         {
             return -1;
@@ -509,36 +567,34 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
 
 
 /*
- * Two keys of the same decoded length and first bytes, at a and b: the same
- * key?  Short keys are whole in their prefix; longer ones are decoded
- * again and their FNV-1a hashes compared (both already scanned as valid).
+ * Two keys of the same decoded length at a and b, one of them escaped or
+ * not ASCII: the same key?  Both are decoded again (both already scanned
+ * as valid): the same first ECI_JS_KEY_MAX - 1 bytes and, beyond those,
+ * the same FNV-1a hash of the whole.
  */
 static int
 eci_js_key_same(const unsigned char *a, const unsigned char *b,
-    const unsigned char *end, size_t len)
+    const unsigned char *end)
 {
-    size_t    n;
+    size_t    na, nb;
     uint64_t  ha, hb;
     eci_js_t  s;
-
-    if (len <= ECI_JS_PREFIX) {
-        return 1;
-    }
+    char      ka[ECI_JS_KEY_MAX], kb[ECI_JS_KEY_MAX];
 
     s.end = end;
     s.depth = 0;
 
     s.p = a;
-    if (eci_js_string(&s, NULL, 0, &n, &ha) != 0) {
+    if (eci_js_string(&s, ka, sizeof(ka), &na, &ha) != 0) {
         return 1;
     }
 
     s.p = b;
-    if (eci_js_string(&s, NULL, 0, &n, &hb) != 0) {
+    if (eci_js_string(&s, kb, sizeof(kb), &nb, &hb) != 0) {
         return 1;
     }
 
-    return ha == hb;
+    return na == nb && ha == hb && strcmp(ka, kb) == 0;
 }
 
 
@@ -1342,10 +1398,7 @@ size_t
 eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 {
     size_t            i, n;
-    char             *p;
     eci_audit_out_t   o;
-
-    static const char  hex[] = "0123456789abcdef";
 
     o.pos = buf;
     o.end = buf + cap;
@@ -1439,18 +1492,12 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
         eci_audit_lit(&o, ECI_AUDIT_K_SHA256 "\"");
 
-        if ((size_t) (o.end - o.pos) < 64) {
+        if ((size_t) (o.end - o.pos) < 2 * ECI_SHA256_LEN) {
             o.full = 1;
 
         } else if (!o.full) {
-            p = o.pos;
-
-            for (i = 0; i < 32; i++) {
-                *p++ = hex[rec->response_sha256[i] >> 4];
-                *p++ = hex[rec->response_sha256[i] & 0x0f];
-            }
-
-            o.pos = p;
+            eci_sha256_hex(o.pos, rec->response_sha256);
+            o.pos += 2 * ECI_SHA256_LEN;
         }
 
         eci_audit_lit(&o, "\"" ECI_AUDIT_K_TRUNCATED);
@@ -1537,7 +1584,9 @@ eci_audit_put(eci_audit_out_t *o, const char *s, size_t n)
 static void
 eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
 {
-    size_t  len;
+    size_t          len, i;
+    char           *d;
+    unsigned char   c;
 
     if (s == NULL) {
         /* memcpy() from NULL is undefined even for 0 bytes */
@@ -1546,16 +1595,39 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     }
 
     /* nothing to escape, as in nearly every field: one copy */
-    if (!o->full && (size_t) (o->end - o->pos) >= n + 2
-        && eci_json_run((const unsigned char *) s,
-                        (const unsigned char *) s + n, 1)
-           == (const unsigned char *) s + n)
-    {
-        *o->pos++ = '"';
-        memcpy(o->pos, s, n);
-        o->pos += n;
-        *o->pos++ = '"';
-        return;
+    if (!o->full && (size_t) (o->end - o->pos) >= n + 2) {
+
+        if (n < 16) {
+            /* a short string is checked while it is copied */
+            d = o->pos + 1;
+
+            for (i = 0; i < n; i++) {
+                c = (unsigned char) s[i];
+
+                if (!(eci_json_plain[c] & 1)) {
+                    break;
+                }
+
+                d[i] = (char) c;
+            }
+
+            if (i == n) {
+                o->pos[0] = '"';
+                d[n] = '"';
+                o->pos = d + n + 1;
+                return;
+            }
+
+        } else if (eci_json_run((const unsigned char *) s,
+                                (const unsigned char *) s + n, 1)
+                   == (const unsigned char *) s + n)
+        {
+            *o->pos++ = '"';
+            memcpy(o->pos, s, n);
+            o->pos += n;
+            *o->pos++ = '"';
+            return;
+        }
     }
 
     eci_audit_lit(o, "\"");
@@ -1621,16 +1693,35 @@ eci_audit_int_or_null(eci_audit_out_t *o, int64_t v, int64_t none)
 static void
 eci_audit_uint(eci_audit_out_t *o, uint64_t v)
 {
-    char   tmp[ECI_AUDIT_INT_LEN];
-    char  *p, *end;
+    size_t  d;
+    char    tmp[ECI_AUDIT_INT_LEN];
+    char   *p, *end;
+
+    static const char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
 
     end = tmp + sizeof(tmp);
     p = end;
 
-    do {
-        *--p = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    /* two digits a step: half the divisions */
+    while (v >= 100) {
+        d = 2 * (size_t) (v % 100);
+        v /= 100;
+        p -= 2;
+        p[0] = pairs[d];
+        p[1] = pairs[d + 1];
+    }
+
+    if (v >= 10) {
+        p -= 2;
+        p[0] = pairs[2 * v];
+        p[1] = pairs[2 * v + 1];
+
+    } else {
+        *--p = (char) ('0' + v);
+    }
 
     if (o->full || (size_t) (o->end - o->pos) < (size_t) (end - p)) {
         o->full = 1;
@@ -1789,18 +1880,11 @@ int
 eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
     const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1])
 {
-    size_t         i;
     unsigned char  md[ECI_SHA256_LEN];
-
-    static const char  hex[] = "0123456789abcdef";
 
     eci_hmac_sha256(&c->hmac, prev, ECI_AUDIT_CHAIN_HEX, body, len, md);
 
-    for (i = 0; i < ECI_SHA256_LEN; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-
+    eci_sha256_hex(out, md);
     out[ECI_AUDIT_CHAIN_HEX] = '\0';
 
     return 0;

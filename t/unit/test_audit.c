@@ -922,6 +922,47 @@ test_lines(void)
     json_decref(j);
     free(buf);
 
+    /* every digit count, and the numbers around each power of ten */
+    {
+        int       bad_num;
+        char      want[64];
+        uint64_t  p10, d;
+
+        bad_num = 0;
+        rec.response = NULL;
+        rec.has_response = 1;
+        n = 0;
+
+        for (p10 = 1; ; p10 *= 10) {
+            for (d = 0; d < 3; d++) {
+                uint64_t  vals[3];
+
+                vals[0] = p10 - 1 + d;          /* 10^k - 1, 10^k, +1 */
+                vals[1] = p10 * 5 + d;
+                vals[2] = (p10 - 1) * 9 / 7;
+
+                for (i = 0; i < 3; i++) {
+                    char  line[4096];
+
+                    rec.response_bytes = vals[i];
+                    len = eci_audit_line_write(&rec, line, sizeof(line) - 1);
+                    line[len] = '\0';
+                    snprintf(want, sizeof(want), "\"responseBytes\":%llu,",
+                             (unsigned long long) vals[i]);
+                    bad_num += (len == 0 || strstr(line, want) == NULL);
+                    n++;
+                }
+            }
+
+            if (p10 > UINT64_MAX / 10) {
+                break;
+            }
+        }
+
+        is_int(bad_num, 0, "numbers of every digit count written exactly "
+                           "(%zu values)", n);
+    }
+
     /* numbers at their widest */
     fill_response(&r);
     r.report_distribution_log_id = INT64_MIN;

@@ -190,6 +190,31 @@ main(void)
     eci_hmac_sha256(&h, "ab", 2, "", 0, want);
     ok(memcmp(md, want, 32) == 0, "keyed states are reused, not consumed");
 
+    /* hex of every byte value, at every place in the digest */
+    {
+        int            bad_hex, b, j;
+        char           got[65], w[65];
+        unsigned char  d[32];
+
+        bad_hex = 0;
+
+        for (b = 0; b < 256; b++) {
+            for (j = 0; j < 32; j++) {
+                d[j] = (unsigned char) (b + 37 * j);
+            }
+
+            hex(d, 32, w);
+            memset(got, 'x', sizeof(got));
+            eci_sha256_hex(got, d);
+            got[64] = '\0';
+
+            bad_hex += strcmp(got, w) != 0;
+        }
+
+        is_int(bad_hex, 0, "eci_sha256_hex() writes lowercase hex of every "
+                           "byte value at every position");
+    }
+
     memset(&zero, 0, sizeof(zero));
     eci_hmac_sha256_wipe(&h);
     ok(memcmp(&h, &zero, sizeof(h)) == 0, "wipe leaves no keyed state");
