@@ -184,7 +184,7 @@ static ngx_int_t
 ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     eci_audit_record_t *rec)
 {
-    size_t                     max, len;
+    size_t                     len;
     ngx_http_eci_batch_t      *b;
     ngx_http_eci_pending_t    *p;
     ngx_http_eci_main_conf_t  *emcf;
@@ -192,48 +192,52 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     b = emcf->batch;
 
-    max = eci_audit_line_max(rec);
+    rec->seq = 0;
 
-    if (ctx->audit->syslog != NULL || max > NGX_HTTP_ECI_BATCH_SIZE) {
+    if (ctx->audit->syslog != NULL) {
         if (b->n > 0) {
             /* the lines before it go first */
             ngx_http_eci_audit_flush(b);
         }
 
-        if (ctx->audit->syslog != NULL) {
-            return ngx_http_eci_audit_syslog(r, ctx, rec);
-        }
-
-        return ngx_http_eci_audit_large(r, ctx, rec, max);
+        return ngx_http_eci_audit_syslog(r, ctx, rec);
     }
 
-    if (b->n == NGX_HTTP_ECI_BATCH_LINES
-        || max > NGX_HTTP_ECI_BATCH_SIZE - b->used)
+    /*
+     * The line is written straight into the room left in the batch; only
+     * one that does not fit even an empty batch is measured (which reads
+     * every string once more) and built in the pool.
+     */
+    len = 0;
+
+    if (b->n < NGX_HTTP_ECI_BATCH_LINES
+        && NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM)
     {
+        len = eci_audit_line_write(rec, (char *) b->buf + b->used,
+                                   NGX_HTTP_ECI_BATCH_SIZE - b->used
+                                   - NGX_HTTP_ECI_LINE_ROOM);
+    }
+
+    if (len == 0 && b->n > 0) {
         ngx_http_eci_audit_flush(b);
+
+        len = eci_audit_line_write(rec, (char *) b->buf,
+                                   NGX_HTTP_ECI_BATCH_SIZE
+                                   - NGX_HTTP_ECI_LINE_ROOM);
+    }
+
+    if (len == 0) {
+        return ngx_http_eci_audit_large(r, ctx, rec,
+                                        eci_audit_line_max(rec));
     }
 
     p = &b->lines[b->n];
 
-    rec->seq = 0;
-    len = eci_audit_line_write(rec, (char *) b->buf + b->used, max);
-
-    if (len == 0) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "eci: audit line did not fit its own bound");
-
-        ngx_shmtx_lock(&emcf->shpool->mutex);
-        ctx->audit->node->failed++;
-        ngx_shmtx_unlock(&emcf->shpool->mutex);
-
-        return NGX_ERROR;
-    }
-
     p->audit = ctx->audit;
     p->line = b->buf + b->used;
     p->len = len;
-    /* the bound is for the worst case: keep only what seq and seal add */
-    p->cap = ngx_min(max, len + ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM);
+    /* the line and what seq and seal add to it */
+    p->cap = len + NGX_HTTP_ECI_LINE_ROOM;
     p->event = rec->event;
     p->written = 0;
     p->done = 0;
@@ -283,6 +287,17 @@ ngx_http_eci_audit_large(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     p.len = eci_audit_line_write(rec, (char *) p.line, max);
     p.cap = max;
     p.event = rec->event;
+
+    if (p.len == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "eci: audit line did not fit its own bound");
+
+        ngx_shmtx_lock(&emcf->shpool->mutex);
+        ctx->audit->node->failed++;
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+        return NGX_ERROR;
+    }
 
     ngx_http_eci_audit_write_lines(emcf, &p, 1);
 

@@ -63,7 +63,7 @@ typedef struct {
     int       busy;           /* a request is in flight */
     long      req;            /* its index */
     double    start;
-    char      out[2048];
+    char      out[8192];
     size_t    out_len, out_off;
     char     *in;
     size_t    in_len, in_cap;

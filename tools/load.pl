@@ -46,6 +46,9 @@ sub run {
     my $mix         = $o{mix}         // '6:3:1';
     my $client      = $o{client}      // "$ROOT/build/eci-load";
     my $audit_tool  = $o{audit_tool}  // "$ROOT/build/eci-audit";
+    my $workers     = $o{workers}     // 2;
+    my $principal   = $o{principal}   // 'svc-load';
+    my $denied      = $o{denied}      // 'svc-nobody';
     my %fig = (requests => $requests, connections => $connections);
 
     die "$client is missing: build it with make build/eci-load\n"
@@ -57,7 +60,7 @@ sub run {
     my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
     my $acl = $t->write_acl({
         principals => {
-            'svc-load' => { permissions => [$PERM],
+            $principal => { permissions => [$PERM],
                             reportDistributionIds => '*',
                             overrideUserIds => [7, 8] },
             'svc-other' => { permissions => [$PERM],
@@ -65,7 +68,8 @@ sub run {
         },
     });
 
-    (my $head = EciTest::conf_head()) =~ s/worker_processes 1;/worker_processes 2;/;
+    (my $head = EciTest::conf_head())
+        =~ s/worker_processes 1;/worker_processes $workers;/;
     $head =~ s/worker_connections 256;/worker_connections 1024;/;
     $t->write_config($head . <<"EOF");
 http {
@@ -104,17 +108,17 @@ EOF
     $t->start;
     my @workers_before;
     for (1 .. 100) {
-        last if (@workers_before = $t->worker_pids) >= 2;
+        last if (@workers_before = $t->worker_pids) >= $workers;
         Time::HiRes::sleep(0.05);
     }
-    is(scalar @workers_before, 2, 'nginx runs 2 workers');
+    is(scalar @workers_before, $workers, "nginx runs $workers worker(s)");
 
     my $ids = $t->path('ids.txt');
     my $out = $t->path('eci-load.out');
     my @cmd = ($client, '--port', $t->port, '--connections', $connections,
                '--requests', $requests, '--max-seconds', $max_seconds,
                '--mix', $mix, '--principal-header', 'X-Caller',
-               '--principal', 'svc-load', '--denied-principal', 'svc-nobody',
+               '--principal', $principal, '--denied-principal', $denied,
                '--override-ok', 7, '--override-bad', 9, '--ids', $ids);
     my $rc = system(join(' ', map { "'$_'" } @cmd) . " >'$out' 2>&1");
     my $summary = EciTest::_slurp($out) // '';
