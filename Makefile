@@ -346,7 +346,8 @@ load: all
 BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
-.PHONY: bench bench-acl bench-profile bench-perf bench-syscalls bench-deps
+.PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
+        bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -376,6 +377,12 @@ bench-perf: deps all bench-deps
 	    else echo "bench-perf: install perf (apt-get install linux-perf)"; \
 	    exit 1; fi; }
 	timeout 900 perl bench/run.pl perf
+
+# make bench-ab BASE=other.so: this build against another in one window
+bench-ab: deps all bench-deps
+	@test -n "$(BASE)" || { echo "bench-ab: set BASE=path/to/ngx_http_eci_module.so"; exit 1; }
+	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
+	    timeout 900 perl bench/run.pl ab $(abspath $(BASE))
 
 bench-syscalls: deps all bench-deps
 	@command -v strace >/dev/null 2>&1 || { \

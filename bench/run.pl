@@ -153,6 +153,12 @@ if (($ARGV[0] // '') eq 'syscalls') {
     exit 0;
 }
 
+if (($ARGV[0] // '') eq 'ab') {
+    module_ab($ARGV[1] // die "usage: run.pl ab OTHER-MODULE.so\n");
+    stop_all();
+    exit 0;
+}
+
 
 # --- A B C -------------------------------------------------------------
 
@@ -692,6 +698,64 @@ sub perf_profile {
 }
 
 
+# --- module A/B (make bench-ab BASE=...) ---------------------------------
+#
+# Two builds of the module in the same window: B, C (this build) and C0
+# (another .so, e.g. the last commit's) in turn, each gateway with the
+# same configuration and ACL, its own port and audit file.  What one
+# change saves is C - C0 paired by round; C - B and C0 - B are the same
+# figures make bench prints, for both builds.
+
+sub module_ab {
+    my ($other) = @_;
+    -e $other or die "$other is missing\n";
+    system('cp', $other, "$DIR/base_module.so") == 0
+        or die "cp $other: failed\n";
+
+    my $port = free_port();
+    my $conf = write_gateway_conf('base', $port, "$DIR/acl-small.json",
+                                  'warn', "$DIR/base_module.so");
+    my $base = start_nginx_conf('base', $conf, $CORE_NGINX);
+    my %t = (%target, C0 => { name => "C0 ngx_eci, $other", port => $port,
+                              pid => worker_of($base),
+                              audit => "$DIR/base-audit.log" });
+    my @order = qw(B C C0);
+
+    section("module A/B: $ROUNDS rounds of ${SECONDS}s of B, C (this "
+            . "build) and C0 ($other), the order rotating; wrk -t1 "
+            . "-c$CONNS on core $CORE_LOAD");
+
+    wrk_round($t{$_}, $WARMUP) for @order;
+
+    my %res;
+    for my $round (1 .. $ROUNDS) {
+        my @o = @order;
+        push @o, shift @o for 1 .. ($round - 1) % 3;
+        for my $n (@o) {
+            truncate_audit($t{$n}{audit}) if $t{$n}{audit};
+            my $m = wrk_round($t{$n}, $SECONDS);
+            push @{ $res{$n} }, $m;
+            print_round($round, $n, $m);
+        }
+    }
+
+    print "\n";
+    summary_table(\%res, \@order, \%t);
+
+    for my $pair (['C', 'B'], ['C0', 'B'], ['C', 'C0']) {
+        my ($x, $y) = @$pair;
+        my @d = map { $res{$x}[$_]{cpu_us} - $res{$y}[$_]{cpu_us} }
+                0 .. $ROUNDS - 1;
+        my @r = map { $res{$x}[$_]{rps} / $res{$y}[$_]{rps} }
+                0 .. $ROUNDS - 1;
+        printf "%-2s-%-2s worker CPU per request: %s -> median %+.2f us; "
+               . "%s/%s throughput median %.3f\n", $x, $y,
+               join(' ', map { sprintf '%+.2f', $_ } @d), median(@d),
+               $x, $y, median(@r);
+    }
+}
+
+
 # --- syscalls (make bench-syscalls) -------------------------------------
 
 # strace -c of the tested worker while wrk loads it, B then C: system
@@ -852,11 +916,12 @@ sub start_gateway {
 }
 
 sub write_gateway_conf {
-    my ($name, $port, $acl, $level) = @_;
+    my ($name, $port, $acl, $level, $module) = @_;
     my $conf = write_conf("$name.conf", 'gateway.conf.in',
                           NAME => $name, PORT => $port,
                           UPSTREAM => $port{up}, ACL => $acl,
-                          MODULE => "$DIR/ngx_http_eci_module.so");
+                          MODULE => $module
+                                    // "$DIR/ngx_http_eci_module.so");
     if ($level ne 'warn') {
         my $c = slurp($conf);
         $c =~ s{(\Q$name\E-error\.log) warn}{$1 $level};
