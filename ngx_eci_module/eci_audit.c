@@ -1496,7 +1496,7 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
             o.full = 1;
 
         } else if (!o.full) {
-            eci_sha256_hex(o.pos, rec->response_sha256);
+            eci_hex(o.pos, rec->response_sha256, ECI_SHA256_LEN);
             o.pos += 2 * ECI_SHA256_LEN;
         }
 
@@ -1884,7 +1884,7 @@ eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
 
     eci_hmac_sha256(&c->hmac, prev, ECI_AUDIT_CHAIN_HEX, body, len, md);
 
-    eci_sha256_hex(out, md);
+    eci_hex(out, md, ECI_SHA256_LEN);
     out[ECI_AUDIT_CHAIN_HEX] = '\0';
 
     return 0;

@@ -24,6 +24,13 @@ void eci_err_set(eci_err_t *err, const char *fmt, ...)
     ;
 
 /*
+ * n bytes as 2 * n lowercase hex digits (no NUL).  Every exec writes three
+ * in hex (its $request_id, its body digest and its chain values), so 16
+ * bytes go at a time where SSE2 is there.
+ */
+void eci_hex(char *out, const unsigned char *in, size_t n);
+
+/*
  * Memory for secrets (the keystore's keys, the audit chain's keyed HMAC
  * states): whole pages of their own, left out of core dumps and locked
  * against swap where the system allows (best effort), wiped when freed.

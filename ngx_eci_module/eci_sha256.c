@@ -13,10 +13,6 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "eci_sha256.h"
 
 
@@ -118,51 +114,3 @@ eci_hmac_sha256_wipe(eci_hmac_sha256_t *h)
     OPENSSL_cleanse(h, sizeof(eci_hmac_sha256_t));
 }
 
-
-/*
- * Every audit line carries two digests in hex (the body's and its chain),
- * so this runs twice per line: 16 bytes at a time where SSE2 is there.
- */
-void
-eci_sha256_hex(char out[2 * ECI_SHA256_LEN],
-    const unsigned char md[ECI_SHA256_LEN])
-{
-#if defined(__SSE2__)
-    int      i;
-    __m128i  v, hi, lo, a, b, nine, zero, gap, mask;
-
-    mask = _mm_set1_epi8(0x0f);
-    nine = _mm_set1_epi8(9);
-    zero = _mm_set1_epi8('0');
-    gap = _mm_set1_epi8('a' - '0' - 10);
-
-/* a nibble 0-15 to its digit: '0' + n, and 'a' - 10 + n above 9 */
-#define eci_hex_digits(x)                                                     \
-    _mm_add_epi8(_mm_add_epi8((x), zero),                                     \
-                 _mm_and_si128(_mm_cmpgt_epi8((x), nine), gap))
-
-    for (i = 0; i < ECI_SHA256_LEN; i += 16) {
-        v = _mm_loadu_si128((const __m128i *) (md + i));
-        hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-        lo = _mm_and_si128(v, mask);
-
-        a = _mm_unpacklo_epi8(hi, lo);
-        b = _mm_unpackhi_epi8(hi, lo);
-
-        _mm_storeu_si128((__m128i *) (out + 2 * i), eci_hex_digits(a));
-        _mm_storeu_si128((__m128i *) (out + 2 * i + 16), eci_hex_digits(b));
-    }
-
-#undef eci_hex_digits
-
-#else
-    size_t  i;
-
-    static const char  hex[] = "0123456789abcdef";
-
-    for (i = 0; i < ECI_SHA256_LEN; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-#endif
-}

@@ -41,8 +41,4 @@ void eci_hmac_sha256(const eci_hmac_sha256_t *h, const void *a,
     unsigned char md[ECI_SHA256_LEN]);
 void eci_hmac_sha256_wipe(eci_hmac_sha256_t *h);
 
-/* a digest as 64 lowercase hex digits (no NUL) */
-void eci_sha256_hex(char out[2 * ECI_SHA256_LEN],
-    const unsigned char md[ECI_SHA256_LEN]);
-
 #endif /* ECI_SHA256_H */

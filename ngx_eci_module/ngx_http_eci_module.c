@@ -831,7 +831,7 @@ ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id)
         if (p != NULL && emcf->random_left >= 16) {
             emcf->random_left -= 16;
 
-            ngx_hex_dump(p, emcf->random + emcf->random_left, 16);
+            eci_hex((char *) p, emcf->random + emcf->random_left, 16);
             ngx_memzero(emcf->random + emcf->random_left, 16);
 
             v->data = p;

@@ -190,29 +190,37 @@ main(void)
     eci_hmac_sha256(&h, "ab", 2, "", 0, want);
     ok(memcmp(md, want, 32) == 0, "keyed states are reused, not consumed");
 
-    /* hex of every byte value, at every place in the digest */
+    /* hex of every byte value at every place, every length up to 40 */
     {
-        int            bad_hex, b, j;
-        char           got[65], w[65];
-        unsigned char  d[32];
+        int            bad_hex, b;
+        size_t         j, len;
+        char           got[82], w[82];
+        unsigned char  d[40];
 
         bad_hex = 0;
 
-        for (b = 0; b < 256; b++) {
-            for (j = 0; j < 32; j++) {
-                d[j] = (unsigned char) (b + 37 * j);
+        for (len = 0; len <= sizeof(d); len++) {
+            for (b = 0; b < 256; b++) {
+                for (j = 0; j < len; j++) {
+                    d[j] = (unsigned char) (b + 37 * j);
+                }
+
+                w[0] = '\0';
+                hex(d, len, w);
+                memset(got, 'x', sizeof(got));
+                eci_hex(got, d, len);
+
+                /* nothing written past 2 * len */
+                bad_hex += got[2 * len] != 'x';
+                got[2 * len] = '\0';
+
+                bad_hex += strcmp(got, w) != 0;
             }
-
-            hex(d, 32, w);
-            memset(got, 'x', sizeof(got));
-            eci_sha256_hex(got, d);
-            got[64] = '\0';
-
-            bad_hex += strcmp(got, w) != 0;
         }
 
-        is_int(bad_hex, 0, "eci_sha256_hex() writes lowercase hex of every "
-                           "byte value at every position");
+        is_int(bad_hex, 0, "eci_hex() writes lowercase hex of every byte "
+                           "value at every position, 0-40 bytes, and no "
+                           "more");
     }
 
     memset(&zero, 0, sizeof(zero));
