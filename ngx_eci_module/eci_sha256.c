@@ -113,4 +113,3 @@ eci_hmac_sha256_wipe(eci_hmac_sha256_t *h)
 {
     OPENSSL_cleanse(h, sizeof(eci_hmac_sha256_t));
 }
-
