@@ -13,8 +13,10 @@ CORE_HDRS   := $(wildcard ngx_eci_module/eci_*.h)
 ADAPTER_SRCS := $(wildcard ngx_eci_module/ngx_http_eci_*.c \
                            ngx_eci_module/ngx_http_eci_*.h)
 
-CFLAGS      ?= -O2 -g
+# the tools, the core and the unit tests: hardened as the module is
+CFLAGS      ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 CFLAGS      += -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter
+LDFLAGS     ?= -Wl,-z,relro -Wl,-z,now
 CORE_LIBS   := -ljansson -lcrypto
 
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
@@ -42,25 +44,34 @@ $(BUILD)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
 	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
 $(BUILD)/eci-keytool: tools/eci-keytool.c $(CORE_OBJS)
-	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
-	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 unit: $(UNIT_BINS)
 
+# The module is compiled as Debian compiles nginx itself (nginx -V): -O2
+# and the distribution's hardening flags.  Without --with-cc-opt nginx's
+# configure would use its own default, -O, for the module.
+MODULE_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+                 -Werror=format-security -Wdate-time -D_FORTIFY_SOURCE=2
+MODULE_LD_OPT ?= -Wl,-z,relro -Wl,-z,now
+
 # nginx's configure writes objs/ where it runs: work on a copy of the tree.
-$(BUILD)/nginx/Makefile: config $(NGINX_SRC)/configure
+$(BUILD)/nginx/Makefile: config $(NGINX_SRC)/configure Makefile
 	@rm -rf $(BUILD)/nginx && mkdir -p $(BUILD)
 	cp -a $(NGINX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && bash -c ' \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat --with-http_ssl_module); fi; \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(MODULE_CC_OPT)" \
+	        --with-ld-opt="$(MODULE_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }'
 	@touch $@
@@ -320,7 +331,7 @@ LOAD_SECONDS     ?= 240
 
 $(BUILD)/eci-load: tools/eci-load.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # the suite's t/075-load.t needs the client
 all: $(BUILD)/eci-load
@@ -365,7 +376,7 @@ bench: deps all bench-deps $(BUILD)/acl_lookup
 # make bench-acl: bench/acl_lookup.c on bench/run.pl's two ACLs, ns per
 # eci_acl_check(); no nginx, no wrk, one core for a few seconds
 $(BUILD)/acl_lookup: bench/acl_lookup.c $(CORE_OBJS)
-	$(CC) $(CFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 bench-acl: deps $(BUILD)/acl_lookup
 	BENCH_ACL_LOOKUP=$(abspath $(BUILD)/acl_lookup) \

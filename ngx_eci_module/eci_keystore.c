@@ -1288,8 +1288,13 @@ eci_ks_file_replace(const char *path, const unsigned char *data, size_t len,
      * root updating a store that belongs to someone else (say, the user
      * who runs eci-keytool on a schedule) keeps it theirs
      */
-    if (geteuid() == 0 && stat(path, &st) == 0) {
-        (void) fchown(fd, st.st_uid, st.st_gid);
+    if (geteuid() == 0 && stat(path, &st) == 0
+        && fchown(fd, st.st_uid, st.st_gid) == -1)
+    {
+        /* not silently root's: its owner would lose the store */
+        eci_err_set(err, "\"%s\": cannot give it the store's owner: %s",
+                    tmp, strerror(errno));
+        goto failed;
     }
 
     if (eci_ks_write_all(fd, data, len) != 0) {
