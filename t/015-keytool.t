@@ -297,4 +297,20 @@ unlike($out . $err, qr/\Q$KEY\E/, 'not the key');
 ($rc) = keytool(undef, 'list', $plain, '--plain', '--master', $new);
 is($rc, 2, '--plain and --master exclude each other');
 
+# root updating a store that belongs to another user keeps it theirs
+SKIP: {
+    skip('needs root and the user nobody', 3)
+        unless $> == 0 && defined getpwnam('nobody');
+
+    my $uid = (getpwnam('nobody'))[2];
+    my $gid = (getpwnam('nobody'))[3];
+
+    chown($uid, $gid, $store) or die "chown $store: $!";
+    ($rc, $out, $err) = keytool($KEY, 'set', $store, '--master', $new,
+                                '--name', 'owned');
+    is($rc, 0, "root updates nobody's store") or diag($err);
+    is((stat($store))[4], $uid, 'the updated store still belongs to nobody');
+    is(mode($store), 0600, 'and keeps mode 0600');
+}
+
 done_testing();
