@@ -40,6 +40,7 @@ my $TOOL   = $ENV{BENCH_KEYTOOL} || "$ROOT/build/eci-keytool";
 my $AUDIT  = $ENV{BENCH_AUDIT}   || "$ROOT/build/eci-audit";
 my $WRK    = $ENV{BENCH_WRK}     || 'wrk';
 my $LOOKUP = $ENV{BENCH_ACL_LOOKUP} || "$ROOT/build/acl_lookup";
+my $FLOOR  = $ENV{BENCH_FLOOR}      || "$ROOT/build/floor";
 
 my $ROUNDS     = $ENV{BENCH_ROUNDS}      // 5;
 my $SECONDS    = $ENV{BENCH_SECONDS}     // 10;
@@ -198,6 +199,7 @@ printf "C-B p50 latency: %+.0f us\n",
 
 check_audit($target{C}{audit});
 metrics_check($port{gw});
+floor($target{C}{audit}, \%res);
 
 stop_nginx($px);
 
@@ -359,7 +361,9 @@ sub wrk_round {
 
     my $before = cpu_ticks($t->{pid});
     my $core0 = core_ticks($CORE_NGINX);
+    my $w0 = write_calls($t->{pid});
     my $out = wrk_run($t->{port}, $seconds);
+    my $w1 = write_calls($t->{pid});
     my $after = cpu_ticks($t->{pid});
     my $core1 = core_ticks($CORE_NGINX);
 
@@ -377,7 +381,16 @@ sub wrk_round {
     # process (or interrupts), and throughput means little then
     $m{other} = (($core1 - $core0) / $TICK - $cpu) / $m{seconds};
     $m{other} = 0 if $m{other} < 0;
+    # write(2)-type system calls per request: C - B is its audit writes
+    $m{writes} = ($w1 - $w0) / $m{requests} if defined $w0 && defined $w1;
     return \%m;
+}
+
+# syscw of /proc/PID/io: the write, writev, ... calls the process made
+sub write_calls {
+    my ($pid) = @_;
+    my $io = slurp("/proc/$pid/io") // return undef;
+    return $io =~ /^syscw:\s*(\d+)/m ? $1 : undef;
 }
 
 sub wrk_run {
@@ -1052,6 +1065,48 @@ sub acl_lookup {
     my ($rc, $out) = run_cmd(\@cmd, undef, 1);
     print $out;
     die "$LOOKUP failed ($rc)\n" if $rc;
+}
+
+# What the audit contract costs by itself on this machine (bench/floor.c):
+# the SHA-256 and HMACs of an exec, and appending its two lines to a
+# growing file in the batches the C rounds wrote (their audit write calls
+# per exec, from /proc/PID/io), with the line sizes of the last C round.
+sub floor {
+    my ($audit, $res) = @_;
+
+    section('Floor: what the audit contract costs by itself here '
+            . '(bench/floor.c)');
+    unless (-x $FLOOR) {
+        print "$FLOOR is missing: make bench builds it\n";
+        return;
+    }
+
+    my (%len, %n);
+    open(my $fh, '<', $audit) or die "$audit: $!\n";
+    while (my $l = <$fh>) {
+        my ($e) = $l =~ /"event":"(intent|result)"/ or next;
+        $len{$e} += length $l;
+        last if ++$n{$e} >= 10000 && ($n{intent} // 0) >= 10000;
+    }
+    close $fh;
+    die "floor: no intent and result lines in $audit\n"
+        unless $n{intent} && $n{result};
+
+    my @w = map { $res->{C}[$_]{writes} - $res->{B}[$_]{writes} }
+            grep { defined $res->{C}[$_]{writes}
+                   && defined $res->{B}[$_]{writes} }
+            0 .. $#{ $res->{C} };
+    my $per = @w && median(@w) > 0 ? 1 / median(@w) : 8;
+    $per = int($per + 0.5) || 1;
+    printf "C made %s audit write calls per exec: %d execs a write\n",
+           @w ? sprintf('%.3f', median(@w)) : 'an unknown number of', $per;
+
+    my @cmd = ('taskset', '-c', $CORE_NGINX, $FLOOR, $DIR,
+               int($len{intent} / $n{intent} + 0.5),
+               int($len{result} / $n{result} + 0.5), length($body), $per);
+    my ($rc, $out) = run_cmd(\@cmd, undef, 1);
+    print $out;
+    die "$FLOOR failed ($rc)\n" if $rc;
 }
 
 # The benchmark's caller reaches report 42 through the second of its two
