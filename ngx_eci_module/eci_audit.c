@@ -111,11 +111,12 @@ static size_t eci_json_escape_cap(char *dst, size_t cap, const char *src,
 static size_t eci_audit_uri_len(const eci_str_t *uri);
 static eci_audit_inline void eci_audit_put(eci_audit_out_t *o, const char *s,
     size_t n);
-static eci_audit_inline void eci_audit_str(eci_audit_out_t *o, const char *s, size_t n);
+static eci_audit_inline void eci_audit_str(eci_audit_out_t *o,
+    const char *s, size_t n);
 static eci_audit_inline void eci_audit_cstr(eci_audit_out_t *o, const char *s);
 static eci_audit_inline void eci_audit_int(eci_audit_out_t *o, int64_t v);
-static eci_audit_inline void eci_audit_int_or_null(eci_audit_out_t *o, int64_t v,
-    int64_t none);
+static eci_audit_inline void eci_audit_int_or_null(eci_audit_out_t *o,
+    int64_t v, int64_t none);
 static eci_audit_inline void eci_audit_uint(eci_audit_out_t *o, uint64_t v);
 static eci_audit_inline void eci_audit_bool(eci_audit_out_t *o, int v);
 static eci_audit_inline void eci_audit_time(eci_audit_out_t *o, int64_t ms);

@@ -55,7 +55,8 @@ typedef struct {
 #define NGX_HTTP_ECI_BATCH_SIZE       (64 * 1024)
 #define NGX_HTTP_ECI_BATCH_LINES      128
 /* what a queued line keeps free after it for its seq and its seal */
-#define NGX_HTTP_ECI_LINE_ROOM        (ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM)
+#define NGX_HTTP_ECI_LINE_ROOM                                                \
+    (ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM)
 
 
 /* the error codes the gateway answers and counts; 0 is "none" */
