@@ -5,7 +5,8 @@
  * the first '?', the query the part after it.  Each part is copied into a
  * buffer of its own size, so ASan sees a parser reading past its length.
  *
- * Invariants (abort() when broken): an accepted id is in 1..INT32_MAX;
+ * Invariants (abort() when broken): an accepted id is in 1..INT32_MAX
+ * and its path is exactly the canonical one;
  * accepted override ids are in range, distinct and no more than
  * eci_target_query_max_ids() promised; the canonical target is written in
  * exactly eci_target_canonical_len() bytes, not in one byte less, and
@@ -66,6 +67,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc == ECI_TARGET_OK && id < 1) {
         fuzz_fail("path_parse accepted an id below 1");
+    }
+
+    /* only the canonical spelling is accepted, by either of its paths */
+    if (rc == ECI_TARGET_OK) {
+        char    canon[64];
+        size_t  clen, cpath;
+
+        clen = eci_target_canonical_write(canon, sizeof(canon), id, NULL, 0,
+                                          &cpath);
+
+        if (clen == 0 || cpath != plen || memcmp(canon, path, plen) != 0) {
+            fuzz_fail("path_parse accepted a path that is not canonical");
+        }
     }
 
     if (rc != ECI_TARGET_OK && memchr(err.msg, '\0', sizeof(err.msg)) == NULL)
