@@ -581,11 +581,8 @@ done:
 void
 eci_fingerprint(const void *data, size_t len, char out[ECI_KEY_FPR_LEN + 1])
 {
-    size_t         i;
     unsigned int   mdlen;
     unsigned char  md[EVP_MAX_MD_SIZE];
-
-    static const char  hex[] = "0123456789abcdef";
 
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
         /* cannot happen short of a broken libcrypto; never a partial hash */
@@ -594,11 +591,7 @@ eci_fingerprint(const void *data, size_t len, char out[ECI_KEY_FPR_LEN + 1])
         return;
     }
 
-    for (i = 0; i < ECI_KEY_FPR_LEN / 2; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-
+    eci_hex(out, md, ECI_KEY_FPR_LEN / 2);
     out[ECI_KEY_FPR_LEN] = '\0';
 }
 

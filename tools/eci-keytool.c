@@ -723,12 +723,9 @@ static int
 eci_kt_chain_key_add(eci_keystore_t *ks)
 {
     int            rc;
-    size_t         i;
     eci_err_t      err;
     unsigned char  raw[32];
     char           hex[2 * sizeof(raw) + 1];
-
-    static const char  digits[] = "0123456789abcdef";
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         fprintf(stderr, "eci-keytool: no random bytes for the audit chain "
@@ -736,11 +733,7 @@ eci_kt_chain_key_add(eci_keystore_t *ks)
         return -1;
     }
 
-    for (i = 0; i < sizeof(raw); i++) {
-        hex[2 * i] = digits[raw[i] >> 4];
-        hex[2 * i + 1] = digits[raw[i] & 0x0f];
-    }
-
+    eci_hex(hex, raw, sizeof(raw));
     hex[2 * sizeof(raw)] = '\0';
 
     rc = eci_keystore_set(ks, ECI_KT_CHAIN_NAME, hex, 2 * sizeof(raw), &err);
