@@ -1086,7 +1086,8 @@ sub floor {
     while (my $l = <$fh>) {
         my ($e) = $l =~ /"event":"(intent|result)"/ or next;
         $len{$e} += length $l;
-        last if ++$n{$e} >= 10000 && ($n{intent} // 0) >= 10000;
+        $n{$e}++;
+        last if ($n{intent} // 0) >= 10000 && ($n{result} // 0) >= 10000;
     }
     close $fh;
     die "floor: no intent and result lines in $audit\n"
