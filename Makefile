@@ -350,6 +350,7 @@ load: all
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # make bench-syscalls: strace -c of B and C, system calls per exec by name.
+# make bench-alloc: bytes one exec takes from nginx's pools, B and C.
 # make bench-acl: ns per eci_acl_check(), small and large ACL (below).
 # BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
 # BENCH_KEEP=1: see bench/README.md.
@@ -358,7 +359,7 @@ BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
-        bench-deps
+        bench-alloc bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -399,6 +400,9 @@ bench-ab: deps all bench-deps
 	@test -n "$(BASE)" || { echo "bench-ab: set BASE=path/to/ngx_http_eci_module.so"; exit 1; }
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    timeout 900 perl bench/run.pl ab $(abspath $(BASE))
+
+bench-alloc: deps all bench-deps
+	timeout 300 perl bench/run.pl allocations
 
 bench-syscalls: deps all bench-deps
 	@command -v strace >/dev/null 2>&1 || { \

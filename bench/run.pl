@@ -154,6 +154,12 @@ if (($ARGV[0] // '') eq 'syscalls') {
     exit 0;
 }
 
+if (($ARGV[0] // '') eq 'allocations') {
+    per_request_allocations();
+    stop_all();
+    exit 0;
+}
+
 if (($ARGV[0] // '') eq 'ab') {
     module_ab($ARGV[1] // die "usage: run.pl ab OTHER-MODULE.so\n");
     stop_all();

@@ -86,9 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("response_parse: return value and valid disagree");
     }
 
-    if (valid) {
-        fuzz_response_check(&resp);
-    }
+    /* an invalid body leaves an empty record, which must hold them too */
+    fuzz_response_check(&resp);
 
     h1 = fuzz_hash(data, size, 0);
     h2 = fuzz_hash(data, size, h1);
@@ -376,6 +375,17 @@ fuzz_response_check(const eci_audit_response_t *r)
             && r->report_distribution_name[0] != '\0'))
     {
         fuzz_fail("an absent response string is not empty");
+    }
+
+    /* the line writer takes these lengths as they are */
+    if (r->status_len != strlen(r->status)
+        || r->begin_date_len != strlen(r->begin_date)
+        || r->end_date_len != strlen(r->end_date)
+        || r->report_code_len != strlen(r->report_code)
+        || r->report_distribution_name_len
+           != strlen(r->report_distribution_name))
+    {
+        fuzz_fail("a response string's length is not its strlen()");
     }
 }
 

@@ -114,6 +114,8 @@ static eci_audit_inline void eci_audit_put(eci_audit_out_t *o, const char *s,
 static eci_audit_inline void eci_audit_str(eci_audit_out_t *o,
     const char *s, size_t n);
 static eci_audit_inline void eci_audit_cstr(eci_audit_out_t *o, const char *s);
+static eci_audit_inline void eci_audit_opt(eci_audit_out_t *o, int has,
+    const char *s, size_t len);
 static eci_audit_inline void eci_audit_int(eci_audit_out_t *o, int64_t v);
 static eci_audit_inline void eci_audit_int_or_null(eci_audit_out_t *o,
     int64_t v, int64_t none);
@@ -177,7 +179,7 @@ static int eci_js_next(eci_js_t *s, unsigned char close);
 static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
     eci_js_member_pt member);
 static int eci_js_int(eci_js_t *s, int64_t *v, int *set);
-static int eci_js_str(eci_js_t *s, char *dst, int *has);
+static int eci_js_str(eci_js_t *s, char *dst, size_t *len, int *has);
 static int eci_js_top(eci_js_t *s, eci_audit_response_t *out,
     const char *key, size_t len);
 static int eci_js_rd(eci_js_t *s, eci_audit_response_t *out,
@@ -252,15 +254,20 @@ eci_audit_response_init(eci_audit_response_t *out)
     out->valid = 0;
     out->report_distribution_log_id = 0;
     out->status[0] = '\0';
+    out->status_len = 0;
     out->number_of_recipients = -1;
     out->begin_date[0] = '\0';
+    out->begin_date_len = 0;
     out->has_begin_date = 0;
     out->end_date[0] = '\0';
+    out->end_date_len = 0;
     out->has_end_date = 0;
     out->report_distribution_id = -1;
     out->report_code[0] = '\0';
+    out->report_code_len = 0;
     out->has_report_code = 0;
     out->report_distribution_name[0] = '\0';
+    out->report_distribution_name_len = 0;
     out->has_report_distribution_name = 0;
     out->created_by_user_id = -1;
 }
@@ -330,7 +337,9 @@ eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
     }
 
     if (eci_js_key("status")) {
-        if (eci_js_str(s, out->status, &set) != 0 || !set) {
+        if (eci_js_str(s, out->status, &out->status_len, &set) != 0
+            || !set)
+        {
             return -1;
         }
 
@@ -343,11 +352,13 @@ eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
     }
 
     if (eci_js_key("beginDate")) {
-        return eci_js_str(s, out->begin_date, &out->has_begin_date);
+        return eci_js_str(s, out->begin_date, &out->begin_date_len,
+                          &out->has_begin_date);
     }
 
     if (eci_js_key("endDate")) {
-        return eci_js_str(s, out->end_date, &out->has_end_date);
+        return eci_js_str(s, out->end_date, &out->end_date_len,
+                          &out->has_end_date);
     }
 
     if (eci_js_key("reportDistribution")) {
@@ -381,11 +392,13 @@ eci_js_rd(eci_js_t *s, eci_audit_response_t *out, const char *key,
     }
 
     if (eci_js_key("reportCode")) {
-        return eci_js_str(s, out->report_code, &out->has_report_code);
+        return eci_js_str(s, out->report_code, &out->report_code_len,
+                          &out->has_report_code);
     }
 
     if (eci_js_key("reportDistributionName")) {
         return eci_js_str(s, out->report_distribution_name,
+                          &out->report_distribution_name_len,
                           &out->has_report_distribution_name);
     }
 
@@ -448,11 +461,12 @@ eci_js_int(eci_js_t *s, int64_t *v, int *set)
 
 /* a string (cut at a character to ECI_AUDIT_FIELD_MAX - 1) or null */
 static int
-eci_js_str(eci_js_t *s, char *dst, int *has)
+eci_js_str(eci_js_t *s, char *dst, size_t *len, int *has)
 {
     size_t  n;
 
     *has = 0;
+    *len = 0;
 
     if (eci_js_lit(s, "null", 4) == 0) {
         return 0;
@@ -464,6 +478,8 @@ eci_js_str(eci_js_t *s, char *dst, int *has)
         return -1;
     }
 
+    /* n is the whole decoded length; only a cut string is shorter */
+    *len = (n < ECI_AUDIT_FIELD_MAX) ? n : strlen(dst);
     *has = 1;
 
     return 0;
@@ -1392,13 +1408,11 @@ eci_audit_line_max(const eci_audit_record_t *rec)
 
     if (r != NULL && r->valid) {
         n += 4 * ECI_AUDIT_INT_LEN
-             + eci_audit_str_len(strnlen(r->status, ECI_AUDIT_FIELD_MAX))
-             + eci_audit_str_len(strnlen(r->begin_date, ECI_AUDIT_FIELD_MAX))
-             + eci_audit_str_len(strnlen(r->end_date, ECI_AUDIT_FIELD_MAX))
-             + eci_audit_str_len(strnlen(r->report_code,
-                                         ECI_AUDIT_FIELD_MAX))
-             + eci_audit_str_len(strnlen(r->report_distribution_name,
-                                         ECI_AUDIT_FIELD_MAX));
+             + eci_audit_str_len(r->status_len)
+             + eci_audit_str_len(r->begin_date_len)
+             + eci_audit_str_len(r->end_date_len)
+             + eci_audit_str_len(r->report_code_len)
+             + eci_audit_str_len(r->report_distribution_name_len);
     }
 
     return n;
@@ -1546,28 +1560,29 @@ eci_audit_response(eci_audit_out_t *o, const eci_audit_response_t *r)
     eci_audit_int(o, r->report_distribution_log_id);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_STATUS);
-    eci_audit_str(o, r->status, strnlen(r->status, ECI_AUDIT_FIELD_MAX));
+    eci_audit_str(o, r->status, r->status_len);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_NREC);
 
     eci_audit_int_or_null(o, r->number_of_recipients, -1);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_BEGIN);
-    eci_audit_cstr(o, r->has_begin_date ? r->begin_date : NULL);
+    eci_audit_opt(o, r->has_begin_date, r->begin_date, r->begin_date_len);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_END);
-    eci_audit_cstr(o, r->has_end_date ? r->end_date : NULL);
+    eci_audit_opt(o, r->has_end_date, r->end_date, r->end_date_len);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_ID);
 
     eci_audit_int_or_null(o, r->report_distribution_id, -1);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_CODE);
-    eci_audit_cstr(o, r->has_report_code ? r->report_code : NULL);
+    eci_audit_opt(o, r->has_report_code, r->report_code, r->report_code_len);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_NAME);
-    eci_audit_cstr(o, r->has_report_distribution_name
-                      ? r->report_distribution_name : NULL);
+    eci_audit_opt(o, r->has_report_distribution_name,
+                  r->report_distribution_name,
+                  r->report_distribution_name_len);
 
     eci_audit_lit(o, ECI_AUDIT_K_R_USER);
 
@@ -1657,6 +1672,19 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     o->pos += len;
 
     eci_audit_lit(o, "\"");
+}
+
+
+/* an optional response string: absent is null */
+static eci_audit_inline void
+eci_audit_opt(eci_audit_out_t *o, int has, const char *s, size_t len)
+{
+    if (!has) {
+        eci_audit_lit(o, "null");
+        return;
+    }
+
+    eci_audit_str(o, s, len);
 }
 
 

@@ -435,34 +435,32 @@ ngx_http_eci_capture_bytes(ngx_http_eci_ctx_t *ctx, u_char *p, size_t n)
 }
 
 
-/* the upstream body as a ReportDistributionLogResponse, parsed once */
+/*
+ * The upstream body as a ReportDistributionLogResponse.  The record (2.5 KB
+ * of string fields) is one per worker, not one per request: in the request
+ * pool it took a pool block of its own.  It holds the last request's parse
+ * that asked; another request's body is parsed again, with the same
+ * result, so the pointer is good until the next call, and no caller keeps
+ * it longer (the result line is written at once, a variable copies).
+ */
 const eci_audit_response_t *
 ngx_http_eci_response(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 {
-    if (ctx->parsed) {
-        return ctx->response;
-    }
+    ngx_http_eci_main_conf_t  *emcf;
 
     /* a body cut short (upstream or caller gone) is never valid */
-    if (!ctx->response_done) {
+    if (!ctx->response_done || !ctx->upstream_body) {
         return NULL;
     }
 
-    ctx->parsed = 1;
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
 
-    if (!ctx->upstream_body) {
-        return NULL;
+    if (emcf->response_of != ctx->serial) {
+        (void) eci_audit_response_parse((const char *) ctx->capture,
+                                        ctx->truncated ? 0 : ctx->capture_len,
+                                        emcf->response);
+        emcf->response_of = ctx->serial;
     }
 
-    /* not zeroed: the parse sets every field, a cut body too (empty) */
-    ctx->response = ngx_palloc(r->pool, sizeof(eci_audit_response_t));
-    if (ctx->response == NULL) {
-        return NULL;
-    }
-
-    (void) eci_audit_response_parse((const char *) ctx->capture,
-                                    ctx->truncated ? 0 : ctx->capture_len,
-                                    ctx->response);
-
-    return ctx->response;
+    return emcf->response;
 }

@@ -679,6 +679,14 @@ ngx_http_eci_init(ngx_conf_t *cf)
 
     emcf->batch->emcf = emcf;
 
+    /* not zeroed: response_of 0 says it holds no request's response */
+    emcf->response = ngx_palloc(cf->pool, sizeof(eci_audit_response_t));
+    if (emcf->response == NULL) {
+        return NGX_ERROR;
+    }
+
+    emcf->response_of = 0;
+
     /*
      * One zone keeps the audit chains and the counters across workers and
      * reloads; its size never changes, so a reload always reuses it.
@@ -724,6 +732,9 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
     ngx_pool_cleanup_t  *cln;
     ngx_http_eci_ctx_t  *ctx;
 
+    /* a context's address can come back; its serial cannot (2^64) */
+    static uint64_t      serial;
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_eci_ctx_t));
     if (ctx == NULL) {
         return NULL;
@@ -746,6 +757,7 @@ ngx_http_eci_create_ctx(ngx_http_request_t *r, ngx_http_eci_loc_conf_t *elcf)
     ctx->audit_body_max = elcf->audit_body_max;
     ctx->api_key = elcf->api_key;
     ctx->request = r;
+    ctx->serial = ++serial;
 
     ngx_http_set_ctx(r, ctx, ngx_http_eci_module);
 

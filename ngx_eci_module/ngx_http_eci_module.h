@@ -137,6 +137,8 @@ typedef struct {
     size_t                      random_left;
     u_char                     *line_scratch;
     ngx_http_eci_batch_t       *batch;
+    eci_audit_response_t       *response;    /* per worker, see filter.c */
+    uint64_t                    response_of; /* the ctx->serial it holds */
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
@@ -182,7 +184,7 @@ struct ngx_http_eci_ctx_s {
     size_t                      capture_cap;
     off_t                       response_bytes;
     eci_sha256_t                sha256;      /* of the whole body */
-    eci_audit_response_t       *response;
+    uint64_t                    serial;      /* per worker, never 0 */
     ngx_str_t                   body;        /* our JSON, when replacing */
 
     unsigned                    has_overrides:1;
@@ -194,7 +196,6 @@ struct ngx_http_eci_ctx_s {
     unsigned                    upstream_body:1;
     unsigned                    truncated:1;
     unsigned                    response_done:1;
-    unsigned                    parsed:1;
     unsigned                    audited:1;
     unsigned                    guarded:1;
     unsigned                    intent_queued:1;

@@ -43,10 +43,29 @@ static const char  *response_keys[] = {
 };
 
 
+/* each *_len is its string's strlen(): the line writer trusts them */
+static int
+lens_ok(const eci_audit_response_t *r)
+{
+    return r->status_len == strlen(r->status)
+           && r->begin_date_len == strlen(r->begin_date)
+           && r->end_date_len == strlen(r->end_date)
+           && r->report_code_len == strlen(r->report_code)
+           && r->report_distribution_name_len
+              == strlen(r->report_distribution_name);
+}
+
+
 static int
 parse(const char *body, eci_audit_response_t *out)
 {
-    return eci_audit_response_parse(body, strlen(body), out);
+    int  rc;
+
+    rc = eci_audit_response_parse(body, strlen(body), out);
+
+    ok(lens_ok(out), "string lengths match their strings (%.40s)", body);
+
+    return rc;
 }
 
 
@@ -63,7 +82,7 @@ invalid(const char *body, size_t len, const char *name)
     rc = eci_audit_response_parse(body, len, &r);
 
     ok(rc == 0 && r.valid == 0 && r.status[0] == '\0'
-       && r.number_of_recipients == -1,
+       && r.number_of_recipients == -1 && lens_ok(&r),
        "invalid: %s", name);
 }
 
@@ -462,6 +481,7 @@ test_parse(void)
     ok(utf8_ok(r.report_code), "4-byte cut on a character boundary");
     is_int(strlen(r.report_distribution_name), ECI_AUDIT_FIELD_MAX - 1,
            "a string of exactly 511 bytes is kept whole");
+    ok(lens_ok(&r), "over-long strings: lengths are the cut lengths");
 
     free(body);
 }
