@@ -1152,6 +1152,26 @@ static const unsigned char  eci_json_plain[256] = {
 };
 
 
+#if defined(__SSE2__)
+
+/*
+ * The lanes of v a JSON string body cannot take as they are: controls,
+ * '"', '\\', DEL, and every byte >= 0x80 (the signed compare), which the
+ * escaper checks as UTF-8.
+ */
+static eci_audit_inline int
+eci_json_stops16(__m128i v)
+{
+    return _mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))),
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+}
+
+#endif
+
+
 static const unsigned char *
 eci_json_run(const unsigned char *p, const unsigned char *end, int del)
 {
@@ -1613,6 +1633,12 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     size_t          len, i;
     char           *d;
     unsigned char   c;
+#if defined(__SSE2__)
+    int             keep;
+    uint32_t        lo4, hi4;
+    uint64_t        lo, hi;
+    __m128i         v;
+#endif
 
     if (s == NULL) {
         /* memcpy() from NULL is undefined even for 0 bytes */
@@ -1623,6 +1649,47 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     /* nothing to escape, as in nearly every field: one copy */
     if (!o->full && (size_t) (o->end - o->pos) >= n + 2) {
 
+#if defined(__SSE2__)
+        if (n >= 4 && n < 16) {
+            /*
+             * Two loads that overlap in the middle cover the string and
+             * stay inside it; checked together, stored the same way.
+             */
+            if (n >= 8) {
+                memcpy(&lo, s, 8);
+                memcpy(&hi, s + n - 8, 8);
+                keep = 0xffff;
+
+            } else {
+                memcpy(&lo4, s, 4);
+                memcpy(&hi4, s + n - 4, 4);
+                lo = lo4;
+                hi = hi4;
+                keep = 0x0f0f;      /* the other lanes are zeros */
+            }
+
+            v = _mm_set_epi64x((long long) hi, (long long) lo);
+
+            if ((eci_json_stops16(v) & keep) == 0) {
+                d = o->pos + 1;
+                o->pos[0] = '"';
+
+                if (n >= 8) {
+                    memcpy(d, &lo, 8);
+                    memcpy(d + n - 8, &hi, 8);
+
+                } else {
+                    memcpy(d, &lo4, 4);
+                    memcpy(d + n - 4, &hi4, 4);
+                }
+
+                d[n] = '"';
+                o->pos = d + n + 1;
+                return;
+            }
+
+        } else
+#endif
         if (n < 16) {
             /* a short string is checked while it is copied */
             d = o->pos + 1;

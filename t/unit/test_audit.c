@@ -1132,12 +1132,86 @@ test_time_sweep(eci_audit_record_t *rec, char *buf, size_t cap)
 }
 
 
+/*
+ * A string field written by the line writer's fast paths (short strings
+ * by overlapping loads, longer ones 16 bytes at a time) is exactly what
+ * eci_json_escape() makes of it: every byte value at the first, a middle
+ * and the last place of strings of 1 to 40 bytes, each string in a
+ * buffer of its own length (so ASan or valgrind see any read past it).
+ */
+static void
+test_short_strings(void)
+{
+    char                *s, *buf, *at, want[6 * 40 + 2];
+    size_t               n, k, w, len, bad, cases;
+    unsigned             c;
+    eci_audit_record_t   rec;
+    static const char    key[] = "\"principal\":\"";
+
+    buf = malloc(4096);
+    if (buf == NULL) {
+        perror("malloc");
+        exit(2);
+    }
+
+    memset(&rec, 0, sizeof(rec));
+    rec.decision = "allow";
+    rec.upstream_time_ms = -1;
+
+    for (n = 1; n <= 40; n++) {
+        bad = 0;
+        cases = 0;
+
+        for (k = 0; k < n; k += (n > 2) ? (n - 1) / 2 : 1) {
+            for (c = 0; c < 256; c++) {
+                s = malloc(n);
+                if (s == NULL) {
+                    perror("malloc");
+                    exit(2);
+                }
+
+                memset(s, 'a' + (int) (n % 26), n);
+                s[k] = (char) c;
+
+                rec.principal.data = s;
+                rec.principal.len = n;
+
+                len = eci_audit_line_write(&rec, buf, 4096);
+                w = eci_json_escape(want, s, n);
+                want[w] = '"';
+
+                at = (len > 0) ? strstr(buf, key) : NULL;
+
+                if (at == NULL
+                    || memcmp(at + sizeof(key) - 1, want, w + 1) != 0)
+                {
+                    if (bad++ == 0) {
+                        printf("#   length %zu, byte 0x%02x at %zu\n", n, c,
+                               k);
+                    }
+                }
+
+                cases++;
+                free(s);
+            }
+        }
+
+        ok(bad == 0, "a %zu-byte string with each byte value in %zu "
+                     "places is written as eci_json_escape() writes it",
+           n, cases / 256);
+    }
+
+    free(buf);
+}
+
+
 int
 main(void)
 {
     test_parse();
     test_escape();
     test_lines();
+    test_short_strings();
     test_time();
 
     return done_testing();
