@@ -45,6 +45,8 @@ static void ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines,
     ngx_uint_t n, ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
 static ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+static void ngx_http_eci_audit_reserve(ngx_log_t *log,
+    ngx_http_eci_audit_t *audit);
 static void ngx_http_eci_audit_cut(ngx_log_t *log,
     ngx_http_eci_audit_t *audit, ssize_t n);
 static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
@@ -366,6 +368,13 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
 
+    /* outside the lock: it needs none, and it may wait for the disk */
+    for (i = 0; i < n; i++) {
+        if (lines[i].audit->reserve_due) {
+            ngx_http_eci_audit_reserve(ngx_cycle->log, lines[i].audit);
+        }
+    }
+
     for (i = 0; i < n; i++) {
         p = &lines[i];
         ctx = p->waiter;
@@ -447,6 +456,13 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
 
     if (w == -1) {
         *err = ngx_errno;
+
+    } else if (!audit->no_reserve) {
+        audit->unreserved += w;
+
+        if (audit->unreserved >= NGX_HTTP_ECI_RESERVE_STEP) {
+            audit->reserve_due = 1;
+        }
     }
 
     /* the lines written whole advance the chain; a fragment is cut off */
@@ -578,6 +594,77 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * ext4 allocates the blocks of appended data when the flusher writes them
+ * back, holding a lock of the file's that every append takes too: an
+ * audit write waited for writeback up to tens of ms, and a worker stalled
+ * with it.  Room reserved ahead is allocated already, so an append into
+ * it takes no allocation and no such lock (and a full disk leaves the
+ * audit that much room more).  FALLOC_FL_KEEP_SIZE leaves the file's size
+ * and data alone, so this is safe beside any other writer, another
+ * nginx's workers during a binary upgrade included.  What stays reserved
+ * beyond the end is freed when the file is truncated or removed.
+ */
+static void
+ngx_http_eci_audit_reserve(ngx_log_t *log, ngx_http_eci_audit_t *audit)
+{
+#if (NGX_LINUX) && defined(FALLOC_FL_KEEP_SIZE)
+    off_t            size;
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
+
+    audit->reserve_due = 0;
+    audit->unreserved = 0;
+
+    if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR) {
+        return;
+    }
+
+    if (!S_ISREG(fi.st_mode)) {
+        audit->no_reserve = 1;     /* /dev/full, a pipe: nothing to do */
+        return;
+    }
+
+    size = ngx_file_size(&fi);
+
+    /* reopened (a rotated log), or cut short: what it knew is void */
+    if (ngx_file_uniq(&fi) != audit->reserve_file
+        || size < audit->reserve_end - NGX_HTTP_ECI_RESERVE)
+    {
+        audit->reserve_file = ngx_file_uniq(&fi);
+        audit->reserve_end = 0;
+    }
+
+    /* another worker may have reserved it already: that costs no more */
+    if (size + NGX_HTTP_ECI_RESERVE / 2 <= audit->reserve_end) {
+        return;
+    }
+
+    if (fallocate(audit->file->fd, FALLOC_FL_KEEP_SIZE, size,
+                  NGX_HTTP_ECI_RESERVE)
+        == 0)
+    {
+        audit->reserve_end = size + NGX_HTTP_ECI_RESERVE;
+        return;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_EOPNOTSUPP || err == NGX_ENOSYS) {
+        /* a file system without it: appends work as they always did */
+        audit->no_reserve = 1;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, err,
+                   "eci: no room reserved ahead in audit file \"%V\"",
+                   &audit->name);
+#else
+    audit->reserve_due = 0;
+    audit->no_reserve = 1;
+#endif
 }
 
 

@@ -551,6 +551,9 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* a worker reserves room with its first write */
+    audit->unreserved = NGX_HTTP_ECI_RESERVE_STEP;
+
     if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
 
         /* a fleet ships its audit trails to one collector */

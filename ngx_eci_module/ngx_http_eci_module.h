@@ -89,7 +89,23 @@ typedef struct {
     ngx_open_file_t            *file;        /* NULL for syslog */
     ngx_syslog_peer_t          *syslog;
     ngx_http_eci_chain_node_t  *node;
+
+    /* this worker's view of the room reserved ahead (see audit.c) */
+    size_t                      unreserved;  /* written since it looked */
+    ngx_file_uniq_t             reserve_file;
+    off_t                       reserve_end;
+    unsigned                    reserve_due:1;
+    unsigned                    no_reserve:1;
 } ngx_http_eci_audit_t;
+
+
+/*
+ * An audit file keeps up to RESERVE bytes allocated beyond its end
+ * (fallocate(2) with FALLOC_FL_KEEP_SIZE): every STEP bytes it writes, a
+ * worker looks, and reserves RESERVE more once less than half is left.
+ */
+#define NGX_HTTP_ECI_RESERVE          (8 * 1024 * 1024)
+#define NGX_HTTP_ECI_RESERVE_STEP     (1024 * 1024)
 
 
 typedef struct ngx_http_eci_ctx_s  ngx_http_eci_ctx_t;

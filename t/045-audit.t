@@ -389,6 +389,31 @@ is($var{ $ok->{headers}{'x-request-id'} // '' }, 'alice allow - 42 1042',
 is($var{ $no->{headers}{'x-request-id'} // '' }, 'bob deny forbidden 43 -',
    'variables of a denied exec: bob deny forbidden 43 -');
 
+# --- room reserved ahead -----------------------------------------------------
+#
+# A worker keeps 4 MB allocated beyond the audit file's end (fallocate with
+# FALLOC_FL_KEEP_SIZE), so appends need no block allocation at writeback;
+# the file's size and bytes stay exactly its lines.
+
+SKIP: {
+    my $probe = $t->path('reserve-probe');
+    open(my $fh, '>', $probe) or die "$probe: $!\n";
+    close $fh;
+    my $ok = system("fallocate --keep-size -l 1M '$probe' 2>/dev/null") == 0
+             && ((stat $probe)[12] // 0) * 512 >= 1 << 20;
+    unlink $probe;
+    skip "this file system keeps no room beyond a file's end", 3 unless $ok;
+
+    my @st = stat($t->path('audit.log'));
+    my $data = slurp($t->path('audit.log'));
+    cmp_ok($st[12] * 512, '>=', $st[7] + 3 * 1024 * 1024,
+           "the audit file has room reserved beyond its end ($st[7] bytes, "
+           . $st[12] * 512 . ' allocated)');
+    is(length($data), $st[7], 'its size is what reading it gives');
+    ok($data =~ /\n\z/ && $data !~ /\0/,
+       'and its end is the end of its last line: no reserved byte in it');
+}
+
 # --- the key is nowhere -------------------------------------------------------
 
 result_for($no->{headers}{'x-request-id'});
