@@ -460,7 +460,10 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
     } else if (!audit->no_reserve) {
         audit->unreserved += w;
 
-        if (audit->unreserved >= NGX_HTTP_ECI_RESERVE_STEP) {
+        /* a new descriptor is a reopened log: look at once */
+        if (audit->unreserved >= NGX_HTTP_ECI_RESERVE_STEP
+            || audit->file->fd != audit->reserve_fd)
+        {
             audit->reserve_due = 1;
         }
     }
@@ -618,6 +621,7 @@ ngx_http_eci_audit_reserve(ngx_log_t *log, ngx_http_eci_audit_t *audit)
 
     audit->reserve_due = 0;
     audit->unreserved = 0;
+    audit->reserve_fd = audit->file->fd;
 
     if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR) {
         return;
