@@ -1155,16 +1155,16 @@ static const unsigned char  eci_json_plain[256] = {
 #if defined(__SSE2__)
 
 /*
- * The lanes of v a JSON string body cannot take as they are: controls,
- * '"', '\\', DEL, and every byte >= 0x80 (the signed compare), which the
- * escaper checks as UTF-8.
+ * The lanes of v that end a plain run: controls, '"', '\\', stop, and every
+ * byte >= 0x80 (the signed compare).  stop is DEL for the line writer (which
+ * checks the high bytes as UTF-8) and '"' again for the scanner.
  */
 static eci_audit_inline int
-eci_json_stops16(__m128i v)
+eci_json_stops16(__m128i v, unsigned char stop)
 {
     return _mm_movemask_epi8(_mm_or_si128(
         _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                     _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),
         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
 }
@@ -1188,19 +1188,12 @@ eci_json_run(const unsigned char *p, const unsigned char *end, int del)
 
 #if defined(__SSE2__)
 
-#define eci_json_stops(v)                                                     \
-    _mm_movemask_epi8(_mm_or_si128(                                           \
-        _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),                  \
-                     _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),          \
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),                   \
-                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))))
-
     start = p;
 
     /* signed compare: below 0x20 are the controls and the bytes >= 0x80 */
     while (end - p >= 16) {
         v = _mm_loadu_si128((const __m128i *) p);
-        m = eci_json_stops(v);
+        m = eci_json_stops16(v, stop);
 
         if (m != 0) {
             return p + __builtin_ctz((unsigned) m);
@@ -1215,12 +1208,10 @@ eci_json_run(const unsigned char *p, const unsigned char *end, int del)
      */
     if (p < end && end - start >= 16) {
         v = _mm_loadu_si128((const __m128i *) (end - 16));
-        m = eci_json_stops(v);
+        m = eci_json_stops16(v, stop);
 
         return (m != 0) ? end - 16 + __builtin_ctz((unsigned) m) : end;
     }
-
-#undef eci_json_stops
 
 #endif
 
@@ -1670,7 +1661,7 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
 
             v = _mm_set_epi64x((long long) hi, (long long) lo);
 
-            if ((eci_json_stops16(v) & keep) == 0) {
+            if ((eci_json_stops16(v, 0x7f) & keep) == 0) {
                 d = o->pos + 1;
                 o->pos[0] = '"';
 

@@ -617,7 +617,11 @@ ngx_http_eci_audit_reserve(ngx_log_t *log, ngx_http_eci_audit_t *audit)
 #if (NGX_LINUX) && defined(FALLOC_FL_KEEP_SIZE)
     off_t            size;
     ngx_err_t        err;
+    ngx_uint_t       reopened;
     ngx_file_info_t  fi;
+
+    /* nginx reopens a log into a new descriptor, so a new fd: a new file */
+    reopened = (audit->file->fd != audit->reserve_fd);
 
     audit->reserve_due = 0;
     audit->unreserved = 0;
@@ -635,10 +639,7 @@ ngx_http_eci_audit_reserve(ngx_log_t *log, ngx_http_eci_audit_t *audit)
     size = ngx_file_size(&fi);
 
     /* reopened (a rotated log), or cut short: what it knew is void */
-    if (ngx_file_uniq(&fi) != audit->reserve_file
-        || size < audit->reserve_end - NGX_HTTP_ECI_RESERVE)
-    {
-        audit->reserve_file = ngx_file_uniq(&fi);
+    if (reopened || size < audit->reserve_end - NGX_HTTP_ECI_RESERVE) {
         audit->reserve_end = 0;
     }
 

@@ -93,7 +93,6 @@ typedef struct {
     /* this worker's view of the room reserved ahead (see audit.c) */
     size_t                      unreserved;  /* written since it looked */
     ngx_fd_t                    reserve_fd;  /* the fd it looked through */
-    ngx_file_uniq_t             reserve_file;
     off_t                       reserve_end;
     unsigned                    reserve_due:1;
     unsigned                    no_reserve:1;

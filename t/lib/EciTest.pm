@@ -721,6 +721,19 @@ sub _slurp {
     return $text // '';
 }
 
+# Whether the test directory's file system keeps room allocated beyond a
+# file's end (fallocate --keep-size), as the audit writer reserves it.
+sub can_reserve_room {
+    my ($self) = @_;
+    my $probe = $self->path('reserve-probe');
+    open(my $fh, '>', $probe) or die "$probe: $!\n";
+    close $fh;
+    my $can = system("fallocate --keep-size -l 1M '$probe' 2>/dev/null") == 0
+              && ((stat $probe)[12] // 0) * 512 >= 1 << 20;
+    unlink $probe;
+    return $can;
+}
+
 # A worker writes a pass's audit lines at the end of that pass, a moment
 # after the caller has its response: the file is read once it has not
 # grown for 60 ms (at most 2 s; 20 under valgrind), so a test sees every
