@@ -359,7 +359,7 @@ BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
-        bench-alloc bench-deps
+        bench-alloc bench-together bench-deps
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -400,6 +400,11 @@ bench-ab: deps all bench-deps
 	@test -n "$(BASE)" || { echo "bench-ab: set BASE=path/to/ngx_http_eci_module.so"; exit 1; }
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    timeout 900 perl bench/run.pl ab $(abspath $(BASE))
+
+# B and C loaded at the same time on one core: C-B without the drift
+bench-together: deps all bench-deps
+	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
+	    timeout 900 perl bench/run.pl together
 
 bench-alloc: deps all bench-deps
 	timeout 300 perl bench/run.pl allocations
