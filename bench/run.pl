@@ -136,38 +136,20 @@ die "C wrote $lines audit lines for one exec, not 2\n" unless $lines == 2;
 
 header();
 
-if (($ARGV[0] // '') eq 'profile') {
-    profile();
-    stop_all();
-    exit 0;
-}
+# the modes after the common set-up; without one, the A B C run below
+my %mode = (
+    profile     => \&profile,
+    perf        => \&perf_profile,
+    syscalls    => \&syscalls,
+    allocations => \&per_request_allocations,
+    together    => \&together,
+    ab          => sub {
+        module_ab($ARGV[1] // die "usage: run.pl ab OTHER-MODULE.so\n");
+    },
+);
 
-if (($ARGV[0] // '') eq 'perf') {
-    perf_profile();
-    stop_all();
-    exit 0;
-}
-
-if (($ARGV[0] // '') eq 'syscalls') {
-    syscalls();
-    stop_all();
-    exit 0;
-}
-
-if (($ARGV[0] // '') eq 'allocations') {
-    per_request_allocations();
-    stop_all();
-    exit 0;
-}
-
-if (($ARGV[0] // '') eq 'together') {
-    together();
-    stop_all();
-    exit 0;
-}
-
-if (($ARGV[0] // '') eq 'ab') {
-    module_ab($ARGV[1] // die "usage: run.pl ab OTHER-MODULE.so\n");
+if (my $run = $mode{$ARGV[0] // ''}) {
+    $run->();
     stop_all();
     exit 0;
 }
@@ -211,7 +193,7 @@ printf "C-B p50 latency: %+.0f us\n",
 
 check_audit($target{C}{audit});
 metrics_check($port{gw});
-floor($target{C}{audit}, \%res);
+floor($target{C}{audit}, \%res, median(@extra));
 
 stop_nginx($px);
 
@@ -379,23 +361,15 @@ sub wrk_round {
     my $after = cpu_ticks($t->{pid});
     my $core1 = core_ticks($CORE_NGINX);
 
-    my %m = parse_wrk($out);
-    die "wrk against $t->{name}: $m{non2xx} responses were not 2xx\n$out"
-        if $m{non2xx};
-    die "wrk against $t->{name}: socket errors: $m{errors}\n$out"
-        if $m{errors};
-    die "wrk against $t->{name}: no requests\n$out" unless $m{requests};
-
+    my $m = wrk_measured($t, $out, $after - $before);
     my $cpu = ($after - $before) / $TICK;
-    $m{cpu_us} = $cpu * 1e6 / $m{requests};
-    $m{busy} = $cpu / $m{seconds};
     # core 0 is the tested worker's: anything else busy on it is another
     # process (or interrupts), and throughput means little then
-    $m{other} = (($core1 - $core0) / $TICK - $cpu) / $m{seconds};
-    $m{other} = 0 if $m{other} < 0;
+    $m->{other} = (($core1 - $core0) / $TICK - $cpu) / $m->{seconds};
+    $m->{other} = 0 if $m->{other} < 0;
     # write(2)-type system calls per request: C - B is its audit writes
-    $m{writes} = ($w1 - $w0) / $m{requests} if defined $w0 && defined $w1;
-    return \%m;
+    $m->{writes} = ($w1 - $w0) / $m->{requests} if defined $w0 && defined $w1;
+    return $m;
 }
 
 # syscw of /proc/PID/io: the write, writev, ... calls the process made
@@ -405,13 +379,35 @@ sub write_calls {
     return $io =~ /^syscw:\s*(\d+)/m ? $1 : undef;
 }
 
+# a timed wrk against $port on the load core
+sub wrk_cmd {
+    my ($port, $seconds) = @_;
+    return ('taskset', '-c', $CORE_LOAD, $WRK, '-t1', "-c$CONNS",
+            "-d${seconds}s", '--latency', '-s', "$BENCH/exec.lua",
+            "http://127.0.0.1:$port");
+}
+
+# wrk's figures, and the worker's CPU per request from $ticks of it
+sub wrk_measured {
+    my ($t, $out, $ticks) = @_;
+
+    my %m = parse_wrk($out);
+    die "wrk against $t->{name}: $m{non2xx} responses were not 2xx\n$out"
+        if $m{non2xx};
+    die "wrk against $t->{name}: socket errors: $m{errors}\n$out"
+        if $m{errors};
+    die "wrk against $t->{name}: no requests\n$out" unless $m{requests};
+
+    my $cpu = $ticks / $TICK;
+    $m{cpu_us} = $cpu * 1e6 / $m{requests};
+    $m{busy} = $cpu / $m{seconds};
+    return \%m;
+}
+
 sub wrk_run {
     my ($port, $seconds) = @_;
-    my @cmd = ('taskset', '-c', $CORE_LOAD, $WRK, '-t1', "-c$CONNS",
-               "-d${seconds}s", '--latency', '-s', "$BENCH/exec.lua",
-               "http://127.0.0.1:$port");
 
-    open(my $fh, '-|', @cmd) or die "$WRK: $!\n";
+    open(my $fh, '-|', wrk_cmd($port, $seconds)) or die "$WRK: $!\n";
     local $/;
     my $out = <$fh> // '';
     close $fh;
@@ -837,9 +833,7 @@ sub wrk_pair {
         if ($pid == 0) {
             open(STDOUT, '>', $out[$i]);
             open(STDERR, '>&', \*STDOUT);
-            exec('taskset', '-c', $CORE_LOAD, $WRK, '-t1', "-c$CONNS",
-                 "-d${seconds}s", '--latency', '-s', "$BENCH/exec.lua",
-                 "http://127.0.0.1:$targets->[$i]{port}")
+            exec(wrk_cmd($targets->[$i]{port}, $seconds))
                 or POSIX::_exit(127);
         }
         push @pid, $pid;
@@ -849,19 +843,10 @@ sub wrk_pair {
         die "wrk failed ($?)\n" if $?;
     }
 
-    my @m;
-    for my $i (0 .. $#$targets) {
-        my $t = $targets->[$i];
-        my $cpu = (cpu_ticks($t->{pid}) - $before[$i]) / $TICK;
-        my $o = slurp($out[$i]) // '';
-        my %m = parse_wrk($o);
-        die "wrk against $t->{name}: no requests, or errors\n$o"
-            if !$m{requests} || $m{non2xx} || $m{errors};
-        $m{cpu_us} = $cpu * 1e6 / $m{requests};
-        $m{busy} = $cpu / $m{seconds};
-        push @m, \%m;
-    }
-    return @m;
+    return map {
+        wrk_measured($targets->[$_], slurp($out[$_]) // '',
+                     cpu_ticks($targets->[$_]{pid}) - $before[$_])
+    } 0 .. $#$targets;
 }
 
 
@@ -1168,7 +1153,7 @@ sub acl_lookup {
 # growing file in the batches the C rounds wrote (their audit write calls
 # per exec, from /proc/PID/io), with the line sizes of the last C round.
 sub floor {
-    my ($audit, $res) = @_;
+    my ($audit, $res, $cb) = @_;
 
     section('Floor: what the audit contract costs by itself here '
             . '(bench/floor.c)');
@@ -1210,8 +1195,6 @@ sub floor {
     # kernel's work around it (wake-ups, pages), which no goal can go under.
     my ($fl) = $out =~ /floor of the contract.*?([\d.]+) us/;
     return unless defined $fl;
-    my $cb = median(map { $res->{C}[$_]{cpu_us} - $res->{B}[$_]{cpu_us} }
-                    0 .. $#{ $res->{C} });
     printf "C-B above the floor: %.2f - %.2f = %.2f us per exec (the "
            . "module's code and the kernel around it; the goal leaves "
            . "4.00 - %.2f = %.2f us for that)\n", $cb, $fl, $cb - $fl, $fl,
