@@ -16,12 +16,27 @@ static ngx_int_t ngx_http_eci_forward(ngx_http_request_t *r,
 static ngx_int_t ngx_http_eci_deny(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_uint_t status, const char *code,
     const char *fmt, ...);
+static ngx_int_t ngx_http_eci_check_request(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
+static ngx_int_t ngx_http_eci_read_body(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+static void ngx_http_eci_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_eci_check_body(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+static ngx_int_t ngx_http_eci_authorise(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
+static ngx_int_t ngx_http_eci_reentry(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
 static ngx_int_t ngx_http_eci_check_content_type(ngx_http_request_t *r,
     ngx_uint_t *count);
 static ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 static ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, ngx_uint_t add_content_type);
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
+static ngx_uint_t ngx_http_eci_forwarded(ngx_table_elt_t *h,
+    ngx_http_eci_loc_conf_t *elcf);
+static ngx_table_elt_t *ngx_http_eci_header_add(ngx_list_t *headers,
+    const char *key, const char *lowcase, u_char *value, size_t len);
 static ngx_uint_t ngx_http_eci_allow_duplicate(ngx_http_request_t *r);
 static ngx_table_elt_t *ngx_http_eci_header_find(ngx_http_request_t *r,
     const char *name, size_t len, ngx_uint_t *count);
@@ -34,18 +49,9 @@ static ngx_str_t  ngx_http_eci_allow_post = ngx_string("POST");
 ngx_int_t
 ngx_http_eci_access_handler(ngx_http_request_t *r)
 {
-    u_char                   *q;
-    size_t                    cap, path_len;
-    int32_t                   denied;
-    eci_err_t                 err;
-    ngx_str_t                 principal, query, first;
-    ngx_uint_t                bypass;
-    ngx_uint_t                ct_count;
-    eci_acl_rc_t              arc;
-    eci_target_rc_t           trc;
+    ngx_int_t                 rc;
     ngx_http_eci_ctx_t       *ctx;
     ngx_http_eci_loc_conf_t  *elcf;
-    int                       present;
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_eci_module);
 
@@ -62,7 +68,11 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_eci_get_ctx(r);
 
-    if (ctx != NULL && ctx->intent_queued && !ctx->decided) {
+    if (ctx != NULL && ctx->decided) {
+        return ngx_http_eci_reentry(r, ctx);
+    }
+
+    if (ctx != NULL && ctx->intent_queued) {
         /* resumed, or woken, while its intent line waits to be written */
         if (ctx->pending != NULL) {
             return NGX_AGAIN;
@@ -71,19 +81,48 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
         return ngx_http_eci_forward(r, ctx, elcf);
     }
 
-    if (ctx != NULL && ctx->decided) {
-        /* an internal redirect back into a gateway location: refuse */
-        if (!ctx->allowed) {
-            return NGX_HTTP_FORBIDDEN;
+    if (ctx == NULL || !ctx->checked) {
+        if (ctx == NULL) {
+            ctx = ngx_http_eci_create_ctx(r, elcf);
+            if (ctx == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
 
-        return NGX_OK;
+        rc = ngx_http_eci_check_request(r, ctx, elcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->checked = 1;
     }
 
-    ctx = ngx_http_eci_create_ctx(r, elcf);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (!ctx->body_read) {
+        /* the phases go on from the body handler, also when read at once */
+        return ngx_http_eci_read_body(r, ctx);
     }
+
+    rc = ngx_http_eci_check_body(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_eci_authorise(r, ctx, elcf);
+}
+
+
+/* the target, the method, the query and Content-Type, strictly */
+static ngx_int_t
+ngx_http_eci_check_request(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    ngx_http_eci_loc_conf_t *elcf)
+{
+    u_char           *q;
+    size_t            cap, path_len;
+    eci_err_t         err;
+    ngx_str_t         principal, query;
+    ngx_uint_t        ct_count;
+    eci_target_rc_t   trc;
+    int               present;
 
     ctx->uri = r->unparsed_uri;
 
@@ -165,6 +204,149 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
                                  "Content-Type must be application/json");
     }
 
+    return NGX_OK;
+}
+
+
+/*
+ * The exec takes no body.  What the caller sent is read (it is small, or
+ * refused unread) so that it can be refused or dropped: authorising
+ * exactly what is sent covers the body too, and ECI's model binding might
+ * read recipients from one.
+ */
+static ngx_int_t
+ngx_http_eci_read_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (r->headers_in.content_length_n > NGX_HTTP_ECI_BODY_MAX) {
+        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                 "invalid_request",
+                                 "the exec operation takes no request "
+                                 "body; recipients go in overrideUserIds");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_eci_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_eci_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_eci_ctx_t  *ctx;
+
+    ctx = ngx_http_eci_get_ctx(r);
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->body_read = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * Empty, or "{}" with JSON white space: accepted, and nothing goes
+ * upstream (Content-Length: 0).  Anything else is refused.
+ */
+static ngx_int_t
+ngx_http_eci_check_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    u_char       *p;
+    ngx_uint_t    state;
+    ngx_chain_t  *cl;
+
+    state = 0;    /* 0: before "{", 1: inside, 2: after "}", 3: bad */
+
+    if (r->request_body != NULL) {
+        for (cl = r->request_body->bufs; cl && state != 3; cl = cl->next) {
+
+            if (ngx_buf_special(cl->buf)) {
+                continue;
+            }
+
+            if (!ngx_buf_in_memory(cl->buf) || cl->buf->in_file) {
+                /* only a body larger than client_body_buffer_size */
+                state = 3;
+                break;
+            }
+
+            for (p = cl->buf->pos; p < cl->buf->last; p++) {
+                if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+                    continue;
+                }
+
+                if (*p == '{' && state == 0) {
+                    state = 1;
+
+                } else if (*p == '}' && state == 1) {
+                    state = 2;
+
+                } else {
+                    state = 3;
+                    break;
+                }
+            }
+        }
+
+        r->request_body->bufs = NULL;
+    }
+
+    if (state == 1 || state == 3) {
+        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                 "invalid_request",
+                                 "the exec operation takes no request "
+                                 "body; recipients go in overrideUserIds");
+    }
+
+    /* proxy_pass sends "Content-Length: 0" and no body */
+    r->headers_in.content_length_n = 0;
+    r->headers_in.chunked = 0;
+
+    return NGX_OK;
+}
+
+
+/* who is asking, and may they: the ACL, the duplicate guard, the intent */
+static ngx_int_t
+ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    ngx_http_eci_loc_conf_t *elcf)
+{
+    int32_t                     denied;
+    ngx_str_t                   first, principal;
+    ngx_uint_t                  bypass;
+    eci_acl_rc_t                arc;
+    ngx_http_variable_value_t  *vv;
+    ngx_http_eci_main_conf_t   *emcf;
+
+    principal = ctx->principal;
+
+    if (principal.len > 0 && elcf->principal_cert) {
+        /* a certificate names its subject only once it is verified */
+        emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+        vv = ngx_http_get_indexed_variable(r, emcf->ssl_verify_index);
+
+        if (vv == NULL || vv->not_found || vv->len != 7
+            || ngx_strncmp(vv->data, "SUCCESS", 7) != 0)
+        {
+            return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                     "unauthenticated",
+                                     "the caller's client certificate was "
+                                     "not verified");
+        }
+    }
+
     if (principal.len == 0) {
         return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                  "unauthenticated",
@@ -231,7 +413,6 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
         }
     }
 
-    ctx->add_content_type = (ct_count == 0);
     ctx->intent_queued = 1;
 
     /* write-ahead: the exec goes on once its intent line is written */
@@ -252,6 +433,33 @@ ngx_http_eci_access_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A gateway location reached again after its decision (an internal
+ * redirect of any kind): the earlier decision is not inherited.  The
+ * upstream cannot cause one (X-Accel-Redirect is ignored, error_page is
+ * off once an exec is allowed) and nginx -t refuses post_action, so this
+ * is a module or configuration the gateway does not know: refused, and
+ * the refusal is what the exec's result line says.
+ */
+static ngx_int_t
+ngx_http_eci_reentry(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "eci: an internal redirect to \"%V\" re-entered an "
+                  "eci_gateway location after its decision; refused",
+                  &r->uri);
+
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_eci_deny(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                             "internal_error",
+                             "an internal redirect re-entered the gateway "
+                             "after its decision");
+}
+
+
 static ngx_int_t
 ngx_http_eci_forward(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ngx_http_eci_loc_conf_t *elcf)
@@ -267,13 +475,20 @@ ngx_http_eci_forward(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     }
 
     if (ngx_http_eci_set_target(r, ctx) != NGX_OK
-        || ngx_http_eci_set_headers(r, ctx, ctx->add_content_type) != NGX_OK)
+        || ngx_http_eci_set_headers(r, ctx, elcf) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->decided = 1;
     ctx->allowed = 1;
+
+    /*
+     * No error_page for an allowed exec: nginx's errors and the
+     * upstream's reach the caller as the gateway's JSON (filter.c), and
+     * the request is never sent on to another location.
+     */
+    r->error_page = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "eci: allowed \"%V\" exec %D", &ctx->principal,
@@ -479,17 +694,22 @@ ngx_http_eci_set_target(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 
 
 /*
- * The caller's request headers, less every spelling of the key header,
- * Authorization (the caller's own secret) and Accept-Encoding (the audit
- * reads an identity body), plus exactly one key header.  The list is
- * rebuilt: proxy_pass forwards every element it finds in it.
+ * Two lists of request headers.  The caller's, as nginx keeps it for
+ * variables and logs, loses every spelling of the key header and
+ * Authorization (the caller's own secret).  The upstream's, which
+ * proxy_pass reads only while ngx_http_eci_content_handler() runs, holds
+ * the allowlisted caller headers (Accept, Accept-Language, User-Agent and
+ * eci_forward_header's), Accept-Encoding: identity (the audit reads an
+ * identity body), Content-Type: application/json and exactly one key
+ * header.  Headers the location sets with proxy_set_header are added by
+ * proxy_pass itself.
  */
 static ngx_int_t
 ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
-    ngx_uint_t add_content_type)
+    ngx_http_eci_loc_conf_t *elcf)
 {
     ngx_uint_t           i, n;
-    ngx_list_t           headers;
+    ngx_list_t           caller;
     ngx_list_part_t     *part;
     ngx_table_elt_t     *h, *nh;
     ngx_pool_cleanup_t  *cln;
@@ -500,8 +720,11 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         n += part->nelts;
     }
 
-    if (ngx_list_init(&headers, r->pool, n + 3, sizeof(ngx_table_elt_t))
-        != NGX_OK)
+    if (ngx_list_init(&caller, r->pool, n + 1, sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_list_init(&ctx->upstream_headers, r->pool, 8,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -522,65 +745,56 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         }
 
         if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)
-            || ngx_http_eci_header_is(&h[i], "authorization", 13)
-            || ngx_http_eci_header_is(&h[i], "accept-encoding", 15))
+            || ngx_http_eci_header_is(&h[i], "authorization", 13))
         {
             continue;
         }
 
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(&caller);
         if (nh == NULL) {
             return NGX_ERROR;
         }
 
         *nh = h[i];
-    }
 
-    nh = ngx_list_push(&headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
-    }
+        if (!ngx_http_eci_forwarded(&h[i], elcf)) {
+            continue;
+        }
 
-    /*
-     * hash 0: proxy_pass still forwards it, but $http_eci_apikey (and so
-     * any log_format or add_header naming it) does not see it.
-     */
-    ngx_str_set(&nh->key, NGX_HTTP_ECI_KEY_HEADER);
-    nh->value.data = (u_char *) ctx->api_key->value;
-    nh->value.len = ctx->api_key->len;
-    nh->lowcase_key = (u_char *) "eci-apikey";
-    nh->hash = 0;
-#if (nginx_version >= 1023000)
-    nh->next = NULL;
-#endif
-
-    nh = ngx_list_push(&headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&nh->key, "Accept-Encoding");
-    ngx_str_set(&nh->value, "identity");
-    nh->lowcase_key = (u_char *) "accept-encoding";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
-#if (nginx_version >= 1023000)
-    nh->next = NULL;
-#endif
-
-    if (add_content_type) {
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(&ctx->upstream_headers);
         if (nh == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_str_set(&nh->key, "Content-Type");
-        ngx_str_set(&nh->value, "application/json");
-        nh->lowcase_key = (u_char *) "content-type";
-        nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+        *nh = h[i];
 #if (nginx_version >= 1023000)
         nh->next = NULL;
 #endif
-        r->headers_in.content_type = nh;
+    }
+
+    /*
+     * hash 0: $http_eci_apikey would not see it, were the list ever
+     * read by a variable while it is in place.
+     */
+    nh = ngx_http_eci_header_add(&ctx->upstream_headers,
+                                 NGX_HTTP_ECI_KEY_HEADER, "eci-apikey",
+                                 (u_char *) ctx->api_key->value,
+                                 ctx->api_key->len);
+    if (nh == NULL) {
+        return NGX_ERROR;
+    }
+
+    nh->hash = 0;
+
+    if (ngx_http_eci_header_add(&ctx->upstream_headers, "Accept-Encoding",
+                                "accept-encoding", (u_char *) "identity", 8)
+        == NULL
+        || ngx_http_eci_header_add(&ctx->upstream_headers, "Content-Type",
+                                   "content-type",
+                                   (u_char *) "application/json", 16)
+           == NULL)
+    {
+        return NGX_ERROR;
     }
 
     /* the upstream request proxy_pass builds holds the key: wipe it */
@@ -592,13 +806,68 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     cln->handler = ngx_http_eci_wipe_upstream_request;
     cln->data = r;
 
-    r->headers_in.headers = headers;
+    r->headers_in.headers = caller;
     r->headers_in.authorization = NULL;
-#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
-    r->headers_in.accept_encoding = NULL;
-#endif
 
     return NGX_OK;
+}
+
+
+/* a caller header that goes upstream: the default allowlist and more */
+static ngx_uint_t
+ngx_http_eci_forwarded(ngx_table_elt_t *h, ngx_http_eci_loc_conf_t *elcf)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i;
+
+    if (ngx_http_eci_header_is(h, "accept", 6)
+        || ngx_http_eci_header_is(h, "accept-language", 15)
+        || ngx_http_eci_header_is(h, "user-agent", 10))
+    {
+        return 1;
+    }
+
+    if (elcf->forward_headers == NULL) {
+        return 0;
+    }
+
+    name = elcf->forward_headers->elts;
+
+    for (i = 0; i < elcf->forward_headers->nelts; i++) {
+        /* exactly as named: "_" is not "-" here */
+        if (h->key.len == name[i].len
+            && ngx_strncasecmp(h->key.data, name[i].data, name[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_eci_header_add(ngx_list_t *headers, const char *key,
+    const char *lowcase, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->lowcase_key = (u_char *) lowcase;
+    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+    h->value.data = value;
+    h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
 }
 
 

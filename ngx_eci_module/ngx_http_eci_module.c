@@ -24,6 +24,10 @@ static char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_uint_t ngx_http_eci_principal_from_cert(
+    ngx_http_complex_value_t *cv);
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
 static void ngx_http_eci_chain_cleanup(void *data);
@@ -95,6 +99,13 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       0,
       NULL },
 
+    { ngx_string("eci_forward_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_eci_forward_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("eci_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_eci_status,
@@ -138,6 +149,8 @@ ngx_module_t  ngx_http_eci_module = {
 
 
 static ngx_str_t  ngx_http_eci_request_id_name = ngx_string("request_id");
+static ngx_str_t  ngx_http_eci_ssl_verify_name =
+    ngx_string("ssl_client_verify");
 static ngx_str_t  ngx_http_eci_zone_name = ngx_string("ngx_eci");
 
 
@@ -173,6 +186,7 @@ ngx_http_eci_create_main_conf(ngx_conf_t *cf)
     }
 
     emcf->request_id_index = NGX_ERROR;
+    emcf->ssl_verify_index = NGX_ERROR;
 
     return emcf;
 }
@@ -204,6 +218,7 @@ ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
     elcf->audit_required = NGX_CONF_UNSET;
     elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
     elcf->exec_guard = NGX_CONF_UNSET_MSEC;
+    elcf->forward_headers = NGX_CONF_UNSET_PTR;
 
     return elcf;
 }
@@ -229,6 +244,8 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
     ngx_conf_merge_msec_value(conf->exec_guard, prev->exec_guard, 0);
+    ngx_conf_merge_ptr_value(conf->forward_headers, prev->forward_headers,
+                             NULL);
 
     /* NGX_CONF_UNSET_PTR survives here: "none set" differs from "off" */
     if (conf->audit == NGX_CONF_UNSET_PTR) {
@@ -303,7 +320,17 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    conf->principal_cert = ngx_http_eci_principal_from_cert(conf->principal);
+
+    if (conf->principal_cert && emcf->ssl_verify_index == NGX_ERROR) {
+        emcf->ssl_verify_index = ngx_http_get_variable_index(cf,
+                                              &ngx_http_eci_ssl_verify_name);
+        if (emcf->ssl_verify_index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_eci_proxy_merge(cf, conf);
 }
 
 
@@ -640,6 +667,116 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     emcf->used = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/* eci_forward_header NAME ...: caller headers that also go upstream */
+static char *
+ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_eci_loc_conf_t *elcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i, j;
+
+    if (elcf->forward_headers == NGX_CONF_UNSET_PTR) {
+        elcf->forward_headers = ngx_array_create(cf->pool, 4,
+                                                 sizeof(ngx_str_t));
+        if (elcf->forward_headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!(value[i].data[j] == '-' || value[i].data[j] == '_'
+                  || (value[i].data[j] >= '0' && value[i].data[j] <= '9')
+                  || ((value[i].data[j] | 0x20) >= 'a'
+                      && (value[i].data[j] | 0x20) <= 'z')))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid header name \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        /* what the gateway itself sets, or must never pass */
+        if ((value[i].len == 10
+             && ngx_strncasecmp(value[i].data, (u_char *) "eci-apikey", 10)
+                == 0)
+            || (value[i].len == 10
+                && ngx_strncasecmp(value[i].data, (u_char *) "eci_apikey",
+                                   10)
+                   == 0)
+            || (value[i].len == 13
+                && ngx_strncasecmp(value[i].data, (u_char *) "authorization",
+                                   13)
+                   == 0)
+            || (value[i].len == 15
+                && ngx_strncasecmp(value[i].data,
+                                   (u_char *) "accept-encoding", 15)
+                   == 0)
+            || (value[i].len == 12
+                && ngx_strncasecmp(value[i].data, (u_char *) "content-type",
+                                   12)
+                   == 0)
+            || value[i].len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "header \"%V\" cannot be forwarded: the "
+                               "gateway sets it itself or never passes it",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name = ngx_array_push(elcf->forward_headers);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A principal taken from the client certificate ($ssl_client_s_dn and
+ * the like) is used only when $ssl_client_verify is SUCCESS: with
+ * "ssl_verify_client optional_no_ca" the variables are set from a
+ * certificate nothing verified.
+ */
+static ngx_uint_t
+ngx_http_eci_principal_from_cert(ngx_http_complex_value_t *cv)
+{
+    u_char  *p, *end;
+
+    p = cv->value.data;
+    end = p + cv->value.len;
+
+    for ( /* void */ ; p < end; p++) {
+        if (*p != '$') {
+            continue;
+        }
+
+        if (p + 1 < end && p[1] == '{') {
+            p++;
+        }
+
+        if ((size_t) (end - p - 1) >= sizeof("ssl_client_") - 1
+            && ngx_strncmp(p + 1, "ssl_client_", sizeof("ssl_client_") - 1)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -59,6 +59,10 @@ typedef struct {
     (ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM)
 
 
+/* a request body larger than this is not "{}": refused unread */
+#define NGX_HTTP_ECI_BODY_MAX         64
+
+
 /* the error codes the gateway answers and counts; 0 is "none" */
 #define NGX_HTTP_ECI_NERRORS          24
 
@@ -149,6 +153,7 @@ typedef struct {
     ngx_http_eci_shctx_t       *sh;
     ngx_slab_pool_t            *shpool;
     ngx_int_t                   request_id_index;
+    ngx_int_t                   ssl_verify_index;
     u_char                     *random;      /* per worker, see .c */
     size_t                      random_left;
     u_char                     *line_scratch;
@@ -169,6 +174,9 @@ typedef struct {
     ngx_flag_t                  audit_required;
     size_t                      audit_body_max;
     ngx_msec_t                  exec_guard;  /* 0: off */
+    ngx_array_t                *forward_headers;   /* of ngx_str_t */
+    ngx_flag_t                  principal_cert;    /* from $ssl_client_* */
+    ngx_http_handler_pt         content;     /* proxy_pass's, wrapped */
 
     /* where eci_gateway was said, for the checks done at merge time */
     u_char                     *gateway_file;
@@ -193,6 +201,7 @@ struct ngx_http_eci_ctx_s {
     const eci_key_t            *api_key;
     ngx_http_request_t         *request;
     ngx_http_eci_pending_t     *pending;     /* its intent, while it waits */
+    ngx_list_t                  upstream_headers;  /* see access.c */
 
     /* the response */
     u_char                     *capture;
@@ -216,7 +225,10 @@ struct ngx_http_eci_ctx_s {
     unsigned                    guarded:1;
     unsigned                    intent_queued:1;
     unsigned                    intent_failed:1;
-    unsigned                    add_content_type:1;
+    unsigned                    checked:1;
+    unsigned                    body_read:1;
+    unsigned                    proxied:1;
+    unsigned                    key_sent:1;
 };
 
 
@@ -234,6 +246,9 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_eci_content_handler(ngx_http_request_t *r);
+char *ngx_http_eci_proxy_merge(ngx_conf_t *cf,
+    ngx_http_eci_loc_conf_t *elcf);
 ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);

@@ -771,6 +771,23 @@ sub audit_lines {
     return @list;
 }
 
+# The audit line of request $rid and $event ('result' unless said), polled
+# for until it is written (or $WAIT passed): undef if it never came.
+sub audit_record {
+    my ($self, $rid, $event, $file) = @_;
+    return undef unless defined $rid;
+    $event //= 'result';
+    my $deadline = Time::HiRes::time() + $WAIT;
+
+    while (1) {
+        my @l = grep { ($_->{event} // '') eq $event
+                       && ($_->{requestId} // '') eq $rid }
+                $self->audit_lines($file);
+        return $l[0] if @l || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
 sub wait_for_lines {
     my ($self, $file, $n, $timeout) = @_;
     my $path = $self->path($file);
@@ -1066,6 +1083,11 @@ The body decoded as JSON, or undef.
 The decoded JSON objects, or the raw lines, of an audit file (relative to
 the test dir; default audit.log).  C<audit_lines> dies naming the first line
 that is not a JSON object.
+
+=item $t->audit_record($request_id, $event, $file)
+
+The audit line of that request and event (default C<result>), polled for
+until it is written (default 5 s); undef if it never came.
 
 =item $t->wait_for_lines($file, $n, $timeout)
 
