@@ -35,10 +35,13 @@
 #define ECI_AUDIT_K_ID         ",\"reportDistributionId\":"
 #define ECI_AUDIT_K_OVERRIDES  ",\"overrideUserIds\":"
 #define ECI_AUDIT_K_DECISION   ",\"decision\":"
+#define ECI_AUDIT_K_OUTCOME    ",\"outcome\":"
 #define ECI_AUDIT_K_ERROR      ",\"error\":"
 #define ECI_AUDIT_K_STATUS     ",\"status\":"
 #define ECI_AUDIT_K_UPSTATUS   ",\"upstreamStatus\":"
 #define ECI_AUDIT_K_UPTIME     ",\"upstreamTimeMs\":"
+#define ECI_AUDIT_K_CLOSED     ",\"clientClosed\":"
+#define ECI_AUDIT_K_CLOSED_AT  ",\"clientClosedAt\":"
 #define ECI_AUDIT_K_BYTES      ",\"responseBytes\":"
 #define ECI_AUDIT_K_SHA256     ",\"responseSha256\":"
 #define ECI_AUDIT_K_TRUNCATED  ",\"responseTruncated\":"
@@ -61,8 +64,9 @@
     ECI_AUDIT_K_TIME ECI_AUDIT_K_EVENT ECI_AUDIT_K_REQID                    \
     ECI_AUDIT_K_PRINCIPAL ECI_AUDIT_K_CLIENT ECI_AUDIT_K_METHOD             \
     ECI_AUDIT_K_URI ECI_AUDIT_K_ID ECI_AUDIT_K_OVERRIDES                    \
-    ECI_AUDIT_K_DECISION ECI_AUDIT_K_ERROR ECI_AUDIT_K_STATUS               \
-    ECI_AUDIT_K_UPSTATUS ECI_AUDIT_K_UPTIME ECI_AUDIT_K_BYTES               \
+    ECI_AUDIT_K_DECISION ECI_AUDIT_K_OUTCOME ECI_AUDIT_K_ERROR              \
+    ECI_AUDIT_K_STATUS ECI_AUDIT_K_UPSTATUS ECI_AUDIT_K_UPTIME              \
+    ECI_AUDIT_K_CLOSED ECI_AUDIT_K_CLOSED_AT ECI_AUDIT_K_BYTES              \
     ECI_AUDIT_K_SHA256 ECI_AUDIT_K_TRUNCATED ECI_AUDIT_K_VALID              \
     ECI_AUDIT_K_RESPONSE ECI_AUDIT_K_R_STATUS ECI_AUDIT_K_R_NREC            \
     ECI_AUDIT_K_R_BEGIN ECI_AUDIT_K_R_END ECI_AUDIT_K_R_ID                  \
@@ -1391,6 +1395,11 @@ eci_audit_uri_len(const eci_str_t *uri)
 }
 
 
+const char *const  eci_audit_outcomes[ECI_AUDIT_NOUTCOMES] = {
+    "sent", "refused", "failed", "unknown"
+};
+
+
 size_t
 eci_audit_line_max(const eci_audit_record_t *rec)
 {
@@ -1410,6 +1419,8 @@ eci_audit_line_max(const eci_audit_record_t *rec)
         + eci_audit_str_len(rec->decision != NULL
                             ? strlen(rec->decision) : 0)
         + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
+        + eci_audit_str_len(sizeof("refused") - 1)      /* outcome */
+        + ECI_AUDIT_TIME_LEN + 2                        /* clientClosedAt */
         + 7 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools,
                                        seq */
         + 2 + 2 * 32                                    /* "sha256" */
@@ -1502,6 +1513,9 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
         goto seq;
     }
 
+    eci_audit_lit(&o, ECI_AUDIT_K_OUTCOME);
+    eci_audit_cstr(&o, eci_audit_outcomes[rec->outcome]);
+
     eci_audit_lit(&o, ECI_AUDIT_K_ERROR);
     eci_audit_cstr(&o, rec->error);
 
@@ -1515,6 +1529,18 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
     eci_audit_lit(&o, ECI_AUDIT_K_UPTIME);
 
     eci_audit_int_or_null(&o, rec->upstream_time_ms, -1);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_CLOSED);
+    eci_audit_bool(&o, rec->client_closed_ms != 0);
+
+    eci_audit_lit(&o, ECI_AUDIT_K_CLOSED_AT);
+
+    if (rec->client_closed_ms == 0) {
+        eci_audit_lit(&o, "null");
+
+    } else {
+        eci_audit_time(&o, rec->client_closed_ms);
+    }
 
     if (!rec->has_response) {
         eci_audit_lit(&o, ECI_AUDIT_K_BYTES "null"

@@ -57,6 +57,24 @@ typedef struct {
 int eci_audit_response_parse(const char *body, size_t len,
     eci_audit_response_t *out);
 
+/*
+ * What is known of an exec once its result line is written (docs/audit.md):
+ * sent (ECI answered 2xx and its response was read), refused (by the
+ * gateway, or ECI answered 4xx), failed (ECI answered 5xx, or could not
+ * be reached: nothing was sent), unknown (it may have reached ECI, but no
+ * answer was read).
+ */
+typedef enum {
+    ECI_OUTCOME_SENT = 0,
+    ECI_OUTCOME_REFUSED,
+    ECI_OUTCOME_FAILED,
+    ECI_OUTCOME_UNKNOWN
+} eci_outcome_t;
+
+#define ECI_AUDIT_NOUTCOMES    4
+
+extern const char *const  eci_audit_outcomes[ECI_AUDIT_NOUTCOMES];
+
 typedef struct {
     int64_t                      time_ms;      /* Unix epoch, ms */
     const char                  *event;        /* NULL or "intent"/"result" */
@@ -72,6 +90,9 @@ typedef struct {
     const char                  *decision;     /* "allow" / "deny" */
     const char                  *error;        /* NULL: null */
     int                          status;       /* sent to the caller */
+    eci_outcome_t                outcome;
+    int64_t                      client_closed_ms;  /* 0: the caller
+                                                       stayed */
     int                          upstream_status;   /* 0: null */
     int64_t                      upstream_time_ms;  /* -1: null */
     int                          has_response;  /* upstream body fields */

@@ -32,6 +32,8 @@
 #define NGX_HTTP_ECI_RESUME_MAX  (1024 * 1024)
 
 
+static eci_outcome_t ngx_http_eci_outcome(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
 static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
 static ngx_int_t ngx_http_eci_audit_queue(ngx_http_request_t *r,
@@ -92,6 +94,8 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
 
     ctx->audited = 1;
 
+    ctx->outcome = ngx_http_eci_outcome(r, ctx);
+
     ngx_http_eci_count(r, ctx);
 
     if (ctx->audit == NULL) {
@@ -126,9 +130,57 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
         rec.response = ngx_http_eci_response(r, ctx);
     }
 
+    rec.outcome = ctx->outcome;
+
+    if (ctx->allowed && (ctx->client_closed || r->connection->error)) {
+        /* a failed write is when the gateway noticed, if nothing before */
+        rec.client_closed_ms = ctx->client_closed_ms ? ctx->client_closed_ms
+                                                     : rec.time_ms;
+    }
+
     (void) ngx_http_eci_audit_queue(r, ctx, &rec);
 
     return NGX_OK;
+}
+
+
+/*
+ * What is known of the exec (docs/audit.md, "Outcomes").  ECI answered
+ * when the upstream sent a status line; the gateway's own 502/504 for a
+ * lost or silent upstream is not an answer.
+ */
+static eci_outcome_t
+ngx_http_eci_outcome(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
+{
+    ngx_uint_t            status;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (!ctx->allowed || !ctx->key_sent || u == NULL) {
+        return ECI_OUTCOME_REFUSED;
+    }
+
+    if (!u->request_sent) {
+        /* no connection could be made: nothing reached ECI */
+        return ECI_OUTCOME_FAILED;
+    }
+
+    status = u->headers_in.status_n;
+
+    if (status >= 500 && status < 600) {
+        return ECI_OUTCOME_FAILED;
+    }
+
+    if (status >= 400 && status < 500) {
+        return ECI_OUTCOME_REFUSED;
+    }
+
+    if (status >= 200 && status < 300 && ctx->response_done) {
+        return ECI_OUTCOME_SENT;
+    }
+
+    return ECI_OUTCOME_UNKNOWN;
 }
 
 

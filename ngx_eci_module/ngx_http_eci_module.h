@@ -74,6 +74,7 @@ typedef struct {
     ngx_atomic_t                requests[NGX_HTTP_ECI_NERRORS][2];
     ngx_atomic_t                upstream[6];   /* none, 1xx .. 5xx */
     ngx_atomic_t                guard_hits;
+    ngx_atomic_t                outcomes[ECI_AUDIT_NOUTCOMES];
 } ngx_http_eci_counters_t;
 
 
@@ -202,6 +203,8 @@ struct ngx_http_eci_ctx_s {
     ngx_http_request_t         *request;
     ngx_http_eci_pending_t     *pending;     /* its intent, while it waits */
     ngx_list_t                  upstream_headers;  /* see access.c */
+    int64_t                     client_closed_ms;  /* 0: not noticed */
+    eci_outcome_t               outcome;     /* set at the log phase */
 
     /* the response */
     u_char                     *capture;
@@ -229,6 +232,7 @@ struct ngx_http_eci_ctx_s {
     unsigned                    body_read:1;
     unsigned                    proxied:1;
     unsigned                    key_sent:1;
+    unsigned                    client_closed:1;
 };
 
 

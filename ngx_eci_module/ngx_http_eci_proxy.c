@@ -21,6 +21,9 @@
 #include "ngx_http_eci_module.h"
 
 
+static void ngx_http_eci_client_check(ngx_http_request_t *r);
+
+
 /* a static module of nginx's, in every nginx that can run the gateway */
 extern ngx_module_t  ngx_http_proxy_module;
 
@@ -90,11 +93,14 @@ ngx_http_eci_content_handler(ngx_http_request_t *r)
     ctx->key_sent = 1;
 
     /*
-     * The upstream may not steer an exec anywhere: X-Accel-Redirect is
-     * ignored in a gateway location.  Set at configuration time for
+     * The upstream may not steer an exec anywhere (X-Accel-Redirect is
+     * ignored), and an exec once sent is finished whatever the caller does
+     * (proxy_ignore_client_abort on).  Set at configuration time for
      * proxy_pass; a handler of another kind gets a copy of its settings.
      */
-    if (!(u->conf->ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_REDIRECT)) {
+    if (!(u->conf->ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_REDIRECT)
+        || !u->conf->ignore_client_abort)
+    {
         ucf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
         if (ucf == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -102,10 +108,72 @@ ngx_http_eci_content_handler(ngx_http_request_t *r)
 
         *ucf = *u->conf;
         ucf->ignore_headers |= NGX_HTTP_UPSTREAM_IGN_XA_REDIRECT;
+        ucf->ignore_client_abort = 1;
         u->conf = ucf;
     }
 
+    /* when the caller leaves is noticed (and audited), nothing more */
+    if (r->stream == NULL && !r->connection->error) {
+        r->read_event_handler = ngx_http_eci_client_check;
+    }
+
     return rc;
+}
+
+
+/*
+ * The caller's connection became readable while the exec is under way:
+ * either its next pipelined request, or it closed.  A close is only noted
+ * (time and fact, for the result line): the upstream exchange goes on.
+ */
+static void
+ngx_http_eci_client_check(ngx_http_request_t *r)
+{
+    int                  n;
+    char                 buf[1];
+    ngx_err_t            err;
+    ngx_time_t          *tp;
+    ngx_event_t         *rev;
+    ngx_connection_t    *c;
+    ngx_http_eci_ctx_t  *ctx;
+
+    c = r->connection;
+    rev = c->read;
+
+    ctx = ngx_http_eci_get_ctx(r);
+
+    if (ctx == NULL || ctx->client_closed) {
+        goto stop;
+    }
+
+    n = recv(c->fd, buf, 1, MSG_PEEK);
+    err = ngx_socket_errno;
+
+    if (n > 0 || (n == -1 && err == NGX_EAGAIN)) {
+        /* a pipelined request, or nothing: read it after this one */
+        goto stop;
+    }
+
+    ctx->client_closed = 1;
+
+    tp = ngx_timeofday();
+    ctx->client_closed_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, err,
+                  "eci: the caller closed the connection while exec %D was "
+                  "under way; the exec is finished and audited",
+                  (int) ctx->id);
+
+stop:
+
+    if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
 }
 
 
@@ -165,7 +233,18 @@ ngx_http_eci_proxy_merge(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *elcf)
      * has run, as the proxy module comes before any dynamic module.
      */
     ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
+
+    if (ucf->next_upstream & NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"proxy_next_upstream non_idempotent\" is not "
+                      "allowed in an eci_gateway location: an exec retried "
+                      "on another server is a second distribution, in "
+                      "%s:%ui", elcf->gateway_file, elcf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
     ucf->ignore_headers |= NGX_HTTP_UPSTREAM_IGN_XA_REDIRECT;
+    ucf->ignore_client_abort = 1;
 
     elcf->content = clcf->handler;
     clcf->handler = ngx_http_eci_content_handler;

@@ -67,6 +67,7 @@ ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
     }
 
     (void) ngx_atomic_fetch_add(&c->requests[e][ctx->allowed ? 1 : 0], 1);
+    (void) ngx_atomic_fetch_add(&c->outcomes[ctx->outcome], 1);
 
     status = 0;
 
@@ -174,6 +175,17 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             sh->counters.upstream[0], sh->counters.upstream[1],
             sh->counters.upstream[2], sh->counters.upstream[3],
             sh->counters.upstream[4], sh->counters.upstream[5]);
+
+    p = ngx_slprintf(p, last,
+            "# HELP eci_exec_outcomes_total Result lines by outcome (sent, "
+            "refused, failed, unknown: see docs/audit.md).\n"
+            "# TYPE eci_exec_outcomes_total counter\n");
+
+    for (i = 0; i < ECI_AUDIT_NOUTCOMES; i++) {
+        p = ngx_slprintf(p, last,
+                "eci_exec_outcomes_total{outcome=\"%s\"} %uA\n",
+                eci_audit_outcomes[i], sh->counters.outcomes[i]);
+    }
 
     p = ngx_slprintf(p, last,
             "# HELP eci_exec_guard_hits_total Execs refused as duplicates "

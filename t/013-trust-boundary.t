@@ -444,6 +444,12 @@ refused_conf('limit_except', <<'EOF', qr/"limit_except" is not allowed/);
             proxy_pass http://127.0.0.1:1;
 EOF
 refused_conf('no proxy_pass', '', qr/needs "proxy_pass"/);
+# never twice by retry (issue 16): a sent exec is not tried on a 2nd server
+refused_conf('proxy_next_upstream non_idempotent', <<'EOF',
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_pass http://127.0.0.1:1;
+EOF
+             qr/"proxy_next_upstream non_idempotent" is not allowed/);
 refused_conf('eci_forward_header of the key', <<'EOF',
             eci_forward_header ECI-ApiKey;
             proxy_pass http://127.0.0.1:1;

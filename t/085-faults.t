@@ -245,7 +245,10 @@ for my $c (['a non-JSON body', '<html><body>oops</body></html>', 'text/html'],
     is(scalar(my @m = $mock->requests), 1, 'caller gone: the exec was forwarded once');
     ok($i, 'caller gone: the intent is on disk');
     ok($a, 'caller gone: the result line is written');
-    is($a && $a->{status}, 499, 'caller gone: audit status 499');
+    # the exec is finished all the same (issue 16): ECI's answer is audited
+    is($a && $a->{upstreamStatus}, 200, 'caller gone: ECI\'s status 200');
+    is($a && $a->{outcome}, 'sent', 'caller gone: outcome sent');
+    is($a && $a->{clientClosed}, JSON::PP::true, 'caller gone: clientClosed');
     is($a && $a->{requestId}, $i && $i->{requestId}, 'caller gone: both lines carry one requestId');
     $mock->reset;
 }

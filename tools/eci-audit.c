@@ -44,7 +44,16 @@ typedef struct {
     const char  *event;
     const char  *since;
     const char  *until;
+    const char  *outcome;
 } eci_au_args_t;
+
+
+/* the requestIds that have a result line, sorted: for --outcome unknown */
+typedef struct {
+    char   **ids;
+    size_t   n;
+    size_t   cap;
+} eci_au_ids_t;
 
 
 /* requestIds of intents still waiting for their result */
@@ -67,6 +76,10 @@ static void eci_au_pending_remove(eci_au_pending_t *p, const char *id);
 static void eci_au_pending_free(eci_au_pending_t *p);
 static const char *eci_au_str(json_t *o, const char *key);
 static void eci_au_usage(FILE *f);
+static int eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set);
+static const char *eci_au_outcome_of(json_t *j, eci_au_args_t *args,
+    eci_au_ids_t *set);
+static int eci_au_id_cmp(const void *a, const void *b);
 
 
 int
@@ -130,6 +143,7 @@ eci_au_usage(FILE *f)
         "[--decision allow|deny]\n"
         "                      [--event intent|result] [--since TIME] "
         "[--until TIME]\n"
+        "                      [--outcome sent|refused|failed|unknown]\n"
         "\n"
         "verify  checks the HMAC chain of the audit lines (keyed with the\n"
         "        keystore's \"" ECI_AU_CHAIN_KEY "\" key) and reports the "
@@ -142,7 +156,10 @@ eci_au_usage(FILE *f)
         "        Exit 0 only for an intact chain.\n"
         "show    prints the lines as a table; TIME is a prefix of RFC 3339,\n"
         "        e.g. 2026-11-29 or 2026-11-29T07:30 (UTC); --until is\n"
-        "        inclusive.\n");
+        "        inclusive.  --outcome lists the result lines with that\n"
+        "        outcome; unknown also lists every intent that has no result\n"
+        "        line (the worker died, or the line was lost): reconcile\n"
+        "        those with ECI's distribution log.\n");
 }
 
 
@@ -150,7 +167,7 @@ eci_au_usage(FILE *f)
 static int
 eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 {
-    int    c;
+    int    c, i;
     char  *end;
 
     static struct option  opts[] = {
@@ -163,6 +180,7 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         { "event",     required_argument, NULL, 'e' },
         { "since",     required_argument, NULL, 's' },
         { "until",     required_argument, NULL, 'u' },
+        { "outcome",   required_argument, NULL, 'o' },
         { "help",      no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -209,6 +227,19 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
             break;
         case 'u':
             args->until = optarg;
+            break;
+        case 'o':
+            for (i = 0; i < ECI_AUDIT_NOUTCOMES; i++) {
+                if (strcmp(optarg, eci_audit_outcomes[i]) == 0) {
+                    break;
+                }
+            }
+            if (i == ECI_AUDIT_NOUTCOMES) {
+                fprintf(stderr, "eci-audit: --outcome takes sent, refused, "
+                        "failed or unknown\n");
+                return -1;
+            }
+            args->outcome = optarg;
             break;
         default:
             fprintf(stderr, "eci-audit: unknown or incomplete option; see "
@@ -593,17 +624,24 @@ eci_au_show(eci_au_args_t *args)
     FILE          *f;
     json_t        *j, *v, *ov;
     json_error_t   jerr;
-    const char    *s;
+    const char    *s, *outcome;
     unsigned long  lineno, shown;
+    eci_au_ids_t   set;
     char           time[32], principal[64], id[16], status[8], up[8];
     char           logid[16], over[64], err[32];
 
     rc = ECI_AU_OK;
     shown = 0;
+    memset(&set, 0, sizeof(set));
 
-    printf("%-24s %-8s %-7s %-24s %-10s %-6s %-6s %-6s %-10s %-24s %s\n",
+    if (args->outcome != NULL && eci_au_results_load(args, &set) != 0) {
+        return ECI_AU_FAIL;
+    }
+
+    printf("%-24s %-8s %-7s %-24s %-10s %-6s %-8s %-6s %-6s %-10s %-24s "
+           "%s\n",
            "TIME", "REQUEST", "EVENT", "PRINCIPAL", "ID", "DECIS.",
-           "STATUS", "UPSTR.", "LOG-ID", "ERROR", "OVERRIDES");
+           "OUTCOME", "STATUS", "UPSTR.", "LOG-ID", "ERROR", "OVERRIDES");
 
     for (fi = 0; fi < args->nfiles; fi++) {
 
@@ -631,8 +669,11 @@ eci_au_show(eci_au_args_t *args)
             }
 
             s = eci_au_str(j, "time");
+            outcome = eci_au_outcome_of(j, args, &set);
 
-            if ((args->principal != NULL
+            if ((args->outcome != NULL
+                 && (outcome == NULL || strcmp(outcome, args->outcome) != 0))
+                || (args->principal != NULL
                  && (eci_au_str(j, "principal") == NULL
                      || strcmp(eci_au_str(j, "principal"), args->principal)
                         != 0))
@@ -691,13 +732,14 @@ eci_au_show(eci_au_args_t *args)
 
             s = eci_au_str(j, "requestId");
 
-            printf("%-24s %-8.8s %-7s %-24s %-10s %-6s %-6s %-6s %-10s "
-                   "%-24s %s\n",
+            printf("%-24s %-8.8s %-7s %-24s %-10s %-6s %-8s %-6s %-6s "
+                   "%-10s %-24s %s\n",
                    time, s != NULL ? s : "-",
                    eci_au_str(j, "event") ? eci_au_str(j, "event") : "-",
                    principal, id,
                    eci_au_str(j, "decision") ? eci_au_str(j, "decision")
                                              : "-",
+                   outcome != NULL ? outcome : "-",
                    status, up, logid, err, over);
 
             shown++;
@@ -709,5 +751,111 @@ eci_au_show(eci_au_args_t *args)
 
     fprintf(stderr, "%lu line%s shown\n", shown, shown == 1 ? "" : "s");
 
+    for (i = 0; i < set.n; i++) {
+        free(set.ids[i]);
+    }
+
+    free(set.ids);
+
     return rc;
+}
+
+
+/*
+ * A result line's outcome; for an intent, "unknown" when --outcome asked
+ * for results and the intent has none (its exec may have reached ECI).
+ */
+static const char *
+eci_au_outcome_of(json_t *j, eci_au_args_t *args, eci_au_ids_t *set)
+{
+    const char  *event, *id;
+
+    event = eci_au_str(j, "event");
+
+    if (event == NULL || strcmp(event, "intent") != 0) {
+        return eci_au_str(j, "outcome");
+    }
+
+    id = eci_au_str(j, "requestId");
+
+    if (args->outcome == NULL || id == NULL
+        || bsearch(&id, set->ids, set->n, sizeof(char *), eci_au_id_cmp)
+           != NULL)
+    {
+        return NULL;
+    }
+
+    return "unknown";
+}
+
+
+/* a first pass over the files: which requests have a result line */
+static int
+eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set)
+{
+    int            fi, complete;
+    char          *line, **ids;
+    size_t         len;
+    FILE          *f;
+    json_t        *j;
+    const char    *event, *id;
+
+    for (fi = 0; fi < args->nfiles; fi++) {
+
+        f = fopen(args->files[fi], "r");
+        if (f == NULL) {
+            continue;       /* the second pass says so */
+        }
+
+        while ((line = eci_au_line_read(f, &len, &complete)) != NULL) {
+            j = json_loadb(line, len, 0, NULL);
+            free(line);
+
+            if (j == NULL) {
+                continue;
+            }
+
+            event = eci_au_str(j, "event");
+            id = eci_au_str(j, "requestId");
+
+            if (event != NULL && strcmp(event, "result") == 0 && id != NULL) {
+                if (set->n == set->cap) {
+                    set->cap = set->cap ? 2 * set->cap : 1024;
+                    ids = realloc(set->ids, set->cap * sizeof(char *));
+                    if (ids == NULL) {
+                        json_decref(j);
+                        fclose(f);
+                        fprintf(stderr, "eci-audit: out of memory\n");
+                        return -1;
+                    }
+                    set->ids = ids;
+                }
+
+                set->ids[set->n] = strdup(id);
+                if (set->ids[set->n] == NULL) {
+                    json_decref(j);
+                    fclose(f);
+                    fprintf(stderr, "eci-audit: out of memory\n");
+                    return -1;
+                }
+
+                set->n++;
+            }
+
+            json_decref(j);
+        }
+
+        fclose(f);
+    }
+
+    qsort(set->ids, set->n, sizeof(char *), eci_au_id_cmp);
+
+    return 0;
+}
+
+
+static int
+eci_au_id_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
 }

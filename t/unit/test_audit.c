@@ -30,8 +30,9 @@ static const char  example[] =
 
 static const char  *line_keys[] = {
     "time", "event", "requestId", "principal", "client", "method", "uri",
-    "reportDistributionId", "overrideUserIds", "decision", "error",
-    "status", "upstreamStatus", "upstreamTimeMs", "responseBytes",
+    "reportDistributionId", "overrideUserIds", "decision", "outcome",
+    "error", "status", "upstreamStatus", "upstreamTimeMs", "clientClosed",
+    "clientClosedAt", "responseBytes",
     "responseSha256", "responseTruncated", "responseValid", "response",
     NULL
 };
@@ -649,7 +650,11 @@ test_lines(void)
     buf = write_line(&rec, &len, "denied");
     j = read_line(buf, len, "denied");
     ok(keys_in_order(j, line_keys), "denied: keys in the documented order");
-    is_int(json_object_size(j), 17, "denied: 17 keys (no event, response)");
+    is_int(json_object_size(j), 20, "denied: 20 keys (no event, response)");
+    is_str(jstr(j, "outcome"), "sent", "denied: outcome as the record says");
+    ok(json_is_false(json_object_get(j, "clientClosed")),
+       "denied: clientClosed false");
+    ok(jnull(j, "clientClosedAt"), "denied: clientClosedAt null");
     is_str(jstr(j, "time"), "2026-11-29T07:05:03.123Z", "denied: time");
     ok(json_object_get(j, "event") == NULL, "denied: no event key");
     is_str(jstr(j, "requestId"), "4f1c0e", "denied: requestId");
@@ -736,11 +741,18 @@ test_lines(void)
         rec.response_sha256[i] = (unsigned char) (i * 8 + 0x0a);
     }
     rec.response = &r;
+    rec.outcome = ECI_OUTCOME_UNKNOWN;
+    rec.client_closed_ms = 1795935903123LL;
 
     buf = write_line(&rec, &len, "allowed");
     j = read_line(buf, len, "allowed");
     ok(keys_in_order(j, line_keys), "allowed: keys in the documented order");
-    is_int(json_object_size(j), 19, "allowed: 19 keys");
+    is_int(json_object_size(j), 22, "allowed: 22 keys");
+    is_str(jstr(j, "outcome"), "unknown", "allowed: outcome");
+    ok(json_is_true(json_object_get(j, "clientClosed")),
+       "allowed: clientClosed true");
+    is_str(jstr(j, "clientClosedAt"), "2026-11-29T07:05:03.123Z",
+           "allowed: clientClosedAt");
     is_str(jstr(j, "time"), "2000-02-29T23:59:59.999Z", "allowed: time");
     is_str(jstr(j, "event"), "result", "allowed: event");
     v = json_object_get(j, "principal");

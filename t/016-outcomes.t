@@ -1,0 +1,288 @@
+#!/usr/bin/perl
+
+# Every exec that reaches ECI is completed, audited with its outcome, and
+# never sent twice (issue 16): a caller that leaves does not cut the
+# exchange short, every result line says "outcome" (sent, refused, failed,
+# unknown), an exec is not retried on another server, and an intent left
+# without a result by a killed worker is found as unknown.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use EciTest;
+use MockEci;
+use File::Path ();
+use IO::Socket::INET;
+use Time::HiRes ();
+
+my $KEY  = 'eci-outcome-key-3b9e1f02';
+my $EXEC = '/api/v202106/reportdistribution';
+my $PERM = 'DistributedReportsSettings (Manage)';
+
+my $t = EciTest->new;
+$t->requires_master;
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({ principals => {
+    alice => { permissions => [$PERM], reportDistributionIds => '*',
+               overrideUserIds => '*' } } });
+
+# a second ECI server, the backup a retry would go to
+File::Path::make_path($t->path('backup'), { mode => 0755 });
+my $backup = MockEci->new(port => $t->port(9), dir => $t->path('backup'));
+$backup->start;
+
+my $gateway = <<"EOF";
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log %%DIR%%/audit.log;
+            proxy_http_version 1.1;
+EOF
+
+$t->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    access_log off;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $store master=$master;
+
+    upstream eci {
+        server 127.0.0.1:%%MOCK%%;
+        server 127.0.0.1:@{[ $t->port(9) ]} backup;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /api/ {
+$gateway
+            proxy_pass http://eci;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT1%%;
+        location /api/ {
+$gateway
+            proxy_read_timeout 1s;
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT3%%;
+        location = /eci_status { eci_status; }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT2%%;
+        location /api/ {
+$gateway
+            proxy_pass http://127.0.0.1:@{[ $t->port(8) ]};
+        }
+    }
+}
+EOF
+
+$t->start;
+my $mock = $t->mock;
+$mock->clear;
+$backup->clear;
+
+sub exec_req {
+    my (%o) = @_;
+    return $t->request('POST', $o{uri} // "$EXEC/42/exec",
+                       port => $t->port($o{server} // 0),
+                       headers => ['X-Caller' => 'alice']);
+}
+
+sub result_of { $t->audit_record($_[0]->{headers}{'x-request-id'}) || {} }
+
+# eci_exec_outcomes_total{outcome="..."} as eci_status serves it
+sub outcomes {
+    my $r = $t->request('GET', '/eci_status', port => $t->port(3));
+    my %n = ($r->{body} // '') =~
+        /^eci_exec_outcomes_total\{outcome="(\w+)"\} (\d+)$/mg;
+    return \%n;
+}
+
+
+# --- the caller gives up: the exchange goes on and is audited in full ---------
+
+{
+    $mock->set(delay => 2);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port(0), Proto => 'tcp',
+                                  Timeout => 5) or die "connect: $@";
+    my $rid;
+    print $s "POST $EXEC/42/exec HTTP/1.1\r\nHost: localhost\r\n"
+           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
+    my $deadline = Time::HiRes::time() + 5;
+    Time::HiRes::sleep(0.05)
+        while !$mock->requests && Time::HiRes::time() < $deadline;
+    my $left = Time::HiRes::time();
+    close $s;
+
+    # the result line is written when ECI's answer is in, 2 s later
+    my @res;
+    $deadline = Time::HiRes::time() + 8;
+    while (Time::HiRes::time() < $deadline) {
+        @res = grep { ($_->{event} // '') eq 'result' }
+               $t->audit_lines('audit.log');
+        last if @res;
+        Time::HiRes::sleep(0.1);
+    }
+    is(scalar @res, 1, 'caller left: one result line');
+    my $a = $res[0] || {};
+    is($a->{upstreamStatus}, 200, 'caller left: ECI\'s status is recorded');
+    is($a->{outcome}, 'sent', 'caller left: outcome sent');
+    is($a->{response} && $a->{response}{reportDistributionLogId}, 1042,
+       'caller left: ECI\'s reportDistributionLogId is in the result line');
+    is($a->{clientClosed}, JSON::PP::true(), 'caller left: clientClosed');
+    like($a->{clientClosedAt} // '', qr/^\d{4}-\d\d-\d\dT[\d:.]+Z\z/,
+         'caller left: the time the caller left');
+    is(scalar(my @m = $mock->requests), 1, 'caller left: ECI got it once');
+    $mock->reset;
+    $mock->clear;
+}
+
+
+# --- what is known, for each way an exec can end -----------------------------------
+
+my $before = outcomes();
+is(scalar(keys %$before), 4, 'eci_status serves the four outcomes');
+
+for my $c ([{},                       200, 'sent',    'ECI answers 200'],
+           [{ status => 400, body => '{"message":"bad"}' },
+                                      400, 'refused', 'ECI answers 400'],
+           [{ status => 404, body => '{"message":"no such"}' },
+                                      404, 'refused', 'ECI answers 404'],
+           [{ status => 500, body => '{"message":"boom"}' },
+                                      500, 'failed',  'ECI answers 500'],
+           [{ status => 503, body => '' },
+                                      503, 'failed',  'ECI answers 503'])
+{
+    my ($b, $status, $outcome, $what) = @$c;
+    $mock->set(%$b);
+    my $r = exec_req();
+    is($r->{status}, $status, "$what: the caller gets $status");
+    my $a = result_of($r);
+    is($a->{outcome}, $outcome, "$what: outcome $outcome");
+    is($a->{clientClosed}, JSON::PP::false(), "$what: the caller stayed");
+    $mock->reset;
+    $mock->clear;
+}
+
+{
+    my $r = exec_req(uri => "$EXEC/42/exec?foo=1");
+    is(result_of($r)->{outcome}, 'refused', 'refused by the gateway: refused');
+
+    $mock->set(status => 401);
+    $r = exec_req();
+    is($r->{status}, 502, 'ECI rejects the key: 502');
+    is(result_of($r)->{outcome}, 'refused', 'ECI rejects the key: refused');
+    $t->allow_log(qr/rejected API key/);
+    $mock->reset;
+    $mock->clear;
+}
+
+{
+    # ECI takes 3 s, the gateway waits 1 s
+    $mock->set(delay => 3);
+    my $r = exec_req(server => 1);
+    is($r->{status}, 504, 'timeout: 504');
+    my $a = result_of($r);
+    is($a->{error}, 'upstream_timeout', 'timeout: upstream_timeout');
+    is($a->{outcome}, 'unknown', 'timeout: outcome unknown (ECI may have run '
+       . 'it)');
+    $t->allow_log(qr/upstream timed out/);
+    $mock->reset;
+    $mock->clear;
+}
+
+{
+    # ECI takes the request and resets the connection without an answer
+    $mock->set(close_without_response => 1);
+    my $r = exec_req();
+    is($r->{status}, 502, 'reset after send: 502');
+    is(scalar(my @m = $mock->requests), 1, 'reset after send: ECI got it once');
+    is(scalar(my @b = $backup->requests), 0,
+       'reset after send: not retried on the backup server');
+    is(result_of($r)->{outcome}, 'unknown', 'reset after send: unknown');
+    $t->allow_log(qr/upstream prematurely closed/);
+    $mock->reset;
+    $mock->clear;
+}
+
+{
+    # nothing listens: the request never left the gateway
+    my $r = exec_req(server => 2);
+    is($r->{status}, 502, 'ECI unreachable: 502');
+    is(result_of($r)->{outcome}, 'failed',
+       'ECI unreachable: failed (nothing was sent)');
+    $t->allow_log(qr/Connection refused/);
+}
+
+
+{
+    my $after = outcomes();
+    my %delta = map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) }
+                qw(sent refused failed unknown);
+    is_deeply(\%delta, { sent => 1, refused => 4, failed => 3, unknown => 2 },
+              'eci_status counted each result by its outcome');
+}
+
+
+# --- a killed worker: the intent without a result is an unknown -----------------
+
+{
+    # (server 1: one ECI server, which the reset above did not mark down)
+    $mock->set(delay => 3);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port(1), Proto => 'tcp',
+                                  Timeout => 5) or die "connect: $@";
+    print $s "POST $EXEC/77/exec HTTP/1.1\r\nHost: localhost\r\n"
+           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
+    my $deadline = Time::HiRes::time() + 5;
+    Time::HiRes::sleep(0.05)
+        while !$mock->requests && Time::HiRes::time() < $deadline;
+    kill 'KILL', $t->worker_pids;
+    close $s;
+    $t->allow_log(qr/exited on signal 9/);
+    $mock->reset;
+
+    my ($intent) = grep { ($_->{event} // '') eq 'intent'
+                          && ($_->{reportDistributionId} // 0) == 77 }
+                   $t->audit_lines('audit.log');
+    ok($intent, 'killed worker: the intent is on disk');
+
+    my ($rc, $out) = $t->_run([$t->root . '/build/eci-audit', 'show',
+                               $t->path('audit.log'), '--outcome', 'unknown']);
+    is($rc, 0, 'eci-audit show --outcome unknown runs');
+    my $rid8 = substr($intent->{requestId} // 'x' x 8, 0, 8);
+    like($out, qr/\Q$rid8\E.*\balice\b.*\b77\b/,
+         'eci-audit show --outcome unknown lists the killed exec');
+    unlike($out, qr/\b42\b.*\bsent\b/,
+           '--outcome unknown lists no sent exec');
+
+    ($rc, $out) = $t->_run([$t->root . '/build/eci-audit', 'show',
+                            $t->path('audit.log'), '--outcome', 'failed']);
+    like($out, qr/\bfailed\b/, 'eci-audit show --outcome failed lists them');
+    unlike($out, qr/\b77\b/, '--outcome failed does not list the unknown');
+
+    ($rc, $out) = $t->_run([$t->root . '/build/eci-audit', 'show',
+                            $t->path('audit.log'), '--outcome', 'maybe']);
+    isnt($rc, 0, 'eci-audit show --outcome with a bad value fails');
+}
+
+$t->done;
+$backup->stop;
+
+
+# nginx -t refusing proxy_next_upstream non_idempotent: t/013-trust-boundary.t
+
+done_testing;
