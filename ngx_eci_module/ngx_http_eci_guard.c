@@ -5,8 +5,10 @@
  * twice.  Within eci_exec_guard's window a second exec of the same report
  * distribution with the same recipient overrides (as a set) is refused
  * with 409, across all workers, naming the first request.  Entries live in
- * the module's shared zone: an rbtree by digest, and a queue oldest first
- * for expiry and, when the zone is full, eviction.
+ * their own shared zone (eci_exec_guard ... zone=SIZE): an rbtree by
+ * digest, and a queue oldest first for expiry and, when the zone is full,
+ * eviction, which is logged and counted: an evicted entry is a shorter
+ * window than the one configured.
  */
 
 #include "ngx_http_eci_module.h"
@@ -24,11 +26,15 @@ typedef struct {
 } ngx_http_eci_guard_node_t;
 
 
+static void ngx_http_eci_guard_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_eci_guard_evicted(ngx_http_request_t *r,
+    ngx_http_eci_main_conf_t *emcf, ngx_uint_t n);
 static void ngx_http_eci_guard_digest(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, u_char *digest);
 static ngx_http_eci_guard_node_t *ngx_http_eci_guard_find(
-    ngx_http_eci_shctx_t *sh, u_char *digest);
-static void ngx_http_eci_guard_expire(ngx_http_eci_shctx_t *sh,
+    ngx_http_eci_guard_sh_t *gs, u_char *digest);
+static ngx_uint_t ngx_http_eci_guard_expire(ngx_http_eci_guard_sh_t *gs,
     ngx_slab_pool_t *shpool, ngx_uint_t force);
 static int ngx_libc_cdecl ngx_http_eci_id_cmp(const void *a, const void *b);
 
@@ -44,14 +50,21 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     u_char                     *p;
     uint32_t                    hash;
     ngx_str_t                   rid;
+    ngx_uint_t                  evicted;
     ngx_msec_t                  now;
-    ngx_http_eci_shctx_t       *sh;
+    ngx_slab_pool_t            *pool;
+    ngx_http_eci_guard_sh_t    *gs;
     ngx_http_eci_guard_node_t  *gn;
     ngx_http_eci_main_conf_t   *emcf;
     u_char                      digest[NGX_HTTP_ECI_DIGEST_LEN];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-    sh = emcf->sh;
+    gs = emcf->guard;
+    pool = emcf->guard_pool;
+
+    if (gs == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_http_eci_guard_digest(r, ctx, digest);
     ngx_memcpy(&hash, digest, sizeof(uint32_t));
@@ -59,12 +72,13 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     (void) ngx_http_eci_request_id(r, &rid);
 
     now = ngx_current_msec;
+    evicted = 0;
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
+    ngx_shmtx_lock(&pool->mutex);
 
-    ngx_http_eci_guard_expire(sh, emcf->shpool, 0);
+    (void) ngx_http_eci_guard_expire(gs, pool, 0);
 
-    gn = ngx_http_eci_guard_find(sh, digest);
+    gn = ngx_http_eci_guard_find(gs, digest);
 
     if (gn != NULL && (ngx_msec_int_t) (gn->expires - now) > 0 && !bypass) {
 
@@ -76,26 +90,27 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         first->data = p;
         first->len = p ? gn->request_id_len : 0;
 
-        ngx_shmtx_unlock(&emcf->shpool->mutex);
+        ngx_shmtx_unlock(&pool->mutex);
 
-        (void) ngx_atomic_fetch_add(&sh->counters.guard_hits, 1);
+        if (emcf->sh != NULL) {
+            (void) ngx_atomic_fetch_add(&emcf->sh->counters.guard_hits, 1);
+        }
 
         return NGX_DECLINED;
     }
 
     if (gn == NULL) {
-        gn = ngx_slab_alloc_locked(emcf->shpool,
-                                   sizeof(ngx_http_eci_guard_node_t));
+        gn = ngx_slab_alloc_locked(pool, sizeof(ngx_http_eci_guard_node_t));
 
         if (gn == NULL) {
-            /* full: the oldest entries go first */
-            ngx_http_eci_guard_expire(sh, emcf->shpool, 1);
-            gn = ngx_slab_alloc_locked(emcf->shpool,
+            /* full: the oldest entries go first, unexpired or not */
+            evicted = ngx_http_eci_guard_expire(gs, pool, 1);
+            gn = ngx_slab_alloc_locked(pool,
                                        sizeof(ngx_http_eci_guard_node_t));
         }
 
         if (gn == NULL) {
-            ngx_shmtx_unlock(&emcf->shpool->mutex);
+            ngx_shmtx_unlock(&pool->mutex);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "eci: exec guard zone is full");
             return NGX_ERROR;
@@ -103,7 +118,7 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
         gn->node.key = hash;
         ngx_memcpy(gn->digest, digest, sizeof(digest));
-        ngx_rbtree_insert(&sh->guard, &gn->node);
+        ngx_rbtree_insert(&gs->tree, &gn->node);
 
     } else {
         ngx_queue_remove(&gn->queue);
@@ -112,9 +127,13 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     gn->expires = now + window;
     gn->request_id_len = ngx_min(rid.len, sizeof(gn->request_id));
     ngx_memcpy(gn->request_id, rid.data, gn->request_id_len);
-    ngx_queue_insert_tail(&sh->guard_queue, &gn->queue);
+    ngx_queue_insert_tail(&gs->queue, &gn->queue);
 
-    ngx_shmtx_unlock(&emcf->shpool->mutex);
+    if (evicted) {
+        ngx_http_eci_guard_evicted(r, emcf, evicted);
+    }
+
+    ngx_shmtx_unlock(&pool->mutex);
 
     ctx->guarded = 1;
 
@@ -122,11 +141,44 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 }
 
 
+/*
+ * Entries evicted before their window ended: counted, and said at most
+ * once every 10 s (under the guard's lock, with how many since).
+ */
+static void
+ngx_http_eci_guard_evicted(ngx_http_request_t *r,
+    ngx_http_eci_main_conf_t *emcf, ngx_uint_t n)
+{
+    ngx_http_eci_guard_sh_t  *gs;
+
+    gs = emcf->guard;
+    gs->evicted += n;
+
+    if (emcf->sh != NULL) {
+        (void) ngx_atomic_fetch_add(&emcf->sh->counters.guard_evictions, n);
+    }
+
+    if (gs->evict_logged != 0
+        && (ngx_msec_int_t) (ngx_current_msec - gs->evict_logged) < 10000)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "eci: the exec guard zone is full: %ui entries evicted "
+                  "before their window ended, so repeats of those execs are "
+                  "not refused; make eci_exec_guard's zone= larger",
+                  gs->evicted);
+
+    gs->evict_logged = ngx_current_msec ? ngx_current_msec : 1;
+    gs->evicted = 0;
+}
+
+
 /* the exec was not forwarded after all: a retry may go */
 void
 ngx_http_eci_guard_release(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 {
-    ngx_http_eci_shctx_t       *sh;
     ngx_http_eci_guard_node_t  *gn;
     ngx_http_eci_main_conf_t   *emcf;
     u_char                      digest[NGX_HTTP_ECI_DIGEST_LEN];
@@ -138,21 +190,20 @@ ngx_http_eci_guard_release(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
     ctx->guarded = 0;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-    sh = emcf->sh;
 
     ngx_http_eci_guard_digest(r, ctx, digest);
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
+    ngx_shmtx_lock(&emcf->guard_pool->mutex);
 
-    gn = ngx_http_eci_guard_find(sh, digest);
+    gn = ngx_http_eci_guard_find(emcf->guard, digest);
 
     if (gn != NULL) {
         ngx_queue_remove(&gn->queue);
-        ngx_rbtree_delete(&sh->guard, &gn->node);
-        ngx_slab_free_locked(emcf->shpool, gn);
+        ngx_rbtree_delete(&emcf->guard->tree, &gn->node);
+        ngx_slab_free_locked(emcf->guard_pool, gn);
     }
 
-    ngx_shmtx_unlock(&emcf->shpool->mutex);
+    ngx_shmtx_unlock(&emcf->guard_pool->mutex);
 }
 
 
@@ -195,17 +246,24 @@ ngx_http_eci_guard_digest(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 }
 
 
+/*
+ * Keys are the digest's first 32 bits; entries with equal keys are ordered
+ * by the whole digest (ngx_http_eci_guard_insert), so a lookup compares
+ * the whole digest as it walks: after a rotation an equal key may sit on
+ * either side.
+ */
 static ngx_http_eci_guard_node_t *
-ngx_http_eci_guard_find(ngx_http_eci_shctx_t *sh, u_char *digest)
+ngx_http_eci_guard_find(ngx_http_eci_guard_sh_t *gs, u_char *digest)
 {
+    int                         rc;
     uint32_t                    hash;
     ngx_rbtree_node_t          *node, *sentinel;
     ngx_http_eci_guard_node_t  *gn;
 
     ngx_memcpy(&hash, digest, sizeof(uint32_t));
 
-    node = sh->guard.root;
-    sentinel = sh->guard.sentinel;
+    node = gs->tree.root;
+    sentinel = gs->tree.sentinel;
 
     while (node != sentinel) {
 
@@ -219,42 +277,137 @@ ngx_http_eci_guard_find(ngx_http_eci_shctx_t *sh, u_char *digest)
             continue;
         }
 
-        /* equal keys: ngx_rbtree_insert_value puts them to the right */
         gn = (ngx_http_eci_guard_node_t *) node;
 
-        if (ngx_memcmp(gn->digest, digest, NGX_HTTP_ECI_DIGEST_LEN) == 0) {
+        rc = ngx_memcmp(digest, gn->digest, NGX_HTTP_ECI_DIGEST_LEN);
+
+        if (rc == 0) {
             return gn;
         }
 
-        node = node->right;
+        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
 }
 
 
-/* drops expired entries from the old end; force: the oldest few anyway */
 static void
-ngx_http_eci_guard_expire(ngx_http_eci_shctx_t *sh, ngx_slab_pool_t *shpool,
-    ngx_uint_t force)
+ngx_http_eci_guard_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
 {
-    ngx_uint_t                  n;
+    ngx_rbtree_node_t         **p;
+    ngx_http_eci_guard_node_t  *gn, *gt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            gn = (ngx_http_eci_guard_node_t *) node;
+            gt = (ngx_http_eci_guard_node_t *) temp;
+
+            p = (ngx_memcmp(gn->digest, gt->digest, NGX_HTTP_ECI_DIGEST_LEN)
+                 < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Drops expired entries from the old end; force: the oldest 64 anyway.
+ * Returns how many unexpired entries it dropped.
+ */
+static ngx_uint_t
+ngx_http_eci_guard_expire(ngx_http_eci_guard_sh_t *gs,
+    ngx_slab_pool_t *shpool, ngx_uint_t force)
+{
+    ngx_uint_t                  n, early;
     ngx_queue_t                *q;
     ngx_http_eci_guard_node_t  *gn;
 
-    for (n = 0; n < 64 && !ngx_queue_empty(&sh->guard_queue); n++) {
+    early = 0;
 
-        q = ngx_queue_head(&sh->guard_queue);
+    for (n = 0; n < 64 && !ngx_queue_empty(&gs->queue); n++) {
+
+        q = ngx_queue_head(&gs->queue);
         gn = ngx_queue_data(q, ngx_http_eci_guard_node_t, queue);
 
-        if (!force && (ngx_msec_int_t) (gn->expires - ngx_current_msec) > 0) {
-            return;
+        if ((ngx_msec_int_t) (gn->expires - ngx_current_msec) > 0) {
+            if (!force) {
+                break;
+            }
+
+            early++;
         }
 
         ngx_queue_remove(q);
-        ngx_rbtree_delete(&sh->guard, &gn->node);
+        ngx_rbtree_delete(&gs->tree, &gn->node);
         ngx_slab_free_locked(shpool, gn);
     }
+
+    return early;
+}
+
+
+ngx_int_t
+ngx_http_eci_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_eci_main_conf_t  *oemcf = data;
+
+    ngx_slab_pool_t           *shpool;
+    ngx_http_eci_guard_sh_t   *gs;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (oemcf != NULL && oemcf->guard != NULL) {
+        gs = oemcf->guard;
+
+    } else if (shm_zone->shm.exists) {
+        gs = shpool->data;
+
+    } else {
+        gs = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_guard_sh_t));
+        if (gs == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_rbtree_init(&gs->tree, &gs->sentinel, ngx_http_eci_guard_insert);
+        ngx_queue_init(&gs->queue);
+
+        shpool->data = gs;
+    }
+
+    /* a full zone is expected, evicts, and is logged by the guard itself */
+    shpool->log_nomem = 0;
+
+    /* this module's code, as loaded now, inserts from here on */
+    gs->tree.insert = ngx_http_eci_guard_insert;
+
+    emcf->guard = gs;
+    emcf->guard_pool = shpool;
+
+    return NGX_OK;
 }
 
 

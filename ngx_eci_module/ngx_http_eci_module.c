@@ -93,7 +93,7 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       NULL },
 
     { ngx_string("eci_exec_guard"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_eci_exec_guard,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -152,6 +152,7 @@ static ngx_str_t  ngx_http_eci_request_id_name = ngx_string("request_id");
 static ngx_str_t  ngx_http_eci_ssl_verify_name =
     ngx_string("ssl_client_verify");
 static ngx_str_t  ngx_http_eci_zone_name = ngx_string("ngx_eci");
+static ngx_str_t  ngx_http_eci_guard_name = ngx_string("ngx_eci_guard");
 
 
 static void *
@@ -637,7 +638,8 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_eci_loc_conf_t *elcf = conf;
 
-    ngx_str_t                 *value;
+    size_t                     size;
+    ngx_str_t                 *value, s;
     ngx_msec_t                 window;
     ngx_http_eci_main_conf_t  *emcf;
 
@@ -648,8 +650,38 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"eci_exec_guard off\" takes no zone");
+            return NGX_CONF_ERROR;
+        }
+
         elcf->exec_guard = 0;
         return NGX_CONF_OK;
+    }
+
+    size = NGX_HTTP_ECI_GUARD_ZONE;
+
+    if (cf->args->nelts > 2) {
+        if (ngx_strncmp(value[2].data, "zone=", 5) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": the guard's "
+                               "size is zone=SIZE", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 5;
+        s.len = value[2].len - 5;
+
+        size = ngx_parse_size(&s);
+
+        if (size == (size_t) NGX_ERROR || size < 8 * ngx_pagesize) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid eci_exec_guard zone size \"%V\": "
+                               "at least %uzk", &s,
+                               8 * ngx_pagesize / 1024);
+            return NGX_CONF_ERROR;
+        }
     }
 
     window = ngx_parse_time(&value[1], 0);
@@ -665,6 +697,11 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
     emcf->used = 1;
+
+    /* one zone for all locations: the largest size asked for */
+    if (size > emcf->guard_size) {
+        emcf->guard_size = size;
+    }
 
     return NGX_CONF_OK;
 }
@@ -842,6 +879,19 @@ ngx_http_eci_init(ngx_conf_t *cf)
 
         emcf->shm_zone->init = ngx_http_eci_init_zone;
         emcf->shm_zone->data = emcf;
+    }
+
+    if (emcf->guard_size) {
+        emcf->guard_zone = ngx_shared_memory_add(cf,
+                                                 &ngx_http_eci_guard_name,
+                                                 emcf->guard_size,
+                                                 &ngx_http_eci_module);
+        if (emcf->guard_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        emcf->guard_zone->init = ngx_http_eci_guard_init_zone;
+        emcf->guard_zone->data = emcf;
     }
 
     /*
@@ -1083,10 +1133,6 @@ ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         if (sh == NULL) {
             return NGX_ERROR;
         }
-
-        ngx_rbtree_init(&sh->guard, &sh->guard_sentinel,
-                        ngx_rbtree_insert_value);
-        ngx_queue_init(&sh->guard_queue);
 
         shpool->data = sh;
     }

@@ -74,6 +74,7 @@ typedef struct {
     ngx_atomic_t                requests[NGX_HTTP_ECI_NERRORS][2];
     ngx_atomic_t                upstream[6];   /* none, 1xx .. 5xx */
     ngx_atomic_t                guard_hits;
+    ngx_atomic_t                guard_evictions;
     ngx_atomic_t                outcomes[ECI_AUDIT_NOUTCOMES];
 } ngx_http_eci_counters_t;
 
@@ -82,10 +83,19 @@ typedef struct {
     ngx_uint_t                  nnodes;
     ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
     ngx_http_eci_counters_t     counters;
-    ngx_rbtree_t                guard;
-    ngx_rbtree_node_t           guard_sentinel;
-    ngx_queue_t                 guard_queue;
 } ngx_http_eci_shctx_t;
+
+
+/* the duplicate guard's zone (eci_exec_guard ... zone=SIZE), see guard.c */
+typedef struct {
+    ngx_rbtree_t                tree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;       /* oldest first */
+    ngx_msec_t                  evict_logged;
+    ngx_uint_t                  evicted;     /* since it was logged */
+} ngx_http_eci_guard_sh_t;
+
+#define NGX_HTTP_ECI_GUARD_ZONE       (1024 * 1024)
 
 
 /* one audit target, however many locations write to it */
@@ -153,6 +163,10 @@ typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_http_eci_shctx_t       *sh;
     ngx_slab_pool_t            *shpool;
+    ngx_shm_zone_t             *guard_zone;
+    size_t                      guard_size;  /* 0: no eci_exec_guard */
+    ngx_http_eci_guard_sh_t    *guard;
+    ngx_slab_pool_t            *guard_pool;
     ngx_int_t                   request_id_index;
     ngx_int_t                   ssl_verify_index;
     u_char                     *random;      /* per worker, see .c */
@@ -268,6 +282,8 @@ char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,
     ngx_str_t *first);
+ngx_int_t ngx_http_eci_guard_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 void ngx_http_eci_guard_release(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx);

@@ -191,7 +191,12 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             "# HELP eci_exec_guard_hits_total Execs refused as duplicates "
             "by eci_exec_guard.\n"
             "# TYPE eci_exec_guard_hits_total counter\n"
-            "eci_exec_guard_hits_total %uA\n", sh->counters.guard_hits);
+            "eci_exec_guard_hits_total %uA\n"
+            "# HELP eci_exec_guard_evictions_total Guard entries evicted "
+            "before their window ended (the zone was full).\n"
+            "# TYPE eci_exec_guard_evictions_total counter\n"
+            "eci_exec_guard_evictions_total %uA\n",
+            sh->counters.guard_hits, sh->counters.guard_evictions);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_lines_total",
             "Audit lines written.", "counter",
