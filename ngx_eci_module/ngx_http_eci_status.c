@@ -10,6 +10,7 @@ static ngx_int_t ngx_http_eci_status_handler(ngx_http_request_t *r);
 static u_char *ngx_http_eci_per_file(u_char *p, u_char *last,
     ngx_http_eci_main_conf_t *emcf, const char *name, const char *help,
     const char *type, size_t offset);
+static size_t ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf);
 static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
 
@@ -104,7 +105,7 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
     size_t                      size;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
-    ngx_uint_t                  i, e, d, n;
+    ngx_uint_t                  i, e, d;
     ngx_chain_t                 out;
     const eci_key_t            *key;
     ngx_http_eci_shctx_t       *sh;
@@ -129,12 +130,7 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    n = (emcf->keystore ? eci_keystore_count(emcf->keystore) : 0)
-        + emcf->audits.nelts + emcf->acls.nelts;
-
-    /* the fixed part, and room for a path (escaped) per labelled line */
-    size = 8192 + NGX_HTTP_ECI_NERRORS * 2 * 128
-           + n * 4 * (256 + 2 * NGX_MAX_PATH);
+    size = ngx_http_eci_status_size(emcf);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -286,7 +282,51 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
 }
 
 
-/* a Prometheus label value: backslash, quote and newline escaped */
+/*
+ * What the scrape can take at most, from what is loaded: the fixed lines,
+ * and per labelled line its text (128 bytes) and its label escaped (each
+ * byte at most two).  A keystore of 2,000 keys costs about 600 KB, not the
+ * 33 KB per key a path-sized guess would take.
+ */
+static size_t
+ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
+{
+    size_t                   size;
+    ngx_uint_t               i;
+    const eci_key_t         *key;
+    ngx_http_eci_audit_t   **audits;
+    ngx_http_eci_acl_ref_t  *acl;
+
+    size = 8192 + NGX_HTTP_ECI_NERRORS * 2 * 128;
+
+    acl = emcf->acls.elts;
+
+    for (i = 0; i < emcf->acls.nelts; i++) {
+        size += 2 * (128 + 2 * acl[i].path.len);
+    }
+
+    audits = emcf->audits.elts;
+
+    /* every per-file metric (ngx_http_eci_per_file), with room for more */
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        size += 8 * (128 + 2 * audits[i]->node->name_len);
+    }
+
+    if (emcf->keystore != NULL) {
+        size += 256 + 2 * emcf->keystore_path.len;
+
+        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+            key = eci_keystore_at(emcf->keystore, i);
+
+            size += 128 + 2 * emcf->keystore_path.len
+                    + ngx_strlen(key->name) + ngx_strlen(key->fingerprint);
+        }
+    }
+
+    return size;
+}
+
+
 /* one metric with a value per audit file: the uint64_t at offset in its node */
 static u_char *
 ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
