@@ -591,11 +591,16 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_syslog_process_conf(cf, audit->syslog) != NGX_CONF_OK) {
+        /* ngx_syslog_process_conf() cuts the argument with NULs */
+        audit->name.len = name.len;
+        audit->name.data = ngx_pstrdup(cf->pool, &name);
+        if (audit->name.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        audit->name = name;
+        if (ngx_syslog_process_conf(cf, audit->syslog) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
 
     } else {
         /*

@@ -48,6 +48,8 @@ http {
             eci_audit_log syslog:server=127.0.0.1:$udp,tag=eci_audit;
             proxy_pass    http://127.0.0.1:%%MOCK%%;
         }
+
+        location = /metrics { eci_status; }
     }
 }
 EOF
@@ -100,6 +102,14 @@ $out = `$tool verify $copy --keystore $store --master $master 2>&1`;
 is($? >> 8, 0, 'the collected lines verify with eci-audit') or diag $out;
 
 unlike(join('', @msgs), qr/\Q$KEY\E/, 'no key in what was shipped');
+
+{
+    # the target's name is shown as configured, not cut by NULs
+    my $m = $t->request('GET', '/metrics')->{body} // '';
+    unlike($m, qr/\0/, 'eci_status has no NUL byte');
+    like($m, qr/^eci_audit_lines_total\{file="syslog:server=127\.0\.0\.1:$udp,tag=eci_audit"\} \d+$/m,
+         'eci_status names the syslog target as configured');
+}
 
 $t->done;
 done_testing;
