@@ -24,7 +24,7 @@ UNIT_BINS   := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 CORE_OBJS   := $(CORE_NAMES:%=$(BUILD)/core/%.o)
 
 MODULE      := $(BUILD)/ngx_http_eci_module.so
-TOOLS       := $(BUILD)/eci-keytool $(BUILD)/eci-audit
+TOOLS       := $(BUILD)/eci-keytool $(BUILD)/eci-audit $(BUILD)/eci-acl
 
 PROVE       ?= prove
 PROVE_FLAGS ?=
@@ -47,6 +47,9 @@ $(BUILD)/eci-keytool: tools/eci-keytool.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+$(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
@@ -105,6 +108,7 @@ install: all
 	    $(DESTDIR)$(MODULES_PATH)/ngx_http_eci_module.so
 	install -D -m 0755 $(BUILD)/eci-keytool $(DESTDIR)/usr/bin/eci-keytool
 	install -D -m 0755 $(BUILD)/eci-audit $(DESTDIR)/usr/bin/eci-audit
+	install -D -m 0755 $(BUILD)/eci-acl $(DESTDIR)/usr/bin/eci-acl
 	mkdir -p $(DESTDIR)/usr/share/nginx/modules-available \
 	    $(DESTDIR)/etc/nginx/modules-enabled
 	echo 'load_module modules/ngx_http_eci_module.so;' \

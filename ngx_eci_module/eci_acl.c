@@ -1449,3 +1449,72 @@ eci_acl_key_plain(const char *s)
 
     return 1;
 }
+
+
+size_t
+eci_acl_group_count(const eci_acl_t *acl)
+{
+    return acl->groups.n;
+}
+
+
+int
+eci_acl_principal_next(const eci_acl_t *acl, size_t *cursor,
+    const char **name, size_t *len)
+{
+    const eci_acl_table_t  *t;
+
+    t = &acl->principals;
+
+    if (t->slots == NULL) {
+        return 0;
+    }
+
+    while (*cursor <= t->mask) {
+        if (t->slots[*cursor].entry != NULL) {
+            *name = t->slots[*cursor].entry->name;
+            *len = t->slots[*cursor].entry->len;
+            (*cursor)++;
+            return 1;
+        }
+
+        (*cursor)++;
+    }
+
+    return 0;
+}
+
+
+size_t
+eci_acl_grants(const eci_acl_t *acl, const char *p, size_t plen,
+    eci_acl_grant_info_t *out, size_t cap)
+{
+    size_t                  k;
+    const eci_acl_grant_t  *g;
+    const eci_acl_entry_t  *e;
+    eci_acl_grant_info_t   *o;
+
+    e = eci_acl_table_find(&acl->principals, p, plen);
+    if (e == NULL) {
+        return 0;
+    }
+
+    for (k = 0; k <= e->ngroups && k < cap; k++) {
+        g = eci_acl_entry_grant(e, k);
+        o = &out[k];
+
+        o->group = (k == 0) ? NULL : e->groups[k - 1]->name;
+        o->group_len = (k == 0) ? 0 : e->groups[k - 1]->len;
+        o->permissions = (const char *const *) g->permissions;
+        o->npermissions = g->npermissions;
+        o->all_ids = g->report_ids.all;
+        o->ids = g->report_ids.ids;
+        o->nids = g->report_ids.n;
+        o->all_overrides = g->override_ids.all;
+        o->overrides = g->override_ids.ids;
+        o->noverrides = g->override_ids.n;
+        o->allow_duplicate = g->allow_duplicate;
+    }
+
+    return e->ngroups + 1;
+}

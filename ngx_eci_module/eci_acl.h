@@ -57,4 +57,33 @@ const char *eci_acl_rc_text(eci_acl_rc_t rc);
 int eci_acl_allow_duplicate(const eci_acl_t *acl, const char *p,
     size_t plen);
 
+/*
+ * What eci-acl shows of an ACL: its principals one by one (*cursor starts
+ * at 0; 0 returned past the last) and a principal's grants, its own entry
+ * first and then its groups in the order listed.  Pointers stay valid
+ * until eci_acl_free().
+ */
+typedef struct {
+    const char          *group;          /* NULL: the principal's own */
+    size_t               group_len;
+    const char *const   *permissions;
+    size_t               npermissions;
+    int                  all_ids;
+    const int32_t       *ids;            /* sorted, unique */
+    size_t               nids;
+    int                  all_overrides;
+    const int32_t       *overrides;      /* sorted, unique */
+    size_t               noverrides;
+    int                  allow_duplicate;
+} eci_acl_grant_info_t;
+
+size_t eci_acl_group_count(const eci_acl_t *acl);
+
+int eci_acl_principal_next(const eci_acl_t *acl, size_t *cursor,
+    const char **name, size_t *len);
+
+/* how many grants the principal has (0: unknown); fills at most cap */
+size_t eci_acl_grants(const eci_acl_t *acl, const char *p, size_t plen,
+    eci_acl_grant_info_t *out, size_t cap);
+
 #endif /* ECI_ACL_H */

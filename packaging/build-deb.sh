@@ -26,7 +26,7 @@ here=$top/packaging
 die() { echo "build-deb: $*" >&2; exit 1; }
 
 for f in "$build/ngx_http_eci_module.so" "$build/eci-keytool" \
-         "$build/eci-audit"; do
+         "$build/eci-audit" "$build/eci-acl"; do
     [ -f "$f" ] || die "$f is missing; run make first"
 done
 
@@ -81,10 +81,12 @@ install -d "$stage/usr/lib/nginx/modules" \
 # Debian ships binaries stripped (the symbols go to a -dbgsym package; keep
 # build/ for debugging)
 install -m 0644 "$build/ngx_http_eci_module.so" "$stage/usr/lib/nginx/modules/"
-install -m 0755 "$build/eci-keytool" "$build/eci-audit" "$stage/usr/bin/"
+install -m 0755 "$build/eci-keytool" "$build/eci-audit" "$build/eci-acl" \
+    "$stage/usr/bin/"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
     "$stage/usr/lib/nginx/modules/ngx_http_eci_module.so" \
-    "$stage/usr/bin/eci-keytool" "$stage/usr/bin/eci-audit"
+    "$stage/usr/bin/eci-keytool" "$stage/usr/bin/eci-audit" \
+    "$stage/usr/bin/eci-acl"
 
 install -m 0644 "$here/mod-http-eci.conf" \
     "$stage/usr/share/nginx/modules-available/mod-http-eci.conf"
@@ -122,6 +124,7 @@ if command -v dpkg-shlibdeps >/dev/null; then
     libdeps=$(cd "$tmp" && dpkg-shlibdeps --warnings=0 -O \
                   "$abs/usr/lib/nginx/modules/ngx_http_eci_module.so" \
                   "$abs/usr/bin/eci-keytool" "$abs/usr/bin/eci-audit" \
+                  "$abs/usr/bin/eci-acl" \
               | sed -n 's/^shlibs:Depends=//p')
     rm -rf "$tmp"
 fi

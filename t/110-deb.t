@@ -113,7 +113,7 @@ is(-f $SNIPPET ? slurp($SNIPPET) : undef,
    'modules-available has the load_module snippet');
 is(readlink($LINK), $SNIPPET, 'modules-enabled links to it');
 
-for my $tool (qw(eci-keytool eci-audit)) {
+for my $tool (qw(eci-keytool eci-audit eci-acl)) {
     ok(-x "/usr/bin/$tool", "/usr/bin/$tool is installed");
     ($rc, $out) = run("/usr/bin/$tool", '--help');
     is($rc, 0, "$tool --help runs") or diag $out;
@@ -197,7 +197,7 @@ ok(!installed(), 'the package is no longer installed');
 ok(!-e $SO, 'the module is gone');
 ok(!-e $SNIPPET, 'the load_module snippet is gone');
 ok(!-e $LINK && !-l $LINK, 'the modules-enabled link is gone');
-ok(!-e "/usr/bin/$_", "/usr/bin/$_ is gone") for qw(eci-keytool eci-audit);
+ok(!-e "/usr/bin/$_", "/usr/bin/$_ is gone") for qw(eci-keytool eci-audit eci-acl);
 
 ($rc, $out) = run($NGINX, '-t');
 is($rc, 0, "nginx -t of Debian's configuration passes without the module")
