@@ -363,7 +363,7 @@ BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
-        bench-alloc bench-together bench-deps
+        bench-alloc bench-together bench-deps bench-acl-pathological
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -373,11 +373,20 @@ bench-deps:
 	@command -v taskset >/dev/null 2>&1 || { \
 	    echo "bench: taskset (util-linux) is missing"; exit 1; }
 
-bench: deps all bench-deps $(BUILD)/acl_lookup $(BUILD)/floor
+bench: deps all bench-deps $(BUILD)/acl_lookup $(BUILD)/floor \
+       $(BUILD)/acl_pathological
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    BENCH_ACL_LOOKUP=$(abspath $(BUILD)/acl_lookup) \
 	    BENCH_FLOOR=$(abspath $(BUILD)/floor) \
 	    timeout 900 perl bench/run.pl
+	timeout 300 $(BUILD)/acl_pathological
+
+# make bench-acl-pathological: hostile-sized ACLs and override lists
+$(BUILD)/acl_pathological: bench/acl_pathological.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+bench-acl-pathological: $(BUILD)/acl_pathological
+	timeout 300 $(BUILD)/acl_pathological
 
 # bench/floor.c: the audit contract's own cost here (make bench runs it)
 $(BUILD)/floor: bench/floor.c $(CORE_OBJS)
