@@ -38,6 +38,8 @@ static ngx_int_t ngx_http_eci_pass_body(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_eci_scan(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_buf_t *b, off_t *at);
+static ngx_int_t ngx_http_eci_cut_close(ngx_http_request_t *r,
+    ngx_int_t rc);
 static ngx_chain_t *ngx_http_eci_release_held(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, size_t n);
 static void ngx_http_eci_trim(ngx_buf_t *b, off_t size);
@@ -444,7 +446,7 @@ ngx_http_eci_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ngx_http_eci_trim(cl->buf, 0);
         }
 
-        return NGX_ERROR;
+        return ngx_http_eci_cut_close(r, NGX_OK);
     }
 
     if (!ctx->replace_body) {
@@ -523,9 +525,9 @@ ngx_http_eci_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
  * its length - 1, counted by ctx->keyscan.held) are held back until what
  * follows, or the end, decides; everything else goes on as it came, in
  * the same buffers.  Where the key begins the response is cut: the bytes
- * before it go on, nothing after, and NGX_ERROR has nginx close the
- * connection without the response's end (no last chunk; fewer bytes than
- * its Content-Length).  The audit captures what went on.
+ * before it go on, nothing after, and the connection is closed without
+ * the response's end (no last chunk; fewer bytes than its Content-Length).
+ * The audit captures what went on.
  */
 static ngx_int_t
 ngx_http_eci_pass_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
@@ -690,7 +692,25 @@ ngx_http_eci_pass_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ngx_chain_update_chains(r->pool, &ctx->held_free, &ctx->held_busy, &hcl,
                             (ngx_buf_tag_t) &ngx_http_eci_module);
 
-    return found ? NGX_ERROR : rc;
+    return found ? ngx_http_eci_cut_close(r, rc) : rc;
+}
+
+
+/*
+ * After the cut: NGX_ERROR has nginx close the connection at once (and
+ * stop reading the upstream), but drops what waits to be sent; so while
+ * bytes before the key wait for a slow caller, what comes is swallowed,
+ * and the connection closes when they are out (r->keepalive is off) or
+ * with the next piece that finds them out.
+ */
+static ngx_int_t
+ngx_http_eci_cut_close(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_ERROR || !(r->buffered || r->connection->buffered)) {
+        return NGX_ERROR;
+    }
+
+    return rc;
 }
 
 
