@@ -28,10 +28,9 @@ static ngx_int_t ngx_http_eci_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_eci_replace(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, const char *code, const char *message);
-static void ngx_http_eci_strip_headers(ngx_http_request_t *r,
-    ngx_uint_t all);
-static ngx_uint_t ngx_http_eci_header_reflects(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx);
+static ngx_uint_t ngx_http_eci_strip_headers(ngx_http_request_t *r,
+    ngx_uint_t all, const eci_key_t *key);
+static ngx_uint_t ngx_http_eci_carries(const eci_key_t *key, ngx_str_t *s);
 static void ngx_http_eci_reflected(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, const char *where);
 static ngx_int_t ngx_http_eci_pass_body(ngx_http_request_t *r,
@@ -71,7 +70,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_str_t                  rid;
-    ngx_uint_t                 status;
+    ngx_uint_t                 status, upstream, reflected;
     ngx_table_elt_t           *h;
     ngx_http_eci_ctx_t        *ctx;
     ngx_http_eci_loc_conf_t   *elcf;
@@ -96,7 +95,12 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_eci_strip_headers(r, 0);
+    /* the upstream's own response: looked at for the key too */
+    upstream = !ctx->own_response && ctx->allowed && r->upstream != NULL
+               && r->err_status == 0;
+
+    reflected = ngx_http_eci_strip_headers(r, 0,
+                                           upstream ? ctx->api_key : NULL);
 
     if (ngx_http_eci_request_id(r, &rid) == NGX_OK) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -118,10 +122,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
-    if (ctx->allowed && r->upstream != NULL && r->err_status == 0) {
-
-        /* the upstream's own response */
-
+    if (upstream) {
         ctx->upstream_body = 1;
 
         eci_sha256_init(&ctx->sha256);
@@ -147,7 +148,13 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
                              ctx->api_key->len);
         }
 
-        if (ngx_http_eci_header_reflects(r, ctx)) {
+        if (reflected
+            || ngx_http_eci_carries(ctx->api_key,
+                                    &r->headers_out.status_line)
+            || ngx_http_eci_carries(ctx->api_key,
+                                    &r->headers_out.content_type)
+            || ngx_http_eci_carries(ctx->api_key, &r->headers_out.charset))
+        {
             ngx_http_eci_reflected(r, ctx, "in its header: the caller "
                                    "gets 502");
 
@@ -270,7 +277,7 @@ ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
      * a relative Location would be written again (absolute_redirect)
      */
     if (ctx->upstream_body) {
-        ngx_http_eci_strip_headers(r, 1);
+        (void) ngx_http_eci_strip_headers(r, 1, NULL);
         r->headers_out.location = NULL;
     }
 
@@ -294,67 +301,6 @@ ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 }
 
 
-/*
- * The key anywhere in what the upstream's header would send: the status
- * line, Content-Type, every header's name and value (Location, Refresh,
- * Set-Cookie, ...).  The ECI-ApiKey headers are already removed.
- */
-static ngx_uint_t
-ngx_http_eci_header_reflects(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    const char       *key;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    if (ctx->api_key == NULL) {
-        return 0;
-    }
-
-    key = ctx->api_key->value;
-    len = ctx->api_key->len;
-
-    if (eci_keyscan_contains(r->headers_out.status_line.data,
-                             r->headers_out.status_line.len, key, len)
-        || eci_keyscan_contains(r->headers_out.content_type.data,
-                                r->headers_out.content_type.len, key, len)
-        || eci_keyscan_contains(r->headers_out.charset.data,
-                                r->headers_out.charset.len, key, len))
-    {
-        return 1;
-    }
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (eci_keyscan_contains(h[i].key.data, h[i].key.len, key, len)
-            || eci_keyscan_contains(h[i].value.data, h[i].value.len, key, len))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /* the key came back: the error, and a log line that names it, never shows */
 static void
 ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
@@ -374,14 +320,19 @@ ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
 /*
  * Removes any spelling of the key header from the response; with all,
- * every header but the ones the gateway itself set.
+ * every header but the ones the gateway itself set.  With key, says
+ * whether a header left carries its bytes, in its name or its value
+ * (Location, Refresh, Set-Cookie, ...).
  */
-static void
-ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all)
+static ngx_uint_t
+ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all,
+    const eci_key_t *key)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, found;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+
+    found = 0;
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -417,8 +368,25 @@ ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all)
 
         if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)) {
             h[i].hash = 0;
+            continue;
+        }
+
+        if (ngx_http_eci_carries(key, &h[i].key)
+            || ngx_http_eci_carries(key, &h[i].value))
+        {
+            found = 1;
         }
     }
+
+    return found;
+}
+
+
+static ngx_uint_t
+ngx_http_eci_carries(const eci_key_t *key, ngx_str_t *s)
+{
+    return key != NULL
+           && eci_keyscan_contains(s->data, s->len, key->value, key->len);
 }
 
 

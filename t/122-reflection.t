@@ -123,15 +123,7 @@ sub exec_req {
 
 # the newest result line, once there are $n
 sub result {
-    my ($n) = @_;
-    my $deadline = Time::HiRes::time() + 5;
-    my @res;
-    while (1) {
-        @res = grep { ($_->{event} // '') eq 'result' }
-               $t->audit_lines('audit.log');
-        last if @res >= $n || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
+    my @res = $t->audit_results(@_);
     return $res[-1] // {};
 }
 
