@@ -125,6 +125,28 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     if (upstream) {
         ctx->upstream_body = 1;
 
+        if (reflected
+            || ngx_http_eci_carries(ctx->api_key,
+                                    &r->headers_out.status_line)
+            || ngx_http_eci_carries(ctx->api_key,
+                                    &r->headers_out.content_type)
+            || ngx_http_eci_carries(ctx->api_key, &r->headers_out.charset))
+        {
+            ngx_http_eci_reflected(r, ctx, "in its header: the caller "
+                                   "gets 502");
+
+            r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+            r->headers_out.status_line.len = 0;
+
+            rc = ngx_http_eci_replace(r, ctx, "upstream_reflected_key",
+                                      NGX_HTTP_ECI_REFLECTED);
+
+            /* nothing of a body that came with the key is kept */
+            ctx->upstream_body = 0;
+
+            return rc;
+        }
+
         eci_sha256_init(&ctx->sha256);
 
         /* bounded: at most eci_audit_body_max per request */
@@ -146,28 +168,6 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
         if (ctx->api_key != NULL) {
             eci_keyscan_init(&ctx->keyscan, ctx->api_key->value,
                              ctx->api_key->len);
-        }
-
-        if (reflected
-            || ngx_http_eci_carries(ctx->api_key,
-                                    &r->headers_out.status_line)
-            || ngx_http_eci_carries(ctx->api_key,
-                                    &r->headers_out.content_type)
-            || ngx_http_eci_carries(ctx->api_key, &r->headers_out.charset))
-        {
-            ngx_http_eci_reflected(r, ctx, "in its header: the caller "
-                                   "gets 502");
-
-            r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
-            r->headers_out.status_line.len = 0;
-
-            rc = ngx_http_eci_replace(r, ctx, "upstream_reflected_key",
-                                      NGX_HTTP_ECI_REFLECTED);
-
-            /* nothing of a body that came with the key is kept */
-            ctx->upstream_body = 0;
-
-            return rc;
         }
 
         if (status == NGX_HTTP_UNAUTHORIZED) {
