@@ -976,6 +976,10 @@ ngx_http_eci_ctx_cleanup(void *data)
     if (ctx->pending != NULL) {
         ngx_http_eci_audit_unqueue(ctx);
     }
+
+    /* bytes held back from the caller were the key's first ones */
+    ngx_http_eci_wipe_held(ctx->held_free);
+    ngx_http_eci_wipe_held(ctx->held_busy);
 }
 
 

@@ -14,6 +14,7 @@
 
 #include "eci_common.h"
 #include "eci_sha256.h"
+#include "eci_keyscan.h"
 #include "eci_target.h"
 #include "eci_acl.h"
 #include "eci_keystore.h"
@@ -229,6 +230,12 @@ struct ngx_http_eci_ctx_s {
     uint64_t                    serial;      /* per worker, never 0 */
     ngx_str_t                   body;        /* our JSON, when replacing */
 
+    /* the upstream body scanned for the key on its way (see filter.c) */
+    eci_keyscan_t               keyscan;
+    off_t                       scanned;     /* its bytes scanned so far */
+    ngx_chain_t                *held_free;   /* for bytes held back */
+    ngx_chain_t                *held_busy;
+
     unsigned                    has_overrides:1;
     unsigned                    decided:1;
     unsigned                    allowed:1;
@@ -238,6 +245,7 @@ struct ngx_http_eci_ctx_s {
     unsigned                    upstream_body:1;
     unsigned                    truncated:1;
     unsigned                    response_done:1;
+    unsigned                    body_cut:1;  /* it held the key */
     unsigned                    audited:1;
     unsigned                    guarded:1;
     unsigned                    intent_queued:1;
@@ -270,6 +278,7 @@ char *ngx_http_eci_proxy_merge(ngx_conf_t *cf,
 ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
+void ngx_http_eci_wipe_held(ngx_chain_t *cl);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);

@@ -31,6 +31,7 @@ const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS] = {
     "service_unavailable",
     "internal_error",
     "too_many_requests",
+    "upstream_reflected_key",
     "other",
     NULL
 };

@@ -788,6 +788,21 @@ sub audit_record {
     }
 }
 
+# the result lines (decoded), once there are $n of them or $WAIT passed:
+# an exec's result line is written a moment after its response
+sub audit_results {
+    my ($self, $n, $file) = @_;
+    my $deadline = Time::HiRes::time() + $WAIT;
+    my @res;
+
+    while (1) {
+        @res = grep { ($_->{event} // '') eq 'result' }
+               $self->audit_lines($file);
+        return @res if @res >= $n || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
 sub wait_for_lines {
     my ($self, $file, $n, $timeout) = @_;
     my $path = $self->path($file);
@@ -1088,6 +1103,11 @@ that is not a JSON object.
 
 The audit line of that request and event (default C<result>), polled for
 until it is written (default 5 s); undef if it never came.
+
+=item $t->audit_results($n, $file)
+
+The result lines of an audit file (default audit.log), decoded, once there
+are at least C<$n> of them (polls up to 5 s).
 
 =item $t->wait_for_lines($file, $n, $timeout)
 

@@ -477,11 +477,30 @@ sub _respond {
     } else {
         $body = $b->{body} // '';
     }
-    $body =~ s{%ID%}{$id // ''}ge;
-    utf8::encode($body);
+    # an upstream that reflects the key: %KEY% is the ECI-ApiKey received
+    my ($key) = header_values($req, 'ECI-ApiKey');
+    $key //= '';
+    my $fill = sub {
+        my ($s) = @_;
+        return $s unless defined $s;
+        $s =~ s{%ID%}{$id // ''}ge;
+        # %KEY:OFF% and %KEY:OFF:LEN%: a piece of it (substr)
+        $s =~ s{%KEY(?::([0-9]+)(?::([0-9]+))?)?%}
+               {defined $1 ? (defined $2 ? substr($key, $1, $2)
+                                         : substr($key, $1))
+                           : $key}ge;
+        return $s;
+    };
+
+    # body_parts: the body in these pieces, one write (or chunk) each
+    my @parts = map { my $p = $fill->($_); utf8::encode($p); $p }
+                @{ $b->{body_parts} || [] };
+    $body = join '', @parts if @parts;
+    $body = $fill->($body);
+    utf8::encode($body) unless @parts;
     $body = '' if ($req->{method} // '') eq 'HEAD';
 
-    my $ctype = exists $b->{content_type} ? $b->{content_type}
+    my $ctype = exists $b->{content_type} ? $fill->($b->{content_type})
                                           : 'application/json; charset=utf-8';
 
     my $version = $req->{http_version} // '';
@@ -491,7 +510,8 @@ sub _respond {
                                       : $conn_hdr =~ /\bkeep-alive\b/i;
     $keep = 0 if $b->{close_mid_body};
 
-    my $head = "HTTP/1.1 $status " . ($REASON{$status} // 'Status') . "\r\n";
+    my $reason = $fill->($b->{reason}) // $REASON{$status} // 'Status';
+    my $head = "HTTP/1.1 $status $reason\r\n";
     $head .= "Content-Type: $ctype\r\n" if defined $ctype && $ctype ne '';
     if ($b->{chunked}) {
         $head .= "Transfer-Encoding: chunked\r\n";
@@ -504,13 +524,26 @@ sub _respond {
         $head .= "Connection: keep-alive\r\n";
     }
     for my $h (@{ $b->{headers} || [] }) {
-        my ($n, $v) = @$h;
+        my ($n, $v) = map { $fill->($_) } @$h;
         utf8::encode($v) if defined $v;
         $head .= "$n: " . ($v // '') . "\r\n";
     }
     $head .= "\r\n";
 
     Time::HiRes::sleep($b->{delay}) if $b->{delay};
+
+    if (@parts && ($req->{method} // '') ne 'HEAD') {
+        _write($sock, $head) or return 0;
+        for my $i (0 .. $#parts) {
+            Time::HiRes::sleep($b->{body_delay}) if $b->{body_delay};
+            my $p = $parts[$i];
+            $p = sprintf("%x\r\n%s\r\n", length $p, $p)
+                if $b->{chunked} && length $p;
+            _write($sock, $p) or return 0;
+        }
+        _write($sock, "0\r\n\r\n") or return 0 if $b->{chunked};
+        return $keep;
+    }
 
     # head and body in one write: as a real server does, and no Nagle wait
     if (!$b->{chunked} && !$b->{close_mid_body}) {
@@ -678,6 +711,7 @@ C<set> replaces the behaviour file, read at each request; C<reset> removes
 it, restoring the defaults.  Keys:
 
     status                  200
+    reason                  the status line's reason phrase (OK, ...)
     body                    a ReportDistributionLogResponse for the id in
                             /api/v202106/reportdistribution/<id>/exec
                             (reportDistributionLogId 1000+id, status
@@ -686,11 +720,20 @@ it, restoring the defaults.  Keys:
                             sent UTF-8 encoded
     content_type            "application/json; charset=utf-8"; undef: none
     headers                 [[name, value], ...] extra response headers
+    body_parts              [string, ...]: the body in these pieces, one
+                            write each (one chunk each when chunked),
+                            body_delay before each
     chunked                 1: Transfer-Encoding: chunked, several chunks
     delay                   seconds to wait before the response headers
-    body_delay              seconds to wait after each chunk
+    body_delay              seconds to wait after each chunk (before each
+                            of body_parts)
     close_mid_body          send the headers and half the body, then close
     close_without_response  read the request, record it, close
+
+In body, body_parts, reason, content_type and headers (names and values),
+%KEY% is the value of the ECI-ApiKey request header the mock received (an
+upstream that reflects the key); %KEY:OFF% and %KEY:OFF:LEN% are pieces
+of it, as substr() takes them.
 
 =item MockEci::default_body($id)
 
