@@ -45,6 +45,7 @@
 #include <jansson.h>
 
 #include "eci_acl.h"
+#include "eci_acl_int.h"
 
 
 #define ECI_ACL_BLOCK_SIZE   (64 * 1024)
@@ -71,62 +72,6 @@ struct eci_acl_block_s {
 
 #define ECI_ACL_BLOCK_HDR                                                    \
     ((sizeof(eci_acl_block_t) + ECI_ACL_ALIGN - 1) & ~(ECI_ACL_ALIGN - 1))
-
-/* grants test the first 64 distinct permissions of an ACL as bits */
-#define ECI_ACL_PERMISSION_BITS  64
-
-typedef struct {
-    int32_t          *ids;              /* sorted, unique */
-    uint32_t          n;
-    uint32_t          all;              /* "*" */
-} eci_acl_ids_t;
-
-typedef struct {
-    uint64_t          permission_bits;  /* bit i: the ACL's permission i */
-    const char      **permissions;      /* the ACL's copies, any index */
-    size_t            npermissions;
-    eci_acl_ids_t     report_ids;
-    eci_acl_ids_t     override_ids;
-    int               allow_duplicate;
-} eci_acl_grant_t;
-
-typedef struct {
-    const char       *name;             /* NUL-terminated */
-    size_t            len;
-} eci_acl_permission_t;
-
-typedef struct eci_acl_entry_s  eci_acl_entry_t;
-
-struct eci_acl_entry_s {
-    eci_acl_grant_t   grant;
-    eci_acl_entry_t **groups;           /* principals only */
-    size_t            ngroups;
-    size_t            len;
-    char              name[];           /* len bytes, no NUL */
-};
-
-typedef struct {
-    uint32_t          hash;
-    eci_acl_entry_t  *entry;            /* NULL: empty */
-} eci_acl_slot_t;
-
-typedef struct {
-    eci_acl_slot_t   *slots;
-    size_t            n;
-    size_t            mask;
-} eci_acl_table_t;
-
-struct eci_acl_s {
-    eci_acl_block_t  *blocks;
-    eci_acl_table_t   principals;
-    eci_acl_table_t   groups;
-    eci_acl_permission_t  *permissions; /* distinct, in order of appearance */
-    size_t            npermissions;
-    size_t            permissions_cap;
-    uint32_t         *permission_slots; /* index + 1 into permissions, 0:
-                                           empty; at most half full */
-    size_t            permission_mask;
-};
 
 /* where the loader is, for messages */
 typedef struct {
@@ -165,11 +110,7 @@ static int eci_acl_ids_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
 static int eci_acl_groups_load(eci_acl_ctx_t *ctx, const char *key,
     json_t *v, eci_acl_entry_t *e);
 static int eci_acl_id_cmp(const void *a, const void *b);
-static int eci_acl_ids_cover(const eci_acl_ids_t *ids, int32_t id);
-static int eci_acl_grant_has(const eci_acl_grant_t *g,
-    const char *permission, size_t index);
-static const eci_acl_grant_t *eci_acl_entry_grant(const eci_acl_entry_t *e,
-    size_t k);
+
 static int32_t eci_acl_override_denied(const eci_acl_entry_t *e,
     const char *permission, size_t index, int32_t id, const int32_t *ids,
     size_t n);
@@ -179,7 +120,6 @@ static int eci_acl_table_insert(eci_acl_table_t *t, eci_acl_entry_t *e);
 static eci_acl_entry_t *eci_acl_table_find(const eci_acl_table_t *t,
     const char *name, size_t len);
 static uint32_t eci_acl_hash(const char *s, size_t len);
-static void *eci_acl_alloc(eci_acl_t *acl, size_t size);
 static void eci_acl_error(eci_acl_ctx_t *ctx, const char *key, long index,
     const char *fmt, ...)
 #if defined(__GNUC__)
@@ -346,6 +286,12 @@ eci_acl_load_json(const char *data, size_t len, const char *name,
     ctx.acl = acl;
 
     if (eci_acl_root_load(&ctx, root) != 0) {
+        eci_acl_free(acl);
+        return NULL;
+    }
+
+    if (eci_acl_index_build(acl) != 0) {
+        eci_acl_error(&ctx, NULL, -1, "out of memory");
         eci_acl_free(acl);
         return NULL;
     }
@@ -996,6 +942,12 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
 
     permission = acl->permissions[index].name;
 
+    if (e->index != NULL) {
+        /* many groups: one row of them, not one group after another */
+        return eci_acl_check_indexed(e, permission, index, id, ids, n,
+                                     denied);
+    }
+
     have_permission = 0;
     have_id = 0;
 
@@ -1142,7 +1094,7 @@ eci_acl_rc_text(eci_acl_rc_t rc)
 
 /* k == 0: the principal's own entry; k >= 1: its group k - 1 */
 
-static const eci_acl_grant_t *
+const eci_acl_grant_t *
 eci_acl_entry_grant(const eci_acl_entry_t *e, size_t k)
 {
     return (k == 0) ? &e->grant : &e->groups[k - 1]->grant;
@@ -1151,7 +1103,7 @@ eci_acl_entry_grant(const eci_acl_entry_t *e, size_t k)
 
 /* permission is the ACL's copy, index its place in the ACL's list */
 
-static int
+int
 eci_acl_grant_has(const eci_acl_grant_t *g, const char *permission,
     size_t index)
 {
@@ -1171,7 +1123,7 @@ eci_acl_grant_has(const eci_acl_grant_t *g, const char *permission,
 }
 
 
-static int
+int
 eci_acl_ids_cover(const eci_acl_ids_t *ids, int32_t id)
 {
     size_t  lo, hi, mid;
@@ -1320,7 +1272,7 @@ eci_acl_hash(const char *s, size_t len)
 
 /* zeroed memory that lives as long as the ACL */
 
-static void *
+void *
 eci_acl_alloc(eci_acl_t *acl, size_t size)
 {
     void  *p;
