@@ -36,6 +36,8 @@
 #define ECI_AUDIT_K_OVERRIDES  ",\"overrideUserIds\":"
 #define ECI_AUDIT_K_DECISION   ",\"decision\":"
 #define ECI_AUDIT_K_OUTCOME    ",\"outcome\":"
+#define ECI_AUDIT_K_CANDIDATE  ",\"candidateDecision\":"
+#define ECI_AUDIT_K_CAND_WHY   ",\"candidateReason\":"
 #define ECI_AUDIT_K_ERROR      ",\"error\":"
 #define ECI_AUDIT_K_STATUS     ",\"status\":"
 #define ECI_AUDIT_K_UPSTATUS   ",\"upstreamStatus\":"
@@ -64,7 +66,8 @@
     ECI_AUDIT_K_TIME ECI_AUDIT_K_EVENT ECI_AUDIT_K_REQID                    \
     ECI_AUDIT_K_PRINCIPAL ECI_AUDIT_K_CLIENT ECI_AUDIT_K_METHOD             \
     ECI_AUDIT_K_URI ECI_AUDIT_K_ID ECI_AUDIT_K_OVERRIDES                    \
-    ECI_AUDIT_K_DECISION ECI_AUDIT_K_OUTCOME ECI_AUDIT_K_ERROR              \
+    ECI_AUDIT_K_DECISION ECI_AUDIT_K_OUTCOME ECI_AUDIT_K_CANDIDATE          \
+    ECI_AUDIT_K_CAND_WHY ECI_AUDIT_K_ERROR                                  \
     ECI_AUDIT_K_STATUS ECI_AUDIT_K_UPSTATUS ECI_AUDIT_K_UPTIME              \
     ECI_AUDIT_K_CLOSED ECI_AUDIT_K_CLOSED_AT ECI_AUDIT_K_BYTES              \
     ECI_AUDIT_K_SHA256 ECI_AUDIT_K_TRUNCATED ECI_AUDIT_K_VALID              \
@@ -1420,6 +1423,10 @@ eci_audit_line_max(const eci_audit_record_t *rec)
                             ? strlen(rec->decision) : 0)
         + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
         + eci_audit_str_len(sizeof("refused") - 1)      /* outcome */
+        + eci_audit_str_len(rec->candidate != NULL
+                            ? strlen(rec->candidate) : 0)
+        + eci_audit_str_len(rec->candidate_reason != NULL
+                            ? strlen(rec->candidate_reason) : 0)
         + ECI_AUDIT_TIME_LEN + 2                        /* clientClosedAt */
         + 7 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools,
                                        seq */
@@ -1515,6 +1522,14 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     eci_audit_lit(&o, ECI_AUDIT_K_OUTCOME);
     eci_audit_cstr(&o, eci_audit_outcomes[rec->outcome]);
+
+    /* eci_acl_candidate decided otherwise (only then) */
+    if (rec->candidate != NULL) {
+        eci_audit_lit(&o, ECI_AUDIT_K_CANDIDATE);
+        eci_audit_cstr(&o, rec->candidate);
+        eci_audit_lit(&o, ECI_AUDIT_K_CAND_WHY);
+        eci_audit_cstr(&o, rec->candidate_reason);
+    }
 
     eci_audit_lit(&o, ECI_AUDIT_K_ERROR);
     eci_audit_cstr(&o, rec->error);

@@ -91,6 +91,8 @@ typedef struct {
     const char                  *error;        /* NULL: null */
     int                          status;       /* sent to the caller */
     eci_outcome_t                outcome;
+    const char                  *candidate;    /* NULL: no such field */
+    const char                  *candidate_reason;
     int64_t                      client_closed_ms;  /* 0: the caller
                                                        stayed */
     int                          upstream_status;   /* 0: null */

@@ -27,6 +27,9 @@ static ngx_int_t ngx_http_eci_authorise(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 static ngx_int_t ngx_http_eci_reentry(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
+static void ngx_http_eci_candidate(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf,
+    eci_acl_rc_t enforced);
 static ngx_int_t ngx_http_eci_check_content_type(ngx_http_request_t *r,
     ngx_uint_t *count);
 static ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
@@ -357,6 +360,10 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                         principal.len, ECI_PERMISSION_EXEC, ctx->id,
                         ctx->overrides, ctx->n_overrides, &denied);
 
+    if (elcf->candidate != NULL) {
+        ngx_http_eci_candidate(r, ctx, elcf, arc);
+    }
+
     switch (arc) {
 
     case ECI_ACL_ALLOW:
@@ -430,6 +437,41 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     }
 
     return ngx_http_eci_forward(r, ctx, elcf);
+}
+
+
+/*
+ * eci_acl_candidate: the same request decided by the candidate ACL too.
+ * Only the enforced ACL decides; a disagreement is written into the
+ * result line and counted by direction, so a new ACL can run beside the
+ * old one before it is swapped in.
+ */
+static void
+ngx_http_eci_candidate(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    ngx_http_eci_loc_conf_t *elcf, eci_acl_rc_t enforced)
+{
+    int32_t                    denied;
+    eci_acl_rc_t               crc;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    crc = eci_acl_check(elcf->candidate->acl,
+                        (const char *) ctx->principal.data,
+                        ctx->principal.len, ECI_PERMISSION_EXEC, ctx->id,
+                        ctx->overrides, ctx->n_overrides, &denied);
+
+    if ((crc == ECI_ACL_ALLOW) == (enforced == ECI_ACL_ALLOW)) {
+        return;
+    }
+
+    ctx->candidate = (crc == ECI_ACL_ALLOW) ? "allow" : "deny";
+    ctx->candidate_reason = eci_acl_rc_text(crc);
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    if (emcf->sh != NULL) {
+        (void) ngx_atomic_fetch_add(
+                   &emcf->sh->counters.candidate[crc == ECI_ACL_ALLOW], 1);
+    }
 }
 
 

@@ -131,6 +131,8 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
     }
 
     rec.outcome = ctx->outcome;
+    rec.candidate = ctx->candidate;
+    rec.candidate_reason = ctx->candidate_reason;
 
     if (ctx->allowed && (ctx->client_closed || r->connection->error)) {
         /* a failed write is when the gateway noticed, if nothing before */

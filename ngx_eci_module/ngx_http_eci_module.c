@@ -54,7 +54,14 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_eci_acl,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_eci_loc_conf_t, acl),
+      NULL },
+
+    { ngx_string("eci_acl_candidate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_eci_acl,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, candidate),
       NULL },
 
     { ngx_string("eci_keystore"),
@@ -215,6 +222,7 @@ ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
     elcf->enable = NGX_CONF_UNSET;
     elcf->principal = NGX_CONF_UNSET_PTR;
     elcf->acl = NGX_CONF_UNSET_PTR;
+    elcf->candidate = NGX_CONF_UNSET_PTR;
     elcf->audit = NGX_CONF_UNSET_PTR;
     elcf->audit_required = NGX_CONF_UNSET;
     elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
@@ -238,6 +246,7 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->principal, prev->principal, NULL);
     ngx_conf_merge_ptr_value(conf->acl, prev->acl, NULL);
+    ngx_conf_merge_ptr_value(conf->candidate, prev->candidate, NULL);
     ngx_conf_merge_str_value(conf->api_key_name, prev->api_key_name,
                              "default");
     ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
@@ -368,15 +377,25 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                 *value, path;
     ngx_uint_t                 i;
     ngx_pool_cleanup_t        *cln;
-    ngx_http_eci_acl_ref_t    *ref;
+    ngx_http_eci_acl_ref_t    *ref, **field;
     ngx_http_eci_main_conf_t  *emcf;
 
-    if (elcf->acl != NGX_CONF_UNSET_PTR) {
+    /* eci_acl, or eci_acl_candidate: loaded and shared the same way */
+    field = (ngx_http_eci_acl_ref_t **) ((char *) elcf + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
     path = value[1];
+
+    if (cmd->offset == offsetof(ngx_http_eci_loc_conf_t, candidate)
+        && ngx_strcmp(path.data, "off") == 0)
+    {
+        *field = NULL;
+        return NGX_CONF_OK;
+    }
 
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -389,7 +408,7 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ref[i].path.len == path.len
             && ngx_strncmp(ref[i].path.data, path.data, path.len) == 0)
         {
-            elcf->acl = &ref[i];
+            *field = &ref[i];
             return NGX_CONF_OK;
         }
     }
@@ -414,7 +433,8 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ref->acl == NULL) {
         emcf->acls.nelts--;
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_acl %s", err.msg);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V %s", &cmd->name,
+                           err.msg);
         return NGX_CONF_ERROR;
     }
 
@@ -426,7 +446,7 @@ ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                    eci_acl_principal_count(ref->acl));
 
     /* ref stays valid: the array is only appended to while parsing */
-    elcf->acl = ref;
+    *field = ref;
 
     return NGX_CONF_OK;
 }

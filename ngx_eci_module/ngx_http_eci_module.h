@@ -77,6 +77,8 @@ typedef struct {
     ngx_atomic_t                guard_hits;
     ngx_atomic_t                guard_evictions;
     ngx_atomic_t                outcomes[ECI_AUDIT_NOUTCOMES];
+    /* [0]: enforced allow, candidate deny; [1]: the other way */
+    ngx_atomic_t                candidate[2];
 } ngx_http_eci_counters_t;
 
 
@@ -184,6 +186,7 @@ typedef struct {
     ngx_flag_t                  enable;
     ngx_http_complex_value_t   *principal;
     ngx_http_eci_acl_ref_t     *acl;
+    ngx_http_eci_acl_ref_t     *candidate;   /* NULL: off */
     ngx_str_t                   api_key_name;
     const eci_key_t            *api_key;
     ngx_http_eci_audit_t       *audit;       /* NULL: eci_audit_log off */
@@ -220,6 +223,9 @@ struct ngx_http_eci_ctx_s {
     ngx_list_t                  upstream_headers;  /* see access.c */
     int64_t                     client_closed_ms;  /* 0: not noticed */
     eci_outcome_t               outcome;     /* set at the log phase */
+    const char                 *candidate;   /* its decision, when it
+                                                differs; NULL otherwise */
+    const char                 *candidate_reason;
 
     /* the response */
     u_char                     *capture;

@@ -185,6 +185,17 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
     }
 
     p = ngx_slprintf(p, last,
+            "# HELP eci_acl_candidate_disagreements_total Requests the "
+            "candidate ACL (eci_acl_candidate) decided otherwise than the "
+            "enforced one, by direction.\n"
+            "# TYPE eci_acl_candidate_disagreements_total counter\n"
+            "eci_acl_candidate_disagreements_total{enforced=\"allow\","
+            "candidate=\"deny\"} %uA\n"
+            "eci_acl_candidate_disagreements_total{enforced=\"deny\","
+            "candidate=\"allow\"} %uA\n",
+            sh->counters.candidate[0], sh->counters.candidate[1]);
+
+    p = ngx_slprintf(p, last,
             "# HELP eci_exec_guard_hits_total Execs refused as duplicates "
             "by eci_exec_guard.\n"
             "# TYPE eci_exec_guard_hits_total counter\n"

@@ -1,0 +1,138 @@
+#!/usr/bin/perl
+
+# eci_acl_candidate (issue 15): a candidate ACL decides every request
+# beside the enforced one; only the enforced one decides, a disagreement
+# is in the result line and counted by direction.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use EciTest;
+
+my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = '/api/v202106/reportdistribution';
+
+my $t = EciTest->new;
+my ($store, $master) = $t->make_keystore;
+my $enforced = $t->write_acl({ principals => {
+    alice => { permissions => [$PERM], reportDistributionIds => [42, 44] },
+} }, 'acl.json');
+my $candidate = $t->write_acl({ principals => {
+    alice => { permissions => [$PERM], reportDistributionIds => [42, 43] },
+    bob   => { permissions => [$PERM], reportDistributionIds => [42] },
+} }, 'candidate.json');
+
+$t->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    access_log off;
+    eci_keystore $store master=$master;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        eci_principal \$http_x_caller;
+        eci_acl       $enforced;
+        eci_audit_log %%DIR%%/audit.log;
+
+        location /api/ {
+            eci_gateway       on;
+            eci_acl_candidate $candidate;
+            proxy_pass        http://127.0.0.1:%%MOCK%%;
+        }
+
+        location = /metrics { eci_status; }
+    }
+
+    # the same without a candidate
+    server {
+        listen 127.0.0.1:%%PORT1%%;
+        eci_principal \$http_x_caller;
+        eci_acl       $enforced;
+        eci_audit_log %%DIR%%/audit.log;
+
+        location /api/ {
+            eci_gateway on;
+            proxy_pass  http://127.0.0.1:%%MOCK%%;
+        }
+    }
+}
+EOF
+$t->start;
+
+sub exec_as {
+    my ($who, $id, $server) = @_;
+    my $r = $t->request('POST', "$EXEC/$id/exec",
+                        port => $t->port($server // 0),
+                        headers => ['X-Caller' => $who]);
+    return ($r->{status}, $t->audit_record($r->{headers}{'x-request-id'}) || {});
+}
+
+sub disagreements {
+    my $m = $t->request('GET', '/metrics')->{body} // '';
+    my %n;
+    while ($m =~ /^eci_acl_candidate_disagreements_total\{enforced="(\w+)",candidate="(\w+)"\} (\d+)$/mg) {
+        $n{"$1/$2"} = $3;
+    }
+    return \%n;
+}
+
+is_deeply(disagreements(), { 'allow/deny' => 0, 'deny/allow' => 0 },
+          'no disagreement yet');
+
+my ($s, $a) = exec_as('alice', 42);
+is($s, 200, 'both allow: served');
+ok(!exists $a->{candidateDecision}, 'both allow: no candidate field');
+
+($s, $a) = exec_as('alice', 44);
+is($s, 200, 'enforced allows, candidate denies: served (enforced decides)');
+is($a->{candidateDecision}, 'deny', 'the result line says the candidate '
+   . 'would deny');
+is($a->{candidateReason},
+   'report distribution id is not allowed for the principal',
+   'and why');
+
+($s, $a) = exec_as('alice', 43);
+is($s, 403, 'enforced denies, candidate allows: refused');
+is($a->{candidateDecision}, 'allow', 'the result line says the candidate '
+   . 'would allow');
+is($a->{candidateReason}, 'allowed', 'its reason');
+
+($s, $a) = exec_as('bob', 42);
+is($s, 403, 'a principal only the candidate knows: refused');
+is($a->{candidateDecision}, 'allow', 'the candidate would allow bob');
+
+is_deeply(disagreements(), { 'allow/deny' => 1, 'deny/allow' => 2 },
+          'eci_status counts the disagreements by direction');
+
+($s, $a) = exec_as('alice', 44, 1);
+is($s, 200, 'without a candidate: served');
+ok(!exists $a->{candidateDecision}, 'without a candidate: no field');
+is_deeply(disagreements(), { 'allow/deny' => 1, 'deny/allow' => 2 },
+          'without a candidate: nothing counted');
+
+$t->done;
+
+
+# --- nginx -t checks the candidate as it checks the ACL -----------------------
+
+my $c = EciTest->new;
+$c->allow_log(qr/\[emerg\]/);
+my $bad = $c->write_acl({ principals => { x => { colour => 1 } } }, 'bad.json');
+$c->write_config(EciTest::conf_head() . <<"EOF");
+http {
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { eci_acl_candidate $bad; }
+    }
+}
+EOF
+my ($rc, $out) = $c->nginx_test;
+isnt($rc, 0, 'a bad candidate ACL: nginx -t fails');
+like($out, qr/eci_acl_candidate "[^"]*bad\.json": principals\."x"\.colour: unknown key in \S+nginx\.conf:\d+/,
+     'a bad candidate ACL: the file, the place and the problem');
+$c->done;
+
+done_testing;
