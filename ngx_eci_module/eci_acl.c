@@ -96,6 +96,8 @@ static int eci_acl_section_load(eci_acl_ctx_t *ctx, const char *section,
     json_t *obj, eci_acl_table_t *t, int principals);
 static int eci_acl_entry_load(eci_acl_ctx_t *ctx, eci_acl_entry_t *e,
     json_t *v, int principal);
+static int eci_acl_api_key_load(eci_acl_ctx_t *ctx, const char *key,
+    json_t *v, eci_acl_grant_t *g);
 static int eci_acl_permissions_load(eci_acl_ctx_t *ctx, const char *key,
     json_t *v, eci_acl_grant_t *g);
 static int eci_acl_permission_add(eci_acl_ctx_t *ctx, const char *s,
@@ -443,6 +445,11 @@ eci_acl_entry_load(eci_acl_ctx_t *ctx, eci_acl_entry_t *e, json_t *v,
                 return -1;
             }
 
+        } else if (strcmp(key, "apiKey") == 0) {
+            if (eci_acl_api_key_load(ctx, key, val, g) != 0) {
+                return -1;
+            }
+
         } else if (strcmp(key, "allowDuplicateExec") == 0) {
             if (!json_is_boolean(val)) {
                 eci_acl_error(ctx, key, -1, "must be true or false");
@@ -467,6 +474,51 @@ eci_acl_entry_load(eci_acl_ctx_t *ctx, eci_acl_entry_t *e, json_t *v,
             return -1;
         }
     }
+
+    return 0;
+}
+
+
+/* "apiKey": a keystore entry's name, as eci-keytool accepts it */
+static int
+eci_acl_api_key_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
+    eci_acl_grant_t *g)
+{
+    char        *copy;
+    size_t       i, len;
+    const char  *s;
+
+    if (!json_is_string(v)) {
+        eci_acl_error(ctx, key, -1, "must be the name of a keystore key");
+        return -1;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_'
+              || s[i] == '-'))
+        {
+            break;
+        }
+    }
+
+    if (len == 0 || len > 64 || i < len) {
+        eci_acl_error(ctx, key, -1, "must be the name of a keystore key: "
+                      "1 to 64 of A-Z a-z 0-9 . _ -");
+        return -1;
+    }
+
+    copy = eci_acl_alloc(ctx->acl, len + 1);
+    if (copy == NULL) {
+        eci_acl_error(ctx, key, -1, "out of memory");
+        return -1;
+    }
+
+    memcpy(copy, s, len + 1);
+    g->api_key = copy;
 
     return 0;
 }
@@ -924,6 +976,18 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
     const char *permission, int32_t id, const int32_t *ids, size_t n,
     int32_t *denied)
 {
+    return eci_acl_check_key(acl, principal, plen, permission, id, ids, n,
+                             denied, NULL);
+}
+
+
+eci_acl_rc_t
+eci_acl_check_key(const eci_acl_t *acl, const char *principal, size_t plen,
+    const char *permission, int32_t id, const int32_t *ids, size_t n,
+    int32_t *denied, const char **api_key)
+{
+    eci_acl_rc_t            rc;
+    const eci_acl_grant_t  *allowed;
     int                     have_permission, have_id;
     size_t                  i, k, index;
     const eci_acl_grant_t  *g;
@@ -944,8 +1008,15 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
 
     if (e->index != NULL) {
         /* many groups: one row of them, not one group after another */
-        return eci_acl_check_indexed(e, permission, index, id, ids, n,
-                                     denied);
+        allowed = NULL;
+        rc = eci_acl_check_indexed(e, permission, index, id, ids, n, denied,
+                                   &allowed);
+
+        if (rc == ECI_ACL_ALLOW && api_key != NULL) {
+            *api_key = allowed->api_key;
+        }
+
+        return rc;
     }
 
     have_permission = 0;
@@ -973,6 +1044,10 @@ eci_acl_check(const eci_acl_t *acl, const char *principal, size_t plen,
         }
 
         if (i == n) {
+            if (api_key != NULL) {
+                *api_key = g->api_key;
+            }
+
             return ECI_ACL_ALLOW;
         }
     }
@@ -1541,4 +1616,46 @@ eci_acl_grants(const eci_acl_t *acl, const char *p, size_t plen,
     }
 
     return e->ngroups + 1;
+}
+
+
+size_t
+eci_acl_api_keys(const eci_acl_t *acl, const char **names, size_t cap)
+{
+    size_t                  i, j, n, t;
+    const char             *name;
+    const eci_acl_table_t  *tables[2];
+
+    tables[0] = &acl->principals;
+    tables[1] = &acl->groups;
+
+    n = 0;
+
+    for (t = 0; t < 2; t++) {
+        if (tables[t]->slots == NULL) {
+            continue;
+        }
+
+        for (i = 0; i <= tables[t]->mask; i++) {
+            if (tables[t]->slots[i].entry == NULL) {
+                continue;
+            }
+
+            name = tables[t]->slots[i].entry->grant.api_key;
+
+            if (name == NULL) {
+                continue;
+            }
+
+            for (j = 0; j < n && strcmp(names[j], name) != 0; j++) {
+                /* void */
+            }
+
+            if (j == n && n < cap) {
+                names[n++] = name;
+            }
+        }
+    }
+
+    return n;
 }

@@ -48,6 +48,19 @@ eci_acl_rc_t eci_acl_check(const eci_acl_t *acl, const char *principal,
     size_t plen, const char *permission, int32_t id, const int32_t *ids,
     size_t n, int32_t *denied);
 
+/*
+ * The same, and on ECI_ACL_ALLOW *api_key is the "apiKey" of the grant
+ * that allows it (the principal's own entry first, then its groups in the
+ * order listed), NULL when that grant names none.
+ */
+eci_acl_rc_t eci_acl_check_key(const eci_acl_t *acl, const char *principal,
+    size_t plen, const char *permission, int32_t id, const int32_t *ids,
+    size_t n, int32_t *denied, const char **api_key);
+
+/* the distinct "apiKey" names the ACL's grants use, at most cap of them */
+size_t eci_acl_api_keys(const eci_acl_t *acl, const char **names,
+    size_t cap);
+
 const char *eci_acl_rc_text(eci_acl_rc_t rc);
 
 /*

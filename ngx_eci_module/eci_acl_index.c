@@ -65,6 +65,8 @@ static const uint64_t *eci_acl_postings_row(const eci_acl_postings_t *p,
     size_t words, int32_t id);
 static size_t eci_acl_prefix(const eci_acl_entry_t *e, uint64_t *c,
     int own, const int32_t *ids, size_t n);
+static int eci_acl_covers_all(const eci_acl_grant_t *g, const int32_t *ids,
+    size_t n);
 static int eci_acl_pair_cmp(const void *a, const void *b);
 static int eci_acl_row_any(const uint64_t *row, size_t words);
 static void eci_acl_row_and(uint64_t *c, const uint64_t *row,
@@ -278,7 +280,8 @@ eci_acl_postings_fill(eci_acl_t *acl, eci_acl_entry_t *e, int report,
  */
 eci_acl_rc_t
 eci_acl_check_indexed(const eci_acl_entry_t *e, const char *permission,
-    size_t index, int32_t id, const int32_t *ids, size_t n, int32_t *denied)
+    size_t index, int32_t id, const int32_t *ids, size_t n, int32_t *denied,
+    const eci_acl_grant_t **allowed)
 {
     int                     own_perm, own_id;
     size_t                  i, k, words, stop;
@@ -339,6 +342,15 @@ eci_acl_check_indexed(const eci_acl_entry_t *e, const char *permission,
     stop = eci_acl_prefix(e, c, own_id, ids, n);
 
     if (stop == n) {
+        /* the grant the plain loop would find: own entry, first group */
+        *allowed = &e->grant;
+
+        if (!(own_id && eci_acl_covers_all(&e->grant, ids, n))) {
+            for (k = 0; k < words && c[k] == 0; k++) { /* void */ }
+            *allowed = &ix->groups[k * 64
+                                   + (size_t) __builtin_ctzll(c[k])]->grant;
+        }
+
         rc = ECI_ACL_ALLOW;
         goto done;
     }
@@ -408,6 +420,19 @@ eci_acl_prefix(const eci_acl_entry_t *e, uint64_t *c, int own,
     }
 
     return i;
+}
+
+
+static int
+eci_acl_covers_all(const eci_acl_grant_t *g, const int32_t *ids, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n && eci_acl_ids_cover(&g->override_ids, ids[i]); i++) {
+        /* void */
+    }
+
+    return i == n;
 }
 
 

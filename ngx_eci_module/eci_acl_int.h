@@ -30,6 +30,8 @@ typedef struct {
     eci_acl_ids_t     report_ids;
     eci_acl_ids_t     override_ids;
     int               allow_duplicate;
+    const char       *api_key;          /* "apiKey": a keystore name, or
+                                           NULL: the location's key */
 } eci_acl_grant_t;
 
 typedef struct {
@@ -85,6 +87,6 @@ const eci_acl_grant_t *eci_acl_entry_grant(const eci_acl_entry_t *e,
 int eci_acl_index_build(eci_acl_t *acl);
 eci_acl_rc_t eci_acl_check_indexed(const eci_acl_entry_t *e,
     const char *permission, size_t index, int32_t id, const int32_t *ids,
-    size_t n, int32_t *denied);
+    size_t n, int32_t *denied, const eci_acl_grant_t **allowed);
 
 #endif /* ECI_ACL_INT_H */

@@ -35,6 +35,8 @@
 #define ECI_AUDIT_K_ID         ",\"reportDistributionId\":"
 #define ECI_AUDIT_K_OVERRIDES  ",\"overrideUserIds\":"
 #define ECI_AUDIT_K_DECISION   ",\"decision\":"
+#define ECI_AUDIT_K_KEY        ",\"apiKey\":"
+#define ECI_AUDIT_K_KEY_FP     ",\"apiKeyFingerprint\":"
 #define ECI_AUDIT_K_OUTCOME    ",\"outcome\":"
 #define ECI_AUDIT_K_CANDIDATE  ",\"candidateDecision\":"
 #define ECI_AUDIT_K_CAND_WHY   ",\"candidateReason\":"
@@ -66,7 +68,8 @@
     ECI_AUDIT_K_TIME ECI_AUDIT_K_EVENT ECI_AUDIT_K_REQID                    \
     ECI_AUDIT_K_PRINCIPAL ECI_AUDIT_K_CLIENT ECI_AUDIT_K_METHOD             \
     ECI_AUDIT_K_URI ECI_AUDIT_K_ID ECI_AUDIT_K_OVERRIDES                    \
-    ECI_AUDIT_K_DECISION ECI_AUDIT_K_OUTCOME ECI_AUDIT_K_CANDIDATE          \
+    ECI_AUDIT_K_DECISION ECI_AUDIT_K_KEY ECI_AUDIT_K_KEY_FP                 \
+    ECI_AUDIT_K_OUTCOME ECI_AUDIT_K_CANDIDATE                               \
     ECI_AUDIT_K_CAND_WHY ECI_AUDIT_K_ERROR                                  \
     ECI_AUDIT_K_STATUS ECI_AUDIT_K_UPSTATUS ECI_AUDIT_K_UPTIME              \
     ECI_AUDIT_K_CLOSED ECI_AUDIT_K_CLOSED_AT ECI_AUDIT_K_BYTES              \
@@ -1423,6 +1426,9 @@ eci_audit_line_max(const eci_audit_record_t *rec)
                             ? strlen(rec->decision) : 0)
         + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
         + eci_audit_str_len(sizeof("refused") - 1)      /* outcome */
+        + eci_audit_str_len(rec->api_key != NULL ? strlen(rec->api_key) : 0)
+        + eci_audit_str_len(rec->api_key_fp != NULL
+                            ? strlen(rec->api_key_fp) : 0)
         + eci_audit_str_len(rec->candidate != NULL
                             ? strlen(rec->candidate) : 0)
         + eci_audit_str_len(rec->candidate_reason != NULL
@@ -1514,6 +1520,14 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     eci_audit_lit(&o, ECI_AUDIT_K_DECISION);
     eci_audit_cstr(&o, rec->decision);
+
+    /* which key an allowed exec goes with (one key per team) */
+    if (rec->api_key != NULL) {
+        eci_audit_lit(&o, ECI_AUDIT_K_KEY);
+        eci_audit_cstr(&o, rec->api_key);
+        eci_audit_lit(&o, ECI_AUDIT_K_KEY_FP);
+        eci_audit_cstr(&o, rec->api_key_fp);
+    }
 
     if (rec->intent) {
         /* written before the exec is forwarded: there is no outcome yet */

@@ -88,6 +88,10 @@ typedef struct {
     size_t                       n_override_user_ids;
     int                          has_override_user_ids;   /* 0: null */
     const char                  *decision;     /* "allow" / "deny" */
+    const char                  *api_key;      /* the key's name and
+                                                  fingerprint, never the
+                                                  key; NULL: no fields */
+    const char                  *api_key_fp;
     const char                  *error;        /* NULL: null */
     int                          status;       /* sent to the caller */
     eci_outcome_t                outcome;

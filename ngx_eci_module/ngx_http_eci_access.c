@@ -328,7 +328,9 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     int32_t                     denied;
     ngx_str_t                   first, principal;
     ngx_uint_t                  bypass;
+    const char                 *key_name;
     eci_acl_rc_t                arc;
+    const eci_key_t            *key;
     ngx_http_variable_value_t  *vv;
     ngx_http_eci_main_conf_t   *emcf;
 
@@ -356,9 +358,12 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                                  "the caller could not be identified");
     }
 
-    arc = eci_acl_check(elcf->acl->acl, (const char *) principal.data,
-                        principal.len, ECI_PERMISSION_EXEC, ctx->id,
-                        ctx->overrides, ctx->n_overrides, &denied);
+    key_name = NULL;
+
+    arc = eci_acl_check_key(elcf->acl->acl, (const char *) principal.data,
+                            principal.len, ECI_PERMISSION_EXEC, ctx->id,
+                            ctx->overrides, ctx->n_overrides, &denied,
+                            &key_name);
 
     if (elcf->candidate != NULL) {
         ngx_http_eci_candidate(r, ctx, elcf, arc);
@@ -367,6 +372,23 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     switch (arc) {
 
     case ECI_ACL_ALLOW:
+        /* one key per team: the grant's "apiKey", else the location's */
+        key = elcf->api_key;
+
+        if (key_name != NULL) {
+            emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+            key = eci_keystore_get(emcf->keystore, key_name);
+
+            if (key == NULL) {
+                /* nginx -t checked every name: fail closed anyway */
+                return ngx_http_eci_deny(r, ctx,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "internal_error", "the grant's API "
+                                         "key is not in the keystore");
+            }
+        }
+
+        ngx_http_eci_key_chosen(r, ctx, key);
         break;
 
     case ECI_ACL_UNKNOWN_PRINCIPAL:

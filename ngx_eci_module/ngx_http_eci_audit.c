@@ -226,6 +226,11 @@ ngx_http_eci_audit_record(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     rec->n_override_user_ids = ctx->n_overrides;
     rec->has_override_user_ids = ctx->has_overrides;
     rec->upstream_time_ms = -1;
+
+    if (ctx->key_chosen && ctx->api_key != NULL) {
+        rec->api_key = ctx->api_key->name;
+        rec->api_key_fp = ctx->api_key->fingerprint;
+    }
 }
 
 

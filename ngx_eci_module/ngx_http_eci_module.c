@@ -26,6 +26,9 @@ static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_eci_acl_keys_check(ngx_conf_t *cf,
+    ngx_http_eci_loc_conf_t *conf, ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_acl_ref_t *ref);
 static ngx_uint_t ngx_http_eci_principal_from_cert(
     ngx_http_complex_value_t *cv);
 static void ngx_http_eci_acl_cleanup(void *data);
@@ -327,6 +330,14 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "in %s:%ui", &conf->api_key_name,
                       &emcf->keystore_path,
                       conf->gateway_file, conf->gateway_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_eci_acl_keys_check(cf, conf, emcf, conf->acl) != NGX_OK
+        || (conf->candidate != NULL
+            && ngx_http_eci_acl_keys_check(cf, conf, emcf, conf->candidate)
+               != NGX_OK))
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -732,6 +743,130 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A grant's "apiKey" picks that key from the keystore for the execs it
+ * allows: every name an ACL uses must be there, and none may be an audit
+ * key.
+ */
+static ngx_int_t
+ngx_http_eci_acl_keys_check(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *conf,
+    ngx_http_eci_main_conf_t *emcf, ngx_http_eci_acl_ref_t *ref)
+{
+    size_t       i, n;
+    const char  *names[64];
+
+    n = eci_acl_api_keys(ref->acl, names, 64);
+
+    for (i = 0; i < n; i++) {
+        if (ngx_strcmp(names[i], NGX_HTTP_ECI_CHAIN_KEY) == 0
+            || eci_keystore_get(emcf->keystore, names[i]) == NULL)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "eci_acl \"%V\": a grant's \"apiKey\": \"%s\" is "
+                          "not an API key in keystore \"%V\" (add it with "
+                          "\"eci-keytool set --name %s\"), needed by "
+                          "eci_gateway in %s:%ui", &ref->path, names[i],
+                          &emcf->keystore_path, names[i],
+                          conf->gateway_file, conf->gateway_line);
+            return NGX_ERROR;
+        }
+    }
+
+    if (n == 64) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "eci_acl \"%V\" names more than 63 distinct "
+                      "\"apiKey\"s, in %s:%ui", &ref->path,
+                      conf->gateway_file, conf->gateway_line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The counters of each keystore key in the shared zone, found by name
+ * (a reload with another keystore keeps the counts of the keys it keeps).
+ */
+ngx_int_t
+ngx_http_eci_key_counters_init(ngx_http_eci_main_conf_t *emcf)
+{
+    size_t                        i, len;
+    ngx_uint_t                    k;
+    const eci_key_t              *key;
+    ngx_http_eci_shctx_t         *sh;
+    ngx_http_eci_key_counters_t  *kc;
+
+    /* allocated with the configuration (ngx_http_eci_init()) */
+    if (emcf->keystore == NULL || emcf->key_counters == NULL) {
+        return NGX_OK;
+    }
+
+    sh = emcf->sh;
+
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+        key = eci_keystore_at(emcf->keystore, i);
+        len = ngx_strlen(key->name);
+
+        for (k = 0; k < sh->nkeys; k++) {
+            if (ngx_strcmp(sh->keys[k]->name, key->name) == 0) {
+                break;
+            }
+        }
+
+        if (k == sh->nkeys) {
+            if (sh->nkeys == NGX_HTTP_ECI_MAX_KEYS || len > ECI_KEY_NAME_MAX) {
+                continue;       /* not counted: eci_status leaves it out */
+            }
+
+            kc = ngx_slab_calloc_locked(emcf->shpool,
+                                        sizeof(ngx_http_eci_key_counters_t));
+            if (kc == NULL) {
+                continue;
+            }
+
+            ngx_memcpy(kc->name, key->name, len + 1);
+            sh->keys[sh->nkeys++] = kc;
+        }
+
+        emcf->key_counters[i] = sh->keys[k];
+    }
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* the key an allowed exec goes with: counted, and named in its audit */
+void
+ngx_http_eci_key_chosen(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    const eci_key_t *key)
+{
+    size_t                     i;
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+
+    ctx->api_key = key;
+    ctx->key_chosen = 1;
+    ctx->key_counters = NULL;
+
+    if (emcf->key_counters == NULL) {
+        return;
+    }
+
+    for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+        if (eci_keystore_at(emcf->keystore, i) == key) {
+            ctx->key_counters = emcf->key_counters[i];
+            break;
+        }
+    }
+}
+
+
 /* eci_forward_header NAME ...: caller headers that also go upstream */
 static char *
 ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -889,6 +1024,15 @@ ngx_http_eci_init(ngx_conf_t *cf)
     }
 
     emcf->response_of = 0;
+
+    if (emcf->keystore != NULL) {
+        emcf->key_counters = ngx_pcalloc(cf->pool,
+                                     (eci_keystore_count(emcf->keystore) + 1)
+                                     * sizeof(ngx_http_eci_key_counters_t *));
+        if (emcf->key_counters == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     /*
      * One zone keeps the audit chains and the counters across workers and
@@ -1168,6 +1312,10 @@ ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     emcf->sh = sh;
     emcf->shpool = shpool;
+
+    if (ngx_http_eci_key_counters_init(emcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_eci_audit_init_nodes(shm_zone, emcf);
 }

@@ -82,10 +82,21 @@ typedef struct {
 } ngx_http_eci_counters_t;
 
 
+/* execs and upstream 401s of one keystore key, by its name (eci_status) */
+typedef struct {
+    ngx_atomic_t                execs;
+    ngx_atomic_t                rejected;
+    u_char                      name[ECI_KEY_NAME_MAX + 1];
+} ngx_http_eci_key_counters_t;
+
+#define NGX_HTTP_ECI_MAX_KEYS         256
+
 typedef struct {
     ngx_uint_t                  nnodes;
     ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
     ngx_http_eci_counters_t     counters;
+    ngx_uint_t                  nkeys;
+    ngx_http_eci_key_counters_t  *keys[NGX_HTTP_ECI_MAX_KEYS];
 } ngx_http_eci_shctx_t;
 
 
@@ -172,6 +183,8 @@ typedef struct {
     ngx_slab_pool_t            *guard_pool;
     ngx_int_t                   request_id_index;
     ngx_int_t                   ssl_verify_index;
+    /* the keystore's keys' counters, in eci_keystore_at() order */
+    ngx_http_eci_key_counters_t  **key_counters;
     u_char                     *random;      /* per worker, see .c */
     size_t                      random_left;
     u_char                     *line_scratch;
@@ -218,6 +231,7 @@ struct ngx_http_eci_ctx_s {
     ngx_http_eci_audit_t       *audit;
     size_t                      audit_body_max;
     const eci_key_t            *api_key;
+    ngx_http_eci_key_counters_t  *key_counters;
     ngx_http_request_t         *request;
     ngx_http_eci_pending_t     *pending;     /* its intent, while it waits */
     ngx_list_t                  upstream_headers;  /* see access.c */
@@ -261,6 +275,7 @@ struct ngx_http_eci_ctx_s {
     unsigned                    proxied:1;
     unsigned                    key_sent:1;
     unsigned                    client_closed:1;
+    unsigned                    key_chosen:1;
 };
 
 
@@ -291,6 +306,9 @@ ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
 void ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b);
 ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_http_eci_key_counters_init(ngx_http_eci_main_conf_t *emcf);
+void ngx_http_eci_key_chosen(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    const eci_key_t *key);
 ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -80,6 +80,16 @@ ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 
     (void) ngx_atomic_fetch_add(&c->upstream[(status >= 100 && status < 600)
                                              ? status / 100 : 0], 1);
+
+    if (ctx->key_sent && ctx->key_counters != NULL) {
+        (void) ngx_atomic_fetch_add(&ctx->key_counters->execs, 1);
+
+        if (r->upstream != NULL
+            && r->upstream->headers_in.status_n == NGX_HTTP_UNAUTHORIZED)
+        {
+            (void) ngx_atomic_fetch_add(&ctx->key_counters->rejected, 1);
+        }
+    }
 }
 
 
@@ -259,6 +269,38 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
         }
 
         p = ngx_slprintf(p, last,
+                "# HELP eci_key_execs_total Execs sent upstream with each "
+                "key, by name.\n"
+                "# TYPE eci_key_execs_total counter\n");
+
+        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+            if (emcf->key_counters == NULL || emcf->key_counters[i] == NULL) {
+                continue;
+            }
+
+            p = ngx_slprintf(p, last, "eci_key_execs_total{name=\"%s\"} %uA\n",
+                             emcf->key_counters[i]->name,
+                             emcf->key_counters[i]->execs);
+        }
+
+        p = ngx_slprintf(p, last,
+                "# HELP eci_key_upstream_rejected_total Upstream 401s to "
+                "execs sent with each key (a revoked key shows as its "
+                "name).\n"
+                "# TYPE eci_key_upstream_rejected_total counter\n");
+
+        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
+            if (emcf->key_counters == NULL || emcf->key_counters[i] == NULL) {
+                continue;
+            }
+
+            p = ngx_slprintf(p, last,
+                             "eci_key_upstream_rejected_total{name=\"%s\"} "
+                             "%uA\n", emcf->key_counters[i]->name,
+                             emcf->key_counters[i]->rejected);
+        }
+
+        p = ngx_slprintf(p, last,
                 "# HELP eci_keystore_load_seconds How long loading the "
                 "keystore took.\n"
                 "# TYPE eci_keystore_load_seconds gauge\n"
@@ -330,8 +372,9 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
         for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
             key = eci_keystore_at(emcf->keystore, i);
 
-            size += 128 + 2 * emcf->keystore_path.len
-                    + ngx_strlen(key->name) + ngx_strlen(key->fingerprint);
+            size += 3 * 128 + 2 * emcf->keystore_path.len
+                    + 3 * ngx_strlen(key->name)
+                    + ngx_strlen(key->fingerprint);
         }
     }
 

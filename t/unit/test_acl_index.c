@@ -3,7 +3,8 @@
  * on random ACLs: principals in 0 to 12 groups (from 4 groups on the
  * per-group-set index decides, below the plain loop), random permissions,
  * report ids and override ids ("*" too), random requests.  The decision
- * and the denied id must be the oracle's every time.
+ * and the denied id must be the oracle's every time, and so must the
+ * "apiKey" of the grant that allows (the first, in the principal's order).
  */
 
 #include <stdio.h>
@@ -26,6 +27,7 @@
 typedef struct {
     int      exec, other;
     int      ids_all, ovr_all;
+    int      key;                    /* "apiKey": "k<key>"; 0: none */
     int      ids[UNIVERSE + 1];      /* ids[i]: i is named */
     int      ovr[UNIVERSE + 1];
 } grant_t;
@@ -57,6 +59,7 @@ grant_random(grant_t *g)
     g->other = rnd(3) == 0;
     g->ids_all = rnd(8) == 0;
     g->ovr_all = rnd(8) == 0;
+    g->key = rnd(2) ? (int) rnd(1000) + 1 : 0;
 
     for (i = 1; i <= UNIVERSE; i++) {
         g->ids[i] = rnd(3) == 0;
@@ -71,6 +74,7 @@ grant_json(char *p, const grant_t *g, const char *groups)
     int    i, first;
 
     p += sprintf(p, "{%s\"permissions\":[", groups);
+
 
     first = 1;
 
@@ -115,6 +119,10 @@ grant_json(char *p, const grant_t *g, const char *groups)
         p += sprintf(p, "]");
     }
 
+    if (g->key) {
+        p += sprintf(p, ",\"apiKey\":\"k%d\"", g->key);
+    }
+
     return p + sprintf(p, "}");
 }
 
@@ -136,7 +144,7 @@ covers_ovr(const grant_t *g, int id)
 /* the rule and the denied id, as eci_acl.h and eci_acl.c state them */
 static eci_acl_rc_t
 oracle(const principal_t *p, const grant_t *groups, int id, const int32_t *o,
-    size_t n, int32_t *denied)
+    size_t n, int32_t *denied, int *key)
 {
     int             k, ng, have_perm, have_id, best, pre;
     size_t          i;
@@ -168,6 +176,7 @@ oracle(const principal_t *p, const grant_t *groups, int id, const int32_t *o,
         for (i = 0; i < n && covers_ovr(g[k], o[i]); i++) { /* void */ }
 
         if (i == n) {
+            *key = g[k]->key;
             return ECI_ACL_ALLOW;
         }
     }
@@ -219,6 +228,9 @@ int
 main(void)
 {
     int            a, r, k, i, indexed, plain, bad_rc, bad_denied, used[12];
+    int            want_key, bad_key;
+    const char    *key;
+    char           kname[16];
     char          *json, *p, name[16], groups_json[512], *q;
     size_t         n;
     int32_t        o[8], d1, d2;
@@ -235,6 +247,7 @@ main(void)
 
     bad_rc = 0;
     bad_denied = 0;
+    bad_key = 0;
     indexed = 0;
     plain = 0;
 
@@ -308,9 +321,20 @@ main(void)
             d2 = -1;
             k = (int) rnd(UNIVERSE + 1) + 1;
 
-            rc = eci_acl_check(acl, name, strlen(name), ECI_PERMISSION_EXEC,
-                               k, o, n, &d1);
-            want = oracle(&prin[i], groups, k, o, n, &d2);
+            key = "unset";
+            rc = eci_acl_check_key(acl, name, strlen(name),
+                                   ECI_PERMISSION_EXEC, k, o, n, &d1, &key);
+            want = oracle(&prin[i], groups, k, o, n, &d2, &want_key);
+
+            if (rc == ECI_ACL_ALLOW && want == ECI_ACL_ALLOW) {
+                (void) snprintf(kname, sizeof(kname), "k%d", want_key);
+
+                if (want_key ? (key == NULL || strcmp(key, kname) != 0)
+                             : key != NULL)
+                {
+                    bad_key++;
+                }
+            }
 
             if (rc != want) {
                 if (bad_rc++ < 5) {
@@ -335,6 +359,7 @@ main(void)
     is_int(bad_rc, 0, "%d random checks: every decision is the oracle's",
            ACLS * REQUESTS);
     is_int(bad_denied, 0, "every denied override id is the oracle's");
+    is_int(bad_key, 0, "every allowing grant's apiKey is the oracle's");
 
     free(json);
 
