@@ -62,8 +62,6 @@
                              "\"" ECI_PERMISSION_EXEC "\""
 
 
-typedef struct eci_acl_block_s  eci_acl_block_t;
-
 struct eci_acl_block_s {
     eci_acl_block_t  *next;
     size_t            size;
