@@ -247,7 +247,7 @@ check-static: $(NGINX_FULL_SRC)/configure all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS := target acl keystore audit response
+FUZZ_TARGETS := target acl keystore audit response keyscan
 FUZZ_CFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer -g -O1 -std=gnu99 -Wall -Wextra \
                 -Werror -Wno-unused-parameter

@@ -92,7 +92,8 @@ int
 eci_keyscan_contains(const void *data, size_t n, const void *key,
     size_t len)
 {
-    return len > 0 && memmem(data, n, key, len) != NULL;
+    /* also no memmem() of an empty string, which may be NULL */
+    return len > 0 && n >= len && memmem(data, n, key, len) != NULL;
 }
 
 

@@ -2,7 +2,8 @@
 # the status line, a Location or the body, never hands it to the caller.
 # In the header: 502 upstream_reflected_key.  In a body already under way:
 # the caller gets the bytes before the key, then the connection closes
-# without the response's end (short of its Content-Length; no last chunk).
+# without the response's end (short of its Content-Length; no last chunk;
+# over HTTP/2 the stream is reset).
 # However the body arrives: in one piece, the key split over reads (with
 # proxy_buffering on and off), chunked, or from proxy_pass's temporary
 # file by sendfile.  Audited with the error and counted in eci_status;
@@ -40,6 +41,7 @@ my $acl = $t->write_acl({
 
 #   PORT   proxy_pass, buffered (the default)
 #   PORT1  proxy_buffering off: each read of the upstream goes on by itself
+#   PORT3  HTTP/2 (prior knowledge)
 #   PORT2  small proxy buffers and send buffer: a large body to a caller
 #          that does not read at once goes through a temporary file, and
 #          sendfile passes it on as file buffers
@@ -87,6 +89,15 @@ $gw
 
         location = /status {
             eci_status;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT3%% http2;
+
+        location /api/ {
+$gw
+            proxy_pass http://127.0.0.1:%%MOCK%%;
         }
     }
 
@@ -290,6 +301,42 @@ for my $c (@body_cases) {
        "key in the body, $what: counted in eci_status");
 }
 
+# --- HTTP/2: the stream is reset, never ended ------------------------------
+
+my $h2 = 0;     # 1 once the HTTP/2 exec ran
+
+SKIP: {
+    my $nghttp = $ENV{ECI_TEST_NGHTTP} // 'nghttp';
+    skip 'nghttp is needed (apt-get install nghttp2-client)', 5
+        unless system("$nghttp --version >/dev/null 2>&1") == 0;
+
+    $mock->clear;
+    $mock->set(body_parts => ["$before%KEY:0:9%", "%KEY:9%$after"],
+               body_delay => 0.3);
+    $t->write_file('empty.json', '');
+    open(my $fh, '-|', $nghttp, '-v', '-d', $t->path('empty.json'),
+         '-H', 'x-caller: alice',
+         'http://127.0.0.1:' . $t->port(3) . $path)
+        or die "$nghttp: $!";
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    push @raw, $out;
+
+    ok(index($out, $KEY) < 0, 'HTTP/2, key in the body: not sent');
+    my ($sid) = $out =~ /recv \(stream_id=(\d+)\) :status: 200/;
+    ok($sid, 'HTTP/2, key in the body: the status was sent');
+    $sid //= 'none';
+    ok(index($out, $before) >= 0,
+       'HTTP/2, key in the body: the bytes before the key were');
+    like($out, qr/recv RST_STREAM frame <[^>]*stream_id=$sid>/,
+         'HTTP/2, key in the body: the stream is reset')
+        or diag($out);
+    is(result(++$results)->{error}, 'upstream_reflected_key',
+       'HTTP/2, key in the body: audited');
+    $counted++;
+    $h2 = 1;
+}
+
 # --- a large body from the temporary file (sendfile) ------------------------
 
 # A caller that reads only after a second: nginx cannot send the body as
@@ -425,11 +472,11 @@ is(scalar(grep { /"event":"result"/ } $t->audit_raw('audit.log')), $results,
    'every exec has its result line');
 
 my $log = $t->wait_for_log(qr/carried API key/,
-                           @header_cases + @body_cases + 2);
+                           @header_cases + @body_cases + 2 + $h2);
 my @err = grep { /\[error\]/
                  && /carried API key "default" \(fingerprint \Q$FPR\E\)/ }
           split /\n/, $log;
-is(scalar(@err), @header_cases + @body_cases + 2,
+is(scalar(@err), @header_cases + @body_cases + 2 + $h2,
    'the error log names the key by name and fingerprint, once a reflection');
 
 my $all = join "\n", @raw, $t->audit_raw('audit.log'), $t->error_log,

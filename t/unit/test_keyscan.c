@@ -138,6 +138,10 @@ main(void)
        && eci_keyscan_contains("secret-ke", 9, "secret-key", 10) == 0,
        "contains: the key in a header value, not a part of it");
 
+    /* nginx's empty strings (no status line, no charset) have NULL data */
+    ok(eci_keyscan_contains(NULL, 0, "secret-key", 10) == 0,
+       "contains: an empty string with no data carries nothing");
+
     /* every key, random streams over its alphabet, random cuts */
 
     srand(12);
