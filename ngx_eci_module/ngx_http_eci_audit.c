@@ -1,12 +1,16 @@
 /*
  * ngx_eci: the audit writer.
  *
- * Each line is sealed into a chain (seq + HMAC, see eci_audit.h) whose
+ * Each line is sealed into a chain (seq + SHA-256, see eci_chain.h) whose
  * state lives in shared memory, so all workers write one sequence and a
- * reload continues it; after a restart it resumes from the file's last
- * line.  The chain is advanced, and the line written with one write(2) to
- * a file the master opened with O_APPEND, under one lock: the order of
- * lines in the file is the order of the chain.
+ * reload continues it.  Each start of nginx begins a new chain, whose
+ * start line names the head of the file's last chain and says what the
+ * master found wrong with that chain's end (a discontinuity line).
+ * Signed lines (checkpoints) follow a file's new lines within a second,
+ * a reopen and a worker's exit; the master's exit writes the stop line.
+ * The chain is advanced, and the line written with one write(2) to a file
+ * the master opened with O_APPEND, under one lock: the order of lines in
+ * the file is the order of the chain.
  *
  * An allowed exec gets an "intent" line before it is forwarded (if that
  * cannot be written and eci_audit_required is on, the exec does not
@@ -28,8 +32,8 @@
 #include "ngx_http_eci_module.h"
 
 
-/* the longest tail read to find the last line when resuming a chain */
-#define NGX_HTTP_ECI_RESUME_MAX  (1024 * 1024)
+/* the longest tail of a file read to check how its last chain ended */
+#define NGX_HTTP_ECI_TAIL_MAX    (4 * 1024 * 1024)
 
 
 static void ngx_http_eci_audit_record(ngx_http_request_t *r,
@@ -41,8 +45,9 @@ static ngx_int_t ngx_http_eci_audit_large(ngx_http_request_t *r,
 static void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
 static void ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_pending_t *lines, ngx_uint_t n);
-static void ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines,
-    ngx_uint_t n, ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
+static void ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n, ngx_uint_t first,
+    ngx_err_t *err);
 static ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 static void ngx_http_eci_audit_reserve(ngx_log_t *log,
@@ -52,8 +57,20 @@ static void ngx_http_eci_audit_cut(ngx_log_t *log,
 static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
     ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
     ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit);
-static void ngx_http_eci_chain_resume(ngx_log_t *log,
-    ngx_http_eci_chain_node_t *node, ngx_str_t *name);
+static void ngx_http_eci_chain_tail(ngx_log_t *log,
+    ngx_http_eci_main_conf_t *emcf, ngx_http_eci_chain_node_t *node,
+    ngx_str_t *name);
+static ngx_int_t ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+static void ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+static ngx_int_t ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, eci_chain_event_t *ev);
+static size_t ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit);
+static ssize_t ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit,
+    u_char *buf, size_t head, size_t len, ngx_err_t *err);
+static void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
+static void ngx_http_eci_audit_checkpoint_handler(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -194,8 +211,6 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     b = emcf->batch;
 
-    rec->seq = 0;
-
     if (ctx->audit->syslog != NULL) {
         if (b->n > 0) {
             /* the lines before it go first */
@@ -283,8 +298,6 @@ ngx_http_eci_audit_large(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rec->seq = 0;
-
     p.audit = ctx->audit;
     p.len = eci_audit_line_write(rec, (char *) p.line, max);
     p.cap = max;
@@ -362,11 +375,13 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 
     for (i = 0; i < n; i++) {
         if (!lines[i].done) {
-            ngx_http_eci_audit_write_file(lines, n, i, emcf->chain, &err);
+            ngx_http_eci_audit_write_file(emcf, lines, n, i, &err);
         }
     }
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+    ngx_http_eci_audit_arm(emcf);
 
     /* outside the lock: it needs none, and it may wait for the disk */
     for (i = 0; i < n; i++) {
@@ -399,25 +414,29 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 }
 
 
-/* the lines for one file, from lines[first] on: seq, seal, one writev */
+/* the lines for one file, from lines[first] on: seal, one writev */
 static void
-ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
-    ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err)
+ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n, ngx_uint_t first,
+    ngx_err_t *err)
 {
     size_t                      len, at;
     ssize_t                     w;
-    uint64_t                    seq;
     ngx_uint_t                  i, niov;
+    eci_chain_t                 chain;
     ngx_http_eci_audit_t       *audit;
     ngx_http_eci_pending_t     *p;
     ngx_http_eci_chain_node_t  *node;
     struct iovec                iov[NGX_HTTP_ECI_BATCH_LINES];
-    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
     audit = lines[first].audit;
     node = audit->node;
-    seq = node->seq;
-    ngx_memcpy(chain, node->chain, sizeof(chain));
+
+    /* a chain's first line is its start; a new file begins signed */
+    (void) ngx_http_eci_audit_begin(emcf, audit);
+    ngx_http_eci_audit_rotated(emcf, audit);
+
+    chain = node->chain;
     niov = 0;
 
     for (i = first; i < n; i++) {
@@ -430,13 +449,8 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
         p->done = 1;
 
         len = (p->len > 0)
-              ? eci_audit_line_seq((char *) p->line, p->len, p->cap, seq + 1)
+              ? eci_chain_seal(&chain, (char *) p->line, p->len, p->cap)
               : 0;
-
-        if (len > 0) {
-            len = eci_audit_chain_seal(key, (char *) p->line, len, p->cap,
-                                       chain);
-        }
 
         p->len = len;
 
@@ -446,7 +460,6 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
             continue;
         }
 
-        seq++;
         iov[niov].iov_base = p->line;
         iov[niov].iov_len = len;
         niov++;
@@ -481,11 +494,11 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
         if (w > 0 && p->len > 0 && at + p->len <= (size_t) w) {
             at += p->len;
             p->written = 1;
-            node->seq++;
+            node->chain.seq++;
             node->written++;
-            ngx_memcpy(node->chain,
-                       p->line + p->len - 3 - ECI_AUDIT_CHAIN_HEX,
-                       ECI_AUDIT_CHAIN_HEX);
+            ngx_memcpy(node->chain.head,
+                       p->line + p->len - 3 - ECI_CHAIN_HASH_HEX,
+                       ECI_CHAIN_HASH_HEX);
             continue;
         }
 
@@ -512,20 +525,17 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     size_t                      len, max, head;
     ssize_t                     n;
     ngx_err_t                   err;
+    eci_chain_t                 chain;
     ngx_http_eci_audit_t       *audit;
     ngx_http_eci_main_conf_t   *emcf;
     ngx_http_eci_chain_node_t  *node;
-    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     audit = ctx->audit;
     node = audit->node;
 
     max = eci_audit_line_max(rec);
-
-    /* room for syslog's PRI and HEADER before the line */
-    head = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
-           + 1 + audit->syslog->tag.len + 2;
+    head = ngx_http_eci_syslog_head(audit);
 
     /*
      * A line is built, sent and done with before this function returns,
@@ -548,34 +558,25 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     n = -1;
     err = 0;
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
-
-    rec->seq = node->seq + 1;
-
     len = eci_audit_line_write(rec, (char *) line, max);
 
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    (void) ngx_http_eci_audit_begin(emcf, audit);
+
+    chain = node->chain;
+
     if (len > 0) {
-        ngx_memcpy(chain, node->chain, sizeof(chain));
-        len = eci_audit_chain_seal(emcf->chain, (char *) line, len, max,
-                                   chain);
+        len = eci_chain_seal(&chain, (char *) line, len, max);
     }
 
     if (len > 0) {
-        /* without its newline */
-        buf = ngx_syslog_add_header(audit->syslog, line - head);
-        ngx_memmove(buf, line, len - 1);
-        buf += len - 1;
-        line -= head;
-        len = buf - line;
-
-        n = ngx_syslog_send(audit->syslog, line, len);
-        err = (n == -1) ? ngx_socket_errno : 0;
+        n = ngx_http_eci_syslog_send(audit, buf, head, len, &err);
     }
 
-    if (len > 0 && n == (ssize_t) len) {
-        node->seq = rec->seq;
+    if (len > 0 && n != -1) {
+        node->chain = chain;
         node->written++;
-        ngx_memcpy(node->chain, chain, sizeof(chain));
 
     } else {
         node->failed++;
@@ -583,20 +584,333 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
 
+    ngx_http_eci_audit_arm(emcf);
+
     if (len == 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "eci: audit line did not fit its own bound");
         return NGX_ERROR;
     }
 
-    if (n != (ssize_t) len) {
+    if (n == -1) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "eci: audit %s line to \"%V\" not written "
-                      "(%z of %uz bytes)", rec->event, &audit->name, n, len);
+                      "eci: audit %s line to \"%V\" not written",
+                      rec->event, &audit->name);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/* room for syslog's PRI and HEADER before a line */
+static size_t
+ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit)
+{
+    return sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
+           + 1 + audit->syslog->tag.len + 2;
+}
+
+
+/*
+ * Sends the line of len bytes at buf + head (head from
+ * ngx_http_eci_syslog_head()) as one datagram, without its newline.
+ * Returns what was sent, or -1.
+ */
+static ssize_t
+ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
+    size_t head, size_t len, ngx_err_t *err)
+{
+    u_char   *p;
+    ssize_t   n;
+
+    p = ngx_syslog_add_header(audit->syslog, buf);
+    ngx_memmove(p, buf + head, len - 1);
+    p += len - 1;
+
+    n = ngx_syslog_send(audit->syslog, buf, p - buf);
+
+    if (n != p - buf) {
+        *err = (n == -1) ? ngx_socket_errno : 0;
+        return -1;
+    }
+
+    return n;
+}
+
+
+/*
+ * Starts the chain of an audit target with its signed start line (and a
+ * discontinuity line when the master found the file's end amiss): at a
+ * worker's start, or at the first write after a start that failed.  Under
+ * the lock.
+ */
+static ngx_int_t
+ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit)
+{
+    size_t                      n;
+    eci_err_t                   err;
+    ngx_time_t                 *tp;
+    eci_chain_event_t           ev;
+    ngx_http_eci_chain_node_t  *node;
+    char                        host[65];
+
+    node = audit->node;
+
+    if (node->started || emcf->signer == NULL) {
+        return NGX_OK;
+    }
+
+    tp = ngx_timeofday();
+
+    if (node->chain.id[0] == '\0'
+        && eci_chain_init(&node->chain, (int64_t) tp->sec * 1000 + tp->msec,
+                          &err)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0, "eci: audit \"%V\": "
+                      "%s", &audit->name, err.msg);
+        return NGX_ERROR;
+    }
+
+    n = ngx_min(ngx_cycle->hostname.len, sizeof(host) - 1);
+    ngx_memcpy(host, ngx_cycle->hostname.data, n);
+    host[n] = '\0';
+
+    ngx_memzero(&ev, sizeof(eci_chain_event_t));
+    ev.event = ECI_CHAIN_START;
+    ev.host = host;
+    ev.pid = (ngx_process == NGX_PROCESS_WORKER) ? ngx_parent : ngx_pid;
+    ev.follows = node->tail.follows.seq ? &node->tail.follows : NULL;
+
+    if (ngx_http_eci_audit_event(emcf, audit, &ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    node->started = 1;
+
+    if (node->tail.found[0] == '\0') {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "eci: audit file \"%V\": discontinuity: %s",
+                  &audit->name, node->tail.found);
+
+    ngx_memzero(&ev, sizeof(eci_chain_event_t));
+    ev.event = ECI_CHAIN_DISCONTINUITY;
+    ev.found = node->tail.found;
+
+    return ngx_http_eci_audit_event(emcf, audit, &ev);
+}
+
+
+/*
+ * The first write through a new descriptor: a file reopened (USR1) into a
+ * new file begins with a checkpoint, which signs the lines left in the
+ * file before and anchors this one.  Under the lock.
+ */
+static void
+ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit)
+{
+    ngx_uint_t                  known;
+    ngx_file_info_t             fi;
+    eci_chain_event_t           ev;
+    ngx_http_eci_chain_node_t  *node;
+
+    node = audit->node;
+
+    if (audit->file == NULL || audit->file->fd == audit->chain_fd) {
+        return;
+    }
+
+    audit->chain_fd = audit->file->fd;
+
+    if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR
+        || (node->ino == fi.st_ino && node->dev == fi.st_dev))
+    {
+        return;
+    }
+
+    known = (node->ino != 0 || node->dev != 0);
+    node->ino = fi.st_ino;
+    node->dev = fi.st_dev;
+
+    if (known && node->started) {
+        ngx_memzero(&ev, sizeof(eci_chain_event_t));
+        ev.event = ECI_CHAIN_CHECKPOINT;
+
+        (void) ngx_http_eci_audit_event(emcf, audit, &ev);
+    }
+}
+
+
+/* writes a signed line of the audit's chain at once; under the lock */
+static ngx_int_t
+ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, eci_chain_event_t *ev)
+{
+    size_t                      len, head;
+    ssize_t                     n;
+    ngx_err_t                   err;
+    ngx_time_t                 *tp;
+    eci_chain_t                 chain;
+    ngx_http_eci_chain_node_t  *node;
+    u_char                      buf[ECI_CHAIN_EVENT_LINE_MAX + 512];
+
+    node = audit->node;
+
+    ngx_http_eci_audit_rotated(emcf, audit);
+
+    tp = ngx_timeofday();
+    ev->time_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    head = (audit->syslog != NULL) ? ngx_http_eci_syslog_head(audit) : 0;
+    chain = node->chain;
+    n = -1;
+    err = 0;
+
+    len = (head + ECI_CHAIN_EVENT_LINE_MAX <= sizeof(buf))
+          ? eci_chain_event_write(&chain, emcf->signer, ev,
+                                  (char *) buf + head,
+                                  ECI_CHAIN_EVENT_LINE_MAX)
+          : 0;
+
+    if (len == 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "eci: audit %s line to \"%V\" could not be signed",
+                      ev->event, &audit->name);
+        node->failed++;
+        return NGX_ERROR;
+    }
+
+    if (audit->syslog != NULL) {
+        n = ngx_http_eci_syslog_send(audit, buf, head, len, &err);
+
+    } else {
+        n = ngx_write_fd(audit->file->fd, buf, len);
+
+        if (n == -1) {
+            err = ngx_errno;
+
+        } else if ((size_t) n != len) {
+            ngx_http_eci_audit_cut(ngx_cycle->log, audit, n);
+            n = -1;
+        }
+    }
+
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, err,
+                      "eci: audit %s line to \"%V\" not written",
+                      ev->event, &audit->name);
+        node->failed++;
+        return NGX_ERROR;
+    }
+
+    node->chain = chain;
+    node->signed_seq = chain.seq;
+    node->written++;
+
+    return NGX_OK;
+}
+
+
+/* at a worker's start: every chain begins, if no worker began it yet */
+void
+ngx_http_eci_audit_start(ngx_cycle_t *cycle, ngx_http_eci_main_conf_t *emcf)
+{
+    ngx_uint_t              i;
+    ngx_http_eci_audit_t  **audits;
+
+    if (emcf->shpool == NULL) {
+        return;
+    }
+
+    audits = emcf->audits.elts;
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        if (audits[i]->node == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&emcf->shpool->mutex);
+        (void) ngx_http_eci_audit_begin(emcf, audits[i]);
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+    }
+}
+
+
+/*
+ * Signs every chain that has lines no signed line follows yet (a
+ * checkpoint), or ends it (stop, once every worker is gone).
+ */
+void
+ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event)
+{
+    ngx_uint_t                  i, stop;
+    eci_chain_event_t           ev;
+    ngx_http_eci_audit_t      **audits;
+    ngx_http_eci_chain_node_t  *node;
+
+    if (emcf->shpool == NULL || emcf->signer == NULL) {
+        return;
+    }
+
+    stop = (ngx_strcmp(event, ECI_CHAIN_STOP) == 0);
+    audits = emcf->audits.elts;
+
+    for (i = 0; i < emcf->audits.nelts; i++) {
+        node = audits[i]->node;
+
+        if (node == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&emcf->shpool->mutex);
+
+        if (node->started && (stop || node->chain.seq > node->signed_seq)) {
+            ngx_memzero(&ev, sizeof(eci_chain_event_t));
+            ev.event = event;
+
+            if (ngx_http_eci_audit_event(emcf, audits[i], &ev) == NGX_OK
+                && stop)
+            {
+                node->started = 0;
+            }
+        }
+
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+    }
+}
+
+
+/* a checkpoint within a second of new lines; it never delays an exit */
+static void
+ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf)
+{
+    ngx_event_t  *ev;
+
+    ev = emcf->checkpoint;
+
+    if (ev == NULL || ev->timer_set || ngx_exiting) {
+        return;
+    }
+
+    ev->handler = ngx_http_eci_audit_checkpoint_handler;
+    ev->data = emcf;
+    ev->log = ngx_cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_HTTP_ECI_CHECKPOINT);
+}
+
+
+static void
+ngx_http_eci_audit_checkpoint_handler(ngx_event_t *ev)
+{
+    ngx_http_eci_audit_sign(ev->data, ECI_CHAIN_CHECKPOINT);
 }
 
 
@@ -751,12 +1065,10 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
     node->name_len = audit->name.len;
     ngx_memcpy(node->name, audit->name.data, audit->name.len);
 
-    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
-               ECI_AUDIT_CHAIN_HEX + 1);
-
     /* a syslog chain starts anew with nginx: the collector has the past */
     if (audit->file != NULL) {
-        ngx_http_eci_chain_resume(shm_zone->shm.log, node, &audit->name);
+        ngx_http_eci_chain_tail(shm_zone->shm.log, shm_zone->data, node,
+                                &audit->name);
     }
 
     sh->nodes[sh->nnodes++] = node;
@@ -765,30 +1077,35 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
 }
 
 
-/* the chain goes on from the last sealed line the file has */
+/*
+ * What the new chain follows, and whether the file ends as a gateway
+ * leaves it: read once, by the master, when the file is new to the zone.
+ */
 static void
-ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
-    ngx_str_t *name)
+ngx_http_eci_chain_tail(ngx_log_t *log, ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_chain_node_t *node, ngx_str_t *name)
 {
-    u_char           *buf, *end, *p, *start;
-    off_t             size, from;
-    size_t            body;
-    ssize_t           n;
-    uint64_t          seq;
-    ngx_fd_t          fd;
-    ngx_file_info_t   fi;
-    char              chain[ECI_AUDIT_CHAIN_HEX + 1];
+    u_char                *buf;
+    off_t                  size, from;
+    ssize_t                n;
+    ngx_fd_t               fd;
+    eci_err_t              err;
+    ngx_file_info_t        fi;
+    eci_chain_verifier_t  *v;
 
-    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
-               ECI_AUDIT_CHAIN_HEX + 1);
-    node->seq = 0;
+    if (emcf->signer == NULL) {
+        return;
+    }
 
     fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         return;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+    buf = NULL;
+    v = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || !S_ISREG(fi.st_mode)) {
         goto done;
     }
 
@@ -797,8 +1114,7 @@ ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
         goto done;
     }
 
-    from = size > NGX_HTTP_ECI_RESUME_MAX ? size - NGX_HTTP_ECI_RESUME_MAX
-                                          : 0;
+    from = size > NGX_HTTP_ECI_TAIL_MAX ? size - NGX_HTTP_ECI_TAIL_MAX : 0;
 
     buf = ngx_alloc((size_t) (size - from), log);
     if (buf == NULL) {
@@ -807,54 +1123,38 @@ ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
 
     n = pread(fd, buf, (size_t) (size - from), from);
 
-    if (n > 0) {
-        end = buf + n;
+    v = eci_chain_signer_verifier(emcf->signer, &err);
 
-        /* from the last complete line backwards */
-        while (end > buf) {
-            if (end[-1] != '\n') {
-                /* a line cut short by a crash: not part of the chain */
-                p = end - 1;
-                while (p > buf && p[-1] != '\n') {
-                    p--;
-                }
-
-                end = p;
-                continue;
-            }
-
-            start = end - 1;
-            while (start > buf && start[-1] != '\n') {
-                start--;
-            }
-
-            if (eci_audit_chain_split((char *) start, end - start, &body,
-                                      &seq, chain)
-                == 0)
-            {
-                node->seq = seq;
-                ngx_memcpy(node->chain, chain, sizeof(chain));
-                break;
-            }
-
-            end = start;
-        }
+    if (n <= 0 || v == NULL) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "eci: audit file \"%V\": cannot check its end", name);
+        goto done;
     }
 
-    if (node->seq == 0) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "eci: audit file \"%V\" has no chained line to go on "
-                      "from; its chain starts anew at seq 1", name);
+    /* in a binary upgrade the chain before goes on: it has no stop line */
+    eci_chain_tail_check((char *) buf, n, from == 0, v, ngx_inherited,
+                         &node->tail);
 
-    } else {
+    if (node->tail.legacy_seq) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "eci: audit file \"%V\" chain goes on from seq %uL",
-                      name, node->seq);
-    }
+                      "eci: audit file \"%V\" ends in the old HMAC chain "
+                      "at seq %uL; the signed chain begins after it",
+                      name, node->tail.legacy_seq);
 
-    ngx_free(buf);
+    } else if (node->tail.follows.seq) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "eci: audit file \"%V\": the new chain follows "
+                      "chain %s at seq %uL", name, node->tail.follows.id,
+                      node->tail.follows.seq);
+    }
 
 done:
+
+    eci_chain_verifier_free(v);
+
+    if (buf != NULL) {
+        ngx_free(buf);
+    }
 
     (void) ngx_close_file(fd);
 }

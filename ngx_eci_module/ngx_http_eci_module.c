@@ -10,6 +10,7 @@
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_eci_init_process(ngx_cycle_t *cycle);
 static void ngx_http_eci_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_eci_exit_master(ngx_cycle_t *cycle);
 static void *ngx_http_eci_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_eci_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -26,7 +27,7 @@ static char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
-static void ngx_http_eci_chain_cleanup(void *data);
+static void ngx_http_eci_signer_cleanup(void *data);
 static void ngx_http_eci_ctx_cleanup(void *data);
 
 
@@ -132,7 +133,7 @@ ngx_module_t  ngx_http_eci_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_eci_exit_process,             /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_eci_exit_master,              /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -274,20 +275,22 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->audit != NULL && emcf->chain == NULL) {
+    if (conf->audit != NULL && emcf->signer == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "keystore \"%V\" has no \"" NGX_HTTP_ECI_CHAIN_KEY
-                      "\" key to chain the audit lines with; create one "
-                      "with \"eci-keytool audit-key\" (needed by "
-                      "eci_gateway in %s:%ui)", &emcf->keystore_path,
+                      "keystore \"%V\" has no \"" ECI_KEY_AUDIT_SIGNING
+                      "\" key to sign the audit chain with; create one "
+                      "with \"eci-keytool audit-key %V --master FILE\" "
+                      "and give auditors its public key (\"eci-keytool "
+                      "pubkey\") (needed by eci_gateway in %s:%ui)",
+                      &emcf->keystore_path, &emcf->keystore_path,
                       conf->gateway_file, conf->gateway_line);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strcmp(conf->api_key_name.data, NGX_HTTP_ECI_CHAIN_KEY) == 0) {
+    if (eci_key_reserved((const char *) conf->api_key_name.data)) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "eci_api_key \"" NGX_HTTP_ECI_CHAIN_KEY "\" is the "
-                      "audit chain key, not an ECI API key, in %s:%ui",
+                      "eci_api_key \"%V\" is a key of the audit, not an "
+                      "ECI API key, in %s:%ui", &conf->api_key_name,
                       conf->gateway_file, conf->gateway_line);
         return NGX_CONF_ERROR;
     }
@@ -473,7 +476,7 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     emcf->keystore_path = path;
 
-    key = eci_keystore_get(emcf->keystore, NGX_HTTP_ECI_CHAIN_KEY);
+    key = eci_keystore_get(emcf->keystore, ECI_KEY_AUDIT_SIGNING);
 
     if (key != NULL) {
         cln = ngx_pool_cleanup_add(cf->pool, 0);
@@ -481,15 +484,16 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        emcf->chain = eci_audit_chain_new(key->value, key->len, &err);
-        if (emcf->chain == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_keystore %s",
-                               err.msg);
+        emcf->signer = eci_chain_signer_new(key->value, key->len, &err);
+        if (emcf->signer == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "eci_keystore \"%V\": \"%s\": %s", &path,
+                               ECI_KEY_AUDIT_SIGNING, err.msg);
             return NGX_CONF_ERROR;
         }
 
-        cln->handler = ngx_http_eci_chain_cleanup;
-        cln->data = emcf->chain;
+        cln->handler = ngx_http_eci_signer_cleanup;
+        cln->data = emcf->signer;
     }
 
     return NGX_CONF_OK;
@@ -497,9 +501,9 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static void
-ngx_http_eci_chain_cleanup(void *data)
+ngx_http_eci_signer_cleanup(void *data)
 {
-    eci_audit_chain_free(data);
+    eci_chain_signer_free(data);
 }
 
 
@@ -554,6 +558,7 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* a worker reserves room with its first write */
     audit->unreserved = NGX_HTTP_ECI_RESERVE_STEP;
     audit->reserve_fd = NGX_INVALID_FILE;
+    audit->chain_fd = NGX_INVALID_FILE;
 
     if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
 
@@ -682,6 +687,11 @@ ngx_http_eci_init(ngx_conf_t *cf)
     }
 
     emcf->batch->emcf = emcf;
+
+    emcf->checkpoint = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
+    if (emcf->checkpoint == NULL) {
+        return NGX_ERROR;
+    }
 
     /* not zeroed: response_of 0 says it holds no request's response */
     emcf->response = ngx_palloc(cf->pool, sizeof(eci_audit_response_t));
@@ -981,18 +991,24 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
     }
 
     if (eci_keystore_lock(emcf->keystore) != 0
-        || eci_audit_chain_lock(emcf->chain) != 0)
+        || eci_chain_signer_lock(emcf->signer) != 0)
     {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
                       "eci: cannot lock the keystore in memory; the keys "
                       "may be swapped out (raise LimitMEMLOCK)");
     }
 
+    ngx_http_eci_audit_start(cycle, emcf);
+
     return NGX_OK;
 }
 
 
-/* a pass of the event loop always ends with the batch written; in case */
+/*
+ * A pass of the event loop always ends with the batch written; in case.
+ * Then what this worker wrote is signed: a reload or a stop leaves no
+ * line unsigned.
+ */
 static void
 ngx_http_eci_exit_process(ngx_cycle_t *cycle)
 {
@@ -1000,7 +1016,27 @@ ngx_http_eci_exit_process(ngx_cycle_t *cycle)
 
     emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
 
-    if (emcf != NULL && emcf->batch != NULL && emcf->batch->n > 0) {
+    if (emcf == NULL) {
+        return;
+    }
+
+    if (emcf->batch != NULL && emcf->batch->n > 0) {
         ngx_http_eci_audit_flush(emcf->batch);
+    }
+
+    ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT);
+}
+
+
+/* every worker is gone: the chains end with their stop lines */
+static void
+ngx_http_eci_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
+
+    if (emcf != NULL) {
+        ngx_http_eci_audit_sign(emcf, ECI_CHAIN_STOP);
     }
 }
