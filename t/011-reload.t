@@ -336,10 +336,13 @@ spew($acl, $good_acl_text);
                . "($st[7] bytes, " . $st[12] * 512 . ' allocated)');
     }
 
-    my $tool = $t->root . '/build/eci-audit';
-    my $out = `'$tool' verify '$rotated' '$audit' --keystore '$store' --master '$master' 2>&1`;
-    is($?, 0, "$ctx: the chain runs intact across reloads and the reopen")
+    my ($rc, $out) = $t->verify($t->pubkey($store, $master), $rotated,
+                                $audit);
+    is($rc, 0, "$ctx: the chain runs intact across reloads and the reopen")
         or diag($out);
+    like($out, qr/^1 chain, /m, "$ctx: one chain across the two files");
+    like((split /\n/, slurp($audit))[0], qr/"event":"checkpoint"/,
+         "$ctx: the new file begins with a checkpoint");
 }
 
 $t->done;
