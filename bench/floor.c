@@ -180,7 +180,7 @@ main(int argc, char **argv)
     printf("per exec (intent %zu + result %zu bytes, body %zu bytes; %zu "
            "execs a write, %zu MB a run; medians of %d runs, CPU time):\n",
            intent, result, body, per, total >> 20, RUNS);
-    printf("  SHA-256 of the body + HMAC of both lines   %7.3f us\n",
+    printf("  SHA-256 of the body + chain of both lines  %7.3f us\n",
            median(crypto, RUNS));
     printf("  append both lines to a growing file        %7.3f us\n",
            median(append, RUNS));

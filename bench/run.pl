@@ -7,7 +7,7 @@
 #   A  the mock ECI upstream direct (a second nginx: return 200 '<json>')
 #   B  plain nginx proxy_pass + proxy_set_header ECI-ApiKey "<literal>"
 #   C  ngx_eci, everything on (ACL, key injection, capture, intent + result
-#      audit lines with the HMAC chain to a file on disk)
+#      audit lines with the SHA-256 chain to a file on disk)
 #
 # In one run: A B C rounds alternating (medians and paired ratios), the
 # ACL scale (100,000 principals and 1,000 groups against 3 principals:
@@ -1151,7 +1151,7 @@ sub acl_lookup {
 }
 
 # What the audit contract costs by itself on this machine (bench/floor.c):
-# the SHA-256 and HMACs of an exec, and appending its two lines to a
+# the SHA-256 of an exec's body and lines, and appending its two lines to a
 # growing file in the batches the C rounds wrote (their audit write calls
 # per exec, from /proc/PID/io), with the line sizes of the last C round.
 sub floor {
