@@ -805,9 +805,14 @@ eci_chain_tail_check(const char *buf, size_t n, int whole,
 
         end++;
 
-        if (eci_chain_line_parse(buf + at, end - at, &l) == 0
-            && strcmp(l.chain, last.chain) == 0)
-        {
+        if (eci_chain_line_parse(buf + at, end - at, &l) == -1) {
+            eci_chain_found(t, "a line that is not an audit line after "
+                            "seq %llu of chain %s", (unsigned long long)
+                            (next - 1), last.chain);
+            goto stop;
+        }
+
+        if (l.chain[0] != '\0' && strcmp(l.chain, last.chain) == 0) {
             if (l.seq != next || !eci_chain_line_follows(buf + at, &l, prev)
                 || (l.is_signed && strcmp(l.head, prev) != 0))
             {

@@ -110,16 +110,6 @@ sub rehash {
 
 sub hash_of { ($_[0] =~ /"hash":"([0-9a-f]{64})"\}$/)[0] }
 
-sub wait_for_checkpoint {
-    my ($file) = @_;
-    for (1 .. 40) {
-        my @raw = $t->audit_raw($file);
-        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
-        select(undef, undef, undef, 0.1);
-    }
-    return 0;
-}
-
 my $log = $t->path('audit.log');
 
 # --- one chain across two workers ------------------------------------------
@@ -146,7 +136,7 @@ ok(!(grep { ($_->{chain} // '') ne $chain
             || ($_->{hash} // '') !~ /^[0-9a-f]{64}$/ } @all),
    'every line carries the chain id and a hash');
 
-ok(wait_for_checkpoint('audit.log'),
+ok($t->wait_for_checkpoint('audit.log'),
    'a checkpoint follows the lines within a second');
 my ($rc, $out) = verify($log);
 is($rc, 0, 'eci-audit verify with the public key only: intact') or diag $out;

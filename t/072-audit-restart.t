@@ -77,16 +77,6 @@ sub write_lines {
     close $fh;
 }
 
-sub wait_for_checkpoint {
-    my ($file, $tt) = @_;
-    for (1 .. 40) {
-        my @raw = ($tt // $t)->audit_raw($file);
-        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
-        select(undef, undef, undef, 0.1);
-    }
-    return 0;
-}
-
 my $log = $t->path('audit.log');
 $t->write_config(config());
 
@@ -101,7 +91,7 @@ for my $case (['at a checkpoint', 1], ['in unsigned lines', 0]) {
     $t->start;
     exec_as('alice', 1);
     exec_as('alice', 2);
-    ok(wait_for_checkpoint('audit.log'), "$how: a checkpoint");
+    ok($t->wait_for_checkpoint('audit.log'), "$how: a checkpoint");
     exec_as('alice', 3);
     $t->stop;
 

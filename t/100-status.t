@@ -117,11 +117,7 @@ is($m->{'eci_upstream_responses_total{class="none"}'}, 6,
 
 # once a checkpoint has signed them, no line comes without a request
 sub signed_lines {
-    for (1 .. 40) {
-        my @all = $t->audit_lines('audit.log', all => 1);
-        return @all if @all && ($all[-1]{event} // '') eq 'checkpoint';
-        Time::HiRes::sleep(0.1);
-    }
+    $t->wait_for_checkpoint('audit.log');
     return $t->audit_lines('audit.log', all => 1);
 }
 

@@ -800,6 +800,20 @@ sub audit_lines {
 # the chain's own signed lines (start, checkpoint, discontinuity, stop)
 my $SIGNED_LINE = qr/,"sig":"[0-9a-f]+","hash":"[0-9a-f]+"\}$/m;
 
+# Polls (5 s) until the file's last line is a checkpoint: the gateway then
+# writes no line until it has more to sign.  True when it came.
+sub wait_for_checkpoint {
+    my ($self, $file) = @_;
+    my $deadline = Time::HiRes::time() + $WAIT;
+
+    while (Time::HiRes::time() < $deadline) {
+        my @raw = $self->audit_raw($file);
+        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
 sub wait_for_lines {
     my ($self, $file, $n, $timeout) = @_;
     my $path = $self->path($file);
@@ -1101,6 +1115,11 @@ that is not a JSON object, and leaves out the chain's own signed lines
 
 Polls (default 5 s) until the file holds at least C<$n> complete lines
 besides the chain's signed lines; returns the count found.
+
+=item $t->wait_for_checkpoint($file)
+
+Polls (default 5 s) until the file's last line is a checkpoint, after which
+the gateway writes nothing until it has new lines; true when it came.
 
 =item $t->pubkey($store, $master), $t->verify($pubkey, @files)
 

@@ -18,10 +18,13 @@
 #include "tap.h"
 
 
-#define SEED1  "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
-#define SEED2  "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
+#define SEED1  \
+    "9d61b19deffd5a60ba844af492ec2cc4" "4449c5697b326919703bac031cae7f60"
+#define SEED2  \
+    "4ccd089b28ff96da9db6c346ec114e0f" "5b8a319f35aba624da8cf6ed4fb8a6fb"
 /* RFC 8032 test 1: the public key of SEED1 */
-#define PUB1   "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+#define PUB1   \
+    "d75a980182b10ab7d54bfed3c964073a" "0ee172f3daa62325af021a68f707511a"
 
 #define NLINES  8
 
@@ -86,6 +89,17 @@ event_make(eci_chain_t *c, eci_chain_signer_t *s, const char *event,
     ev.found = found;
 
     return eci_chain_event_write(c, s, &ev, buf, cap);
+}
+
+
+static void
+lines_swap(line_t *a, line_t *b)
+{
+    line_t  tmp;
+
+    tmp = *a;
+    *a = *b;
+    *b = tmp;
 }
 
 
@@ -160,6 +174,12 @@ tail_checks(line_t *lines, size_t n, eci_chain_verifier_t *v,
          "a changed unsigned line is found");
     buf[len - lines[n - 3].len + 20] ^= 1;
 
+    /* a foreign line after the last signature */
+    memcpy(buf + len, "{\"x\":1}\n", 8);
+    eci_chain_tail_check(buf, len + 8, 1, v, 1, &t);
+    like(t.found, "not an audit line after seq",
+         "a foreign line after the last signature is found");
+
     /* a partial line */
     memcpy(buf + len, "{\"time\":", 8);
     eci_chain_tail_check(buf, len + 8, 1, v, 1, &t);
@@ -187,7 +207,7 @@ int
 main(void)
 {
     int                    rc;
-    char                  *p, pem[512], tmp[ECI_CHAIN_EVENT_LINE_MAX];
+    char                  *p, pem[512];
     size_t                 i, n;
     FILE                  *f;
     json_t                *j;
@@ -319,22 +339,12 @@ main(void)
            "but the stop line's signature finds it");
 
     /* swap two record lines */
-    memcpy(tmp, lines[2].text, sizeof(tmp));
-    memcpy(lines[2].text, lines[3].text, sizeof(tmp));
-    memcpy(lines[3].text, tmp, sizeof(tmp));
-    n = lines[2].len;
-    lines[2].len = lines[3].len;
-    lines[3].len = n;
+    lines_swap(&lines[2], &lines[3]);
     is_int(lines_verify(lines, 4, v), 3, "reordered lines are found");
 
     is_int(lines_verify(lines + 1, 3, v), 1, "a removed line is found");
 
-    memcpy(tmp, lines[2].text, sizeof(tmp));
-    memcpy(lines[2].text, lines[3].text, sizeof(tmp));
-    memcpy(lines[3].text, tmp, sizeof(tmp));
-    n = lines[2].len;
-    lines[2].len = lines[3].len;
-    lines[3].len = n;
+    lines_swap(&lines[2], &lines[3]);
 
     ok(eci_chain_line_parse("{\"a\":1}\n", 8, &l) == -1,
        "an unsealed line does not parse");
