@@ -174,9 +174,13 @@ tail_checks(line_t *lines, size_t n, eci_chain_verifier_t *v,
          "a changed unsigned line is found");
     buf[len - lines[n - 3].len + 20] ^= 1;
 
-    /* a foreign line after the last signature */
-    memcpy(buf + len, "{\"x\":1}\n", 8);
+    /* a foreign line after the last signature, before the last line */
+    memmove(buf + len - lines[n - 3].len + 8, buf + len - lines[n - 3].len,
+            lines[n - 3].len);
+    memcpy(buf + len - lines[n - 3].len, "{\"x\":1}\n", 8);
     eci_chain_tail_check(buf, len + 8, 1, v, 1, &t);
+    memmove(buf + len - lines[n - 3].len, buf + len - lines[n - 3].len + 8,
+            lines[n - 3].len);
     like(t.found, "not an audit line after seq",
          "a foreign line after the last signature is found");
 
