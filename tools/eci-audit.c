@@ -153,7 +153,7 @@ eci_au_usage(FILE *f)
         "usage: eci-audit verify FILE... --pubkey FILE\n"
         "       eci-audit show FILE... [--principal P] [--id N] "
         "[--decision allow|deny]\n"
-        "                      [--event intent|result] [--since TIME] "
+        "                      [--event EVENT] [--since TIME] "
         "[--until TIME]\n"
         "\n"
         "verify  checks every chain of audit lines in the files, in any\n"
@@ -167,7 +167,10 @@ eci_au_usage(FILE *f)
         "between).\n"
         "        Exit 0: intact; 1: not intact; 3: intact, but a gateway\n"
         "        reported a discontinuity (its file's end cut or unsigned).\n"
-        "show    prints the lines as a table; TIME is a prefix of RFC 3339,\n"
+        "show    prints the lines as a table, control characters escaped;\n"
+        "        EVENT is intent or result, or start, checkpoint,\n"
+        "        discontinuity or stop for the chain's own signed lines;\n"
+        "        TIME is a prefix of RFC 3339,\n"
         "        e.g. 2026-11-29 or 2026-11-29T07:30 (UTC); --until is\n"
         "        inclusive.\n");
 }
@@ -182,6 +185,8 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 
     static struct option  opts[] = {
         { "pubkey",    required_argument, NULL, 'k' },
+        { "keystore",  required_argument, NULL, 'K' },
+        { "master",    required_argument, NULL, 'K' },
         { "principal", required_argument, NULL, 'p' },
         { "id",        required_argument, NULL, 'i' },
         { "decision",  required_argument, NULL, 'd' },
@@ -203,6 +208,12 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         case 'k':
             args->pubkey = optarg;
             break;
+        case 'K':
+            /* the HMAC chain's options: verifying needs no secret now */
+            fprintf(stderr, "eci-audit: verify takes the gateway's public "
+                    "key (--pubkey FILE, written by eci-keytool pubkey), "
+                    "not the keystore\n");
+            return -1;
         case 'p':
             args->principal = optarg;
             break;

@@ -124,7 +124,8 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "pubkey STORE (--master FILE | --plain)",
       "Prints the public key of \"" ECI_KT_SIGNING_NAME "\" as PEM: all "
       "that eci-audit\n"
-      "verify --pubkey needs.  It opens no secret; give it to auditors.\n"
+      "verify --pubkey needs.  It prints nothing secret: give it to\n"
+      "auditors.\n"
       "\n"
       "  eci-keytool pubkey keys.sealed --master m.key > audit.pub\n",
       "mp" },
