@@ -139,6 +139,26 @@ my ($rc, $out) = $t->verify($pub, $log);
 is($rc, 0, 'stop and start: no discontinuity') or diag $out;
 unlike($out, qr/discontinuity/, 'none reported');
 
+# --- a file of the old HMAC chain goes on in the signed one ----------------
+
+write_lines($log, '{"time":"2026-11-29T07:05:03.101Z","event":"result",'
+                  . '"requestId":"0123456789abcdef0123456789abcdef",'
+                  . '"decision":"deny","seq":7,"chain":"' . ('ab' x 32)
+                  . '"}' . "\n");
+$t->start;
+exec_as('alice', 4);
+$t->stop;
+like($t->error_log, qr/\[notice\].*audit file "\Q$log\E" ends in the old HMAC chain at seq 7/,
+     'upgrade from the HMAC chain: the start notes the old chain');
+($rc, $out) = $t->verify($pub, $log);
+is($rc, 0, 'and the file verifies') or diag $out;
+like($out, qr/^1 line of the old HMAC chain .* not checked/m,
+     'saying the old line is not checked here');
+my @l = lines_of($log);
+write_lines($log, @l[1 .. $#l - 1], $l[0], $l[-1]);
+($rc, $out) = $t->verify($pub, $log);
+is($rc, 1, 'an old line after signed ones fails');
+
 # --- rotation (mv, USR1), then a restart -----------------------------------
 
 unlink $log;
