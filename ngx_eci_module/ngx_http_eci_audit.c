@@ -870,6 +870,11 @@ ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event)
 
         ngx_shmtx_lock(&emcf->shpool->mutex);
 
+        /* a reopened file begins with its checkpoint: it may sign all */
+        if (node->started) {
+            ngx_http_eci_audit_rotated(emcf, audits[i]);
+        }
+
         if (node->started && (stop || node->chain.seq > node->signed_seq)) {
             ngx_memzero(&ev, sizeof(eci_chain_event_t));
             ev.event = event;

@@ -298,7 +298,7 @@ spew($acl, $good_acl_text);
     my $rotated = $t->path('audit.log.1');
 
     rename($audit, $rotated) or die "rename $audit: $!\n";
-    my $lines_before = () = $t->audit_raw($rotated);
+    my $lines_before = () = $t->audit_lines($rotated);
 
     # the master and each worker log "reopening logs" when they have
     my $from = length $t->error_log;
@@ -322,7 +322,7 @@ spew($acl, $good_acl_text);
     is_deeply([map { $_->{requestId} } @new],
               [($r->{headers}{'x-request-id'} // 'none') x 2],
               "$ctx: both for this exec's request id");
-    is(scalar(() = $t->audit_raw($rotated)), $lines_before,
+    is(scalar(() = $t->audit_lines($rotated)), $lines_before,
        "$ctx: nothing more went to the moved file");
 
     # the worker sees the new descriptor and reserves room in the new file
