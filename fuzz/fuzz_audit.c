@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: the upstream response parser and the audit line.
  *
- * The input is parsed as a ReportDistributionLogResponse.  Then an audit
+ * The input is taken apart as an audit line (eci_chain_line_parse(), as
+ * eci-audit verify does with any file) and parsed as a
+ * ReportDistributionLogResponse.  Then an audit
  * record is built from it: its strings are slices of the input, its
  * numbers and flags come from a hash of the input (so every mutation
  * explores another combination and the seeds stay plain JSON bodies), and
@@ -69,6 +71,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     memcpy(body, data, size);
+
+    /* eci-audit verify takes any file apart: the input as a line */
+    if (eci_chain_line_parse(body, size, &l) == 0
+        && (l.seq == 0 || l.hashed >= size
+            || (l.is_signed && l.signed_len >= l.hashed)))
+    {
+        fuzz_fail("chain_line_parse accepts a line it did not take apart");
+    }
 
     valid = eci_audit_response_parse(body, size, &resp);
 
