@@ -811,6 +811,7 @@ ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
 
     node->chain = chain;
     node->signed_seq = chain.seq;
+    node->signed_ms = (uint64_t) ev->time_ms;
     node->written++;
 
     return NGX_OK;
@@ -844,22 +845,33 @@ ngx_http_eci_audit_start(ngx_cycle_t *cycle, ngx_http_eci_main_conf_t *emcf)
 
 /*
  * Signs every chain that has lines no signed line follows yet (a
- * checkpoint), or ends it (stop, once every worker is gone).
+ * checkpoint), or ends it (stop, once every worker is gone).  Paced (the
+ * timer's): not within NGX_HTTP_ECI_CHECKPOINT of the chain's last signed
+ * line, whichever worker wrote it; then the ms until it is due is
+ * returned (0: nothing waits).
  */
-void
-ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event)
+ngx_msec_t
+ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event,
+    ngx_uint_t paced)
 {
+    uint64_t                    now, since;
+    ngx_msec_t                  wait;
     ngx_uint_t                  i, stop;
+    ngx_time_t                 *tp;
     eci_chain_event_t           ev;
     ngx_http_eci_audit_t      **audits;
     ngx_http_eci_chain_node_t  *node;
 
     if (emcf->shpool == NULL || emcf->signer == NULL) {
-        return;
+        return 0;
     }
 
     stop = (ngx_strcmp(event, ECI_CHAIN_STOP) == 0);
     audits = emcf->audits.elts;
+    wait = 0;
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
 
     for (i = 0; i < emcf->audits.nelts; i++) {
         node = audits[i]->node;
@@ -875,7 +887,20 @@ ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event)
             ngx_http_eci_audit_rotated(emcf, audits[i]);
         }
 
-        if (node->started && (stop || node->chain.seq > node->signed_seq)) {
+        since = now - ngx_min(now, node->signed_ms);
+
+        if (paced && node->started && node->chain.seq > node->signed_seq
+            && since < NGX_HTTP_ECI_CHECKPOINT)
+        {
+            since = NGX_HTTP_ECI_CHECKPOINT - since;
+
+            if (wait == 0 || since < wait) {
+                wait = (ngx_msec_t) since;
+            }
+
+        } else if (node->started
+                   && (stop || node->chain.seq > node->signed_seq))
+        {
             ngx_memzero(&ev, sizeof(eci_chain_event_t));
             ev.event = event;
 
@@ -888,6 +913,8 @@ ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event)
 
         ngx_shmtx_unlock(&emcf->shpool->mutex);
     }
+
+    return wait;
 }
 
 
@@ -912,10 +939,17 @@ ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf)
 }
 
 
+/* another worker signed a moment ago: this one's lines wait their turn */
 static void
 ngx_http_eci_audit_checkpoint_handler(ngx_event_t *ev)
 {
-    ngx_http_eci_audit_sign(ev->data, ECI_CHAIN_CHECKPOINT);
+    ngx_msec_t  wait;
+
+    wait = ngx_http_eci_audit_sign(ev->data, ECI_CHAIN_CHECKPOINT, 1);
+
+    if (wait > 0 && !ngx_exiting) {
+        ngx_add_timer(ev, wait);
+    }
 }
 
 

@@ -1024,7 +1024,7 @@ ngx_http_eci_exit_process(ngx_cycle_t *cycle)
         ngx_http_eci_audit_flush(emcf->batch);
     }
 
-    ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT);
+    (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT, 0);
 }
 
 
@@ -1037,6 +1037,6 @@ ngx_http_eci_exit_master(ngx_cycle_t *cycle)
     emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
 
     if (emcf != NULL) {
-        ngx_http_eci_audit_sign(emcf, ECI_CHAIN_STOP);
+        (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_STOP, 0);
     }
 }

@@ -23,7 +23,7 @@
 
 #define NGX_HTTP_ECI_KEY_HEADER  "ECI-ApiKey"
 
-/* a checkpoint signs a file's new lines at least this often (ms) */
+/* a checkpoint signs a file's new lines this often (ms), no more often */
 #define NGX_HTTP_ECI_CHECKPOINT  1000
 
 
@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
     eci_chain_t                 chain;       /* its id, seq and head */
     uint64_t                    signed_seq;  /* of its last signed line */
+    uint64_t                    signed_ms;   /* and when, for the pace */
     uint64_t                    written;
     uint64_t                    failed;
     /* what the master found at the file's end, for the start line */
@@ -255,8 +256,8 @@ ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
 void ngx_http_eci_audit_start(ngx_cycle_t *cycle,
     ngx_http_eci_main_conf_t *emcf);
-void ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
-    const char *event);
+ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
+    const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,
