@@ -254,8 +254,18 @@ void ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b);
 ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
+void ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
+    ssize_t n);
+size_t ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit);
+ssize_t ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
+    size_t head, size_t len, ngx_err_t *err);
 void ngx_http_eci_audit_start(ngx_cycle_t *cycle,
     ngx_http_eci_main_conf_t *emcf);
+ngx_int_t ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
 ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
     const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
