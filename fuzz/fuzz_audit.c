@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: the upstream response parser and the audit line.
  *
- * The input is parsed as a ReportDistributionLogResponse.  Then an audit
+ * The input is taken apart as an audit line (eci_chain_line_parse(), as
+ * eci-audit verify does with any file) and parsed as a
+ * ReportDistributionLogResponse.  Then an audit
  * record is built from it: its strings are slices of the input, its
  * numbers and flags come from a hash of the input (so every mutation
  * explores another combination and the seeds stay plain JSON bodies), and
@@ -12,9 +14,10 @@
  *   - parse as one JSON object with jansson, whose requestId, client,
  *     method and (uncut) uri read back as the input bytes whenever those
  *     are valid UTF-8;
- * and, sealed with a chain key, still be one JSON line that
- * eci_audit_chain_split() takes apart into the seq and chain it carries,
- * with the MAC verifying.  abort() otherwise.
+ * and, sealed into a chain, still fit eci_audit_line_max() and be one
+ * JSON line that eci_chain_line_parse() takes apart into the seq, chain id
+ * and hash it carries, with the hash following the chain's head.  abort()
+ * otherwise.
  */
 
 #include <stdio.h>
@@ -24,6 +27,7 @@
 #include <jansson.h>
 
 #include "eci_audit.h"
+#include "eci_chain.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,22 +42,17 @@ static void fuzz_response_check(const eci_audit_response_t *r);
 static void fuzz_fail(const char *what);
 
 
-static eci_audit_chain_t  *fuzz_chain;
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                    valid;
     char                  *body, *copies[6], *error, *line;
-    char                   chain[ECI_AUDIT_CHAIN_HEX + 1];
-    char                   chain2[ECI_AUDIT_CHAIN_HEX + 1];
-    char                   mac[ECI_AUDIT_CHAIN_HEX + 1];
-    size_t                 i, off, max, n, sealed, body_len;
+    size_t                 i, off, max, n, sealed;
     int32_t                ids[8];
     json_t                *obj;
     uint64_t               h1, h2, seq;
-    eci_err_t              err;
+    eci_chain_t            chain;
+    eci_chain_line_t       l;
     eci_str_t              err_str;
     eci_audit_record_t     rec;
     eci_audit_response_t   resp;
@@ -65,13 +64,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         -62167219200001LL
     };
 
-    if (fuzz_chain == NULL) {
-        fuzz_chain = eci_audit_chain_new("fuzz-chain-key", 14, &err);
-        if (fuzz_chain == NULL) {
-            fuzz_fail("cannot make the chain context");
-        }
-    }
-
     /* an exact-size copy: ASan sees reads past the end */
     body = malloc(size + 1);
     if (body == NULL) {
@@ -79,6 +71,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     memcpy(body, data, size);
+
+    /* eci-audit verify takes any file apart: the input as a line */
+    if (eci_chain_line_parse(body, size, &l) == 0
+        && (l.seq == 0 || l.hashed >= size
+            || (l.is_signed && l.signed_len >= l.hashed)))
+    {
+        fuzz_fail("chain_line_parse accepts a line it did not take apart");
+    }
 
     valid = eci_audit_response_parse(body, size, &resp);
 
@@ -161,8 +161,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rec.response_truncated = (h1 >> 51) & 1;
     rec.response = ((h1 >> 52) & 1) ? NULL : &resp;
     rec.intent = (h1 >> 53) & 1;
-    rec.seq = ((h1 >> 54) & 1) ? 0 : ((h1 >> 55) & 1) ? INT64_MAX
-                                                        : h2 & INT64_MAX;
+    /* the seq before the line's: 0, the largest jansson reads, or any */
+    seq = ((h1 >> 54) & 1) ? 0 : ((h1 >> 55) & 1) ? INT64_MAX - 1 : h2 >> 2;
 
     max = eci_audit_line_max(&rec);
 
@@ -201,37 +201,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     json_decref(obj);
 
-    if (rec.seq != 0) {
-        memcpy(chain, ECI_AUDIT_CHAIN_GENESIS, sizeof(chain));
+    memset(&chain, 0, sizeof(chain));
+    memcpy(chain.id, "20261129T070503Z-0123456789abcdef", ECI_CHAIN_ID_LEN);
+    memcpy(chain.head, ECI_CHAIN_GENESIS, sizeof(chain.head));
+    chain.seq = seq;
 
-        sealed = eci_audit_chain_seal(fuzz_chain, line, n, max, chain);
+    sealed = eci_chain_seal(&chain, line, n, max);
 
-        if (sealed == 0 || sealed > max) {
-            fuzz_fail("chain_seal does not fit in line_max");
-        }
+    if (sealed == 0 || sealed > max) {
+        fuzz_fail("chain_seal does not fit in line_max");
+    }
 
-        fuzz_line_check(line, sealed, &obj);
-        json_decref(obj);
+    fuzz_line_check(line, sealed, &obj);
+    json_decref(obj);
 
-        if (eci_audit_chain_split(line, sealed, &body_len, &seq, chain2)
-            != 0)
-        {
-            fuzz_fail("chain_split refuses a sealed line");
-        }
+    if (eci_chain_line_parse(line, sealed, &l) != 0) {
+        fuzz_fail("chain_line_parse refuses a sealed line");
+    }
 
-        if (seq != rec.seq || strcmp(chain, chain2) != 0
-            || body_len >= sealed)
-        {
-            fuzz_fail("chain_split gives another seq or chain");
-        }
+    if (l.seq != seq + 1 || l.is_signed || strcmp(l.chain, chain.id) != 0
+        || strcmp(l.hash, chain.head) != 0 || l.hashed >= sealed)
+    {
+        fuzz_fail("chain_line_parse gives another seq, chain or hash");
+    }
 
-        if (eci_audit_chain_mac(fuzz_chain, ECI_AUDIT_CHAIN_GENESIS, line,
-                                body_len, mac)
-            != 0
-            || strcmp(mac, chain) != 0)
-        {
-            fuzz_fail("the chain MAC does not verify");
-        }
+    if (!eci_chain_line_follows(line, &l, ECI_CHAIN_GENESIS)) {
+        fuzz_fail("the chain hash does not follow its head");
     }
 
     free(line);

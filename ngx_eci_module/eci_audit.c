@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include "eci_audit.h"
+#include "eci_chain.h"
 #include "eci_sha256.h"
 
 
@@ -60,7 +61,6 @@
 #define ECI_AUDIT_K_R_NAME     ",\"reportDistributionName\":"
 #define ECI_AUDIT_K_R_USER     ",\"createdByUserId\":"
 #define ECI_AUDIT_K_R_CLOSE    "}"
-#define ECI_AUDIT_K_SEQ        ",\"seq\":"
 #define ECI_AUDIT_K_CHAIN      ",\"chain\":\""
 #define ECI_AUDIT_K_CLOSE      "}\n"
 
@@ -77,7 +77,7 @@
     ECI_AUDIT_K_RESPONSE ECI_AUDIT_K_R_STATUS ECI_AUDIT_K_R_NREC            \
     ECI_AUDIT_K_R_BEGIN ECI_AUDIT_K_R_END ECI_AUDIT_K_R_ID                  \
     ECI_AUDIT_K_R_CODE ECI_AUDIT_K_R_NAME ECI_AUDIT_K_R_USER                 \
-    ECI_AUDIT_K_R_CLOSE ECI_AUDIT_K_SEQ ECI_AUDIT_K_CLOSE
+    ECI_AUDIT_K_R_CLOSE ECI_AUDIT_K_CLOSE
 
 /* "-9223372036854775808" and 18446744073709551615; also covers
  * null, true and false */
@@ -1434,10 +1434,9 @@ eci_audit_line_max(const eci_audit_record_t *rec)
         + eci_audit_str_len(rec->candidate_reason != NULL
                             ? strlen(rec->candidate_reason) : 0)
         + ECI_AUDIT_TIME_LEN + 2                        /* clientClosedAt */
-        + 7 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools,
-                                       seq */
+        + 6 * ECI_AUDIT_INT_LEN     /* statuses, time, bytes, two bools */
         + 2 + 2 * 32                                    /* "sha256" */
-        + ECI_AUDIT_CHAIN_ROOM;
+        + ECI_CHAIN_ROOM;           /* what eci_chain_seal() adds */
 
     r = rec->response;
 
@@ -1531,7 +1530,7 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     if (rec->intent) {
         /* written before the exec is forwarded: there is no outcome yet */
-        goto seq;
+        goto close;
     }
 
     eci_audit_lit(&o, ECI_AUDIT_K_OUTCOME);
@@ -1602,12 +1601,7 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
         eci_audit_response(&o, rec->response);
     }
 
-seq:
-
-    if (rec->seq != 0) {
-        eci_audit_lit(&o, ECI_AUDIT_K_SEQ);
-        eci_audit_uint(&o, rec->seq);
-    }
+close:
 
     eci_audit_lit(&o, ECI_AUDIT_K_CLOSE);
 
@@ -1977,204 +1971,31 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
 }
 
 
-/*
- * The keyed HMAC states are as good as the chain key: whoever has them can
- * seal forged lines.  So, like the keystore's keys, they live in secret
- * memory (eci_common.h), read-only once keyed.
- */
-struct eci_audit_chain_s {
-    eci_hmac_sha256_t  hmac;
-    size_t             size;        /* of the mapping */
-};
-
-
-eci_audit_chain_t *
-eci_audit_chain_new(const void *key, size_t len, eci_err_t *err)
-{
-    size_t              size;
-    eci_audit_chain_t  *c;
-
-    size = sizeof(eci_audit_chain_t);
-
-    c = eci_secret_map(&size, "audit chain", err);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->size = size;
-
-    /* keyed once: every line starts from the keyed states */
-    eci_hmac_sha256_key(&c->hmac, key, len);
-
-    eci_secret_seal(c, size);
-
-    return c;
-}
-
-
-void
-eci_audit_chain_free(eci_audit_chain_t *c)
-{
-    if (c != NULL) {
-        eci_secret_unmap(c, c->size);
-    }
-}
-
-
-int
-eci_audit_chain_lock(const eci_audit_chain_t *c)
-{
-    return (c != NULL) ? eci_secret_lock(c, c->size) : 0;
-}
-
-
-int
-eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
-    const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1])
-{
-    unsigned char  md[ECI_SHA256_LEN];
-
-    eci_hmac_sha256(&c->hmac, prev, ECI_AUDIT_CHAIN_HEX, body, len, md);
-
-    eci_hex(out, md, ECI_SHA256_LEN);
-    out[ECI_AUDIT_CHAIN_HEX] = '\0';
-
-    return 0;
-}
-
-
 size_t
-eci_audit_line_seq(char *line, size_t len, size_t cap, uint64_t seq)
+eci_audit_u64(char *buf, uint64_t v)
 {
     eci_audit_out_t  o;
 
-    if (len < 2 || line[len - 2] != '}' || line[len - 1] != '\n'
-        || cap < len || seq == 0)
-    {
-        return 0;
-    }
-
-    o.pos = line + len - 2;
-    o.end = line + cap;
+    o.pos = buf;
+    o.end = buf + ECI_AUDIT_INT_LEN;
     o.full = 0;
 
-    eci_audit_lit(&o, ECI_AUDIT_K_SEQ);
-    eci_audit_uint(&o, seq);
-    eci_audit_lit(&o, ECI_AUDIT_K_CLOSE);
+    eci_audit_uint(&o, v);
 
-    if (o.full) {
-        /* what did fit overwrote the old end: put it back */
-        line[len - 2] = '}';
-        line[len - 1] = '\n';
-        return 0;
-    }
-
-    return o.pos - line;
+    return o.pos - buf;
 }
 
 
 size_t
-eci_audit_chain_seal(eci_audit_chain_t *c, char *line, size_t len,
-    size_t cap, char chain[ECI_AUDIT_CHAIN_HEX + 1])
+eci_audit_time_write(char *buf, int64_t ms)
 {
-    char    *p;
-    size_t   body;
-    char     next[ECI_AUDIT_CHAIN_HEX + 1];
+    eci_audit_out_t  o;
 
-    if (len < 2 || line[len - 2] != '}' || line[len - 1] != '\n') {
-        return 0;
-    }
+    o.pos = buf;
+    o.end = buf + ECI_AUDIT_TIME_LEN;
+    o.full = 0;
 
-    body = len - 2;
+    eci_audit_time(&o, ms);
 
-    if (cap < body || cap - body < ECI_AUDIT_CHAIN_ROOM) {
-        return 0;
-    }
-
-    if (eci_audit_chain_mac(c, chain, line, body, next) != 0) {
-        return 0;
-    }
-
-    p = line + body;
-    memcpy(p, ECI_AUDIT_K_CHAIN, sizeof(ECI_AUDIT_K_CHAIN) - 1);
-    p += sizeof(ECI_AUDIT_K_CHAIN) - 1;
-    memcpy(p, next, ECI_AUDIT_CHAIN_HEX);
-    p += ECI_AUDIT_CHAIN_HEX;
-    memcpy(p, "\"}\n", 3);
-    p += 3;
-
-    memcpy(chain, next, ECI_AUDIT_CHAIN_HEX + 1);
-
-    return p - line;
-}
-
-
-int
-eci_audit_chain_split(const char *line, size_t len, size_t *body_len,
-    uint64_t *seq, char chain[ECI_AUDIT_CHAIN_HEX + 1])
-{
-    size_t       i, k, tail;
-    uint64_t     v;
-    const char  *b;
-
-    if (len > 0 && line[len - 1] == '\n') {
-        len--;
-    }
-
-    /* ,"chain":"<64 hex>"} closes every sealed line */
-    tail = sizeof(ECI_AUDIT_K_CHAIN) - 1 + ECI_AUDIT_CHAIN_HEX + 2;
-
-    if (len < tail) {
-        return -1;
-    }
-
-    b = line + len - tail;
-
-    if (memcmp(b, ECI_AUDIT_K_CHAIN, sizeof(ECI_AUDIT_K_CHAIN) - 1) != 0
-        || line[len - 2] != '"' || line[len - 1] != '}')
-    {
-        return -1;
-    }
-
-    for (i = 0; i < ECI_AUDIT_CHAIN_HEX; i++) {
-        chain[i] = b[sizeof(ECI_AUDIT_K_CHAIN) - 1 + i];
-
-        if (!((chain[i] >= '0' && chain[i] <= '9')
-              || (chain[i] >= 'a' && chain[i] <= 'f')))
-        {
-            return -1;
-        }
-    }
-
-    chain[ECI_AUDIT_CHAIN_HEX] = '\0';
-
-    *body_len = len - tail;
-
-    /* the body ends in ,"seq":<digits> */
-    k = *body_len;
-    while (k > 0 && line[k - 1] >= '0' && line[k - 1] <= '9') {
-        k--;
-    }
-
-    if (k == *body_len || *body_len - k > 20
-        || k < sizeof(ECI_AUDIT_K_SEQ) - 1
-        || memcmp(line + k - (sizeof(ECI_AUDIT_K_SEQ) - 1), ECI_AUDIT_K_SEQ,
-                  sizeof(ECI_AUDIT_K_SEQ) - 1)
-           != 0)
-    {
-        return -1;
-    }
-
-    v = 0;
-    for (i = k; i < *body_len; i++) {
-        if (v > (UINT64_MAX - 9) / 10) {
-            return -1;
-        }
-
-        v = v * 10 + (uint64_t) (line[i] - '0');
-    }
-
-    *seq = v;
-
-    return 0;
+    return o.pos - buf;
 }

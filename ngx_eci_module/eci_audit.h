@@ -108,12 +108,12 @@ typedef struct {
     const eci_audit_response_t  *response;     /* NULL or parsed */
     int                          intent;       /* write-ahead line: no
                                                   outcome fields */
-    uint64_t                     seq;          /* 0: no "seq" field */
 } eci_audit_record_t;
 
 /*
  * An upper bound (never less, usually a little more) of the bytes
- * eci_audit_line_write() needs for rec, including the trailing '\n'.
+ * eci_audit_line_write() needs for rec, including the trailing '\n', and
+ * what eci_chain_seal() adds to it.
  */
 size_t eci_audit_line_max(const eci_audit_record_t *rec);
 
@@ -131,64 +131,21 @@ size_t eci_audit_line_max(const eci_audit_record_t *rec);
  * Upstream fields are null when has_response is 0.  time is RFC 3339
  * UTC with milliseconds, or null when time_ms is outside years 0-9999.
  * A string eci_str_t with data NULL is written as "" (principal: null).
+ * The line has no place in a chain yet: eci_chain_seal() gives it one.
  */
 size_t eci_audit_line_write(const eci_audit_record_t *rec, char *buf,
     size_t cap);
 
 /*
- * The tamper-evident chain.  A sealed line ends in
- *   ...,"seq":N,"chain":"<64 hex>"}\n
- * where the chain is HMAC-SHA256(key, prev || body): prev is the previous
- * line's chain as 64 hex characters (ECI_AUDIT_CHAIN_GENESIS before the
- * first line) and body is the line up to, not including, ,"chain":.
- * Changing, removing, inserting or reordering a line breaks it.
+ * v in decimal at buf (room for 20 digits); returns the digits written.
  */
-#define ECI_AUDIT_CHAIN_HEX     64
-#define ECI_AUDIT_CHAIN_ROOM    80     /* bytes sealing adds at most */
-#define ECI_AUDIT_CHAIN_GENESIS                                             \
-    "0000000000000000000000000000000000000000000000000000000000000000"
-
-typedef struct eci_audit_chain_s  eci_audit_chain_t;
-
-/* an HMAC-SHA256 context keyed once, reused for every line */
-eci_audit_chain_t *eci_audit_chain_new(const void *key, size_t len,
-    eci_err_t *err);
-void eci_audit_chain_free(eci_audit_chain_t *c);
-/* mlock() again in a forked process; 0 or -1 with errno */
-int eci_audit_chain_lock(const eci_audit_chain_t *c);
-
-/* out = hex(HMAC(key, prev || body)); 0 or -1 */
-int eci_audit_chain_mac(eci_audit_chain_t *c, const char *prev,
-    const char *body, size_t len, char out[ECI_AUDIT_CHAIN_HEX + 1]);
+size_t eci_audit_u64(char *buf, uint64_t v);
 
 /*
- * Gives a line eci_audit_line_write() wrote with rec->seq 0 its seq in
- * place, exactly as if it had been written with it: the final "}\n"
- * becomes ,"seq":N}\n.  So a line can be built before its place in the
- * chain is known.  Returns the new length, or 0 (the line unchanged) when
- * cap is too small, seq is 0 or the line is not a line of ours.
+ * ms as the quoted RFC 3339 time a line carries (26 bytes), or null
+ * outside years 0-9999; returns the bytes written (buf: 26 at least).
  */
-size_t eci_audit_line_seq(char *line, size_t len, size_t cap, uint64_t seq);
-
-/* bytes eci_audit_line_seq() adds at most: ,"seq": and 20 digits */
-#define ECI_AUDIT_SEQ_ROOM      (sizeof(",\"seq\":") - 1 + 20)
-
-/*
- * Seals a line eci_audit_line_write() wrote (with rec->seq set) in place:
- * its final "}\n" becomes ,"chain":"<hex>"}\n.  chain holds the previous
- * chain on entry and this line's on return.  Returns the new length, or 0
- * when cap is too small or the line is not a line of ours.
- */
-size_t eci_audit_chain_seal(eci_audit_chain_t *c, char *line, size_t len,
-    size_t cap, char chain[ECI_AUDIT_CHAIN_HEX + 1]);
-
-/*
- * Splits a sealed line (with or without its '\n'): *body_len is the
- * length the MAC covers, *seq and chain the values the line carries.
- * Returns 0, or -1 when the line does not end in a seq and a chain.
- */
-int eci_audit_chain_split(const char *line, size_t len, size_t *body_len,
-    uint64_t *seq, char chain[ECI_AUDIT_CHAIN_HEX + 1]);
+size_t eci_audit_time_write(char *buf, int64_t ms);
 
 /*
  * JSON string body escaping (no quotes); returns bytes written; the

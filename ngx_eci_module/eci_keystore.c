@@ -1403,3 +1403,20 @@ eci_keystore_lock(const eci_keystore_t *ks)
 
     return eci_secret_lock(ks->region, ks->region_size);
 }
+
+
+int
+eci_key_reserved(const char *name)
+{
+    size_t  i;
+
+    static const char  *reserved[] = ECI_KEY_RESERVED;
+
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        if (strcmp(name, reserved[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

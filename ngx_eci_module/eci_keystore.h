@@ -26,6 +26,18 @@
 #define ECI_KEY_VALUE_MAX    1024    /* printable ASCII, no spaces */
 #define ECI_KEY_FPR_LEN      16      /* hex chars of SHA-256 shown */
 
+/*
+ * The keystore's own keys: never an ECI API key, never set by name.
+ * audit-signing signs the audit chain (eci_chain.h); audit-chain keyed
+ * the HMAC chain before it and is kept to verify old files.
+ */
+#define ECI_KEY_AUDIT_SIGNING  "audit-signing"
+#define ECI_KEY_AUDIT_CHAIN    "audit-chain"
+#define ECI_KEY_RESERVED       { ECI_KEY_AUDIT_SIGNING, ECI_KEY_AUDIT_CHAIN }
+
+/* 1 when name is one of ECI_KEY_RESERVED */
+int eci_key_reserved(const char *name);
+
 typedef struct eci_keystore_s  eci_keystore_t;
 
 typedef struct {

@@ -1,12 +1,13 @@
 /*
  * ngx_eci: the audit writer.
  *
- * Each line is sealed into a chain (seq + HMAC, see eci_audit.h) whose
+ * Each line is sealed into a chain (seq + SHA-256, see eci_chain.h) whose
  * state lives in shared memory, so all workers write one sequence and a
- * reload continues it; after a restart it resumes from the file's last
- * line.  The chain is advanced, and the line written with one write(2) to
- * a file the master opened with O_APPEND, under one lock: the order of
- * lines in the file is the order of the chain.
+ * reload continues it (its start, checkpoints and stop are in
+ * ngx_http_eci_audit_chain.c).  The chain is advanced, and the line
+ * written with one write(2) to a file the master opened with O_APPEND,
+ * under one lock: the order of lines in the file is the order of the
+ * chain.
  *
  * An allowed exec gets an "intent" line before it is forwarded (if that
  * cannot be written and eci_audit_required is on, the exec does not
@@ -28,10 +29,6 @@
 #include "ngx_http_eci_module.h"
 
 
-/* the longest tail read to find the last line when resuming a chain */
-#define NGX_HTTP_ECI_RESUME_MAX  (1024 * 1024)
-
-
 static eci_outcome_t ngx_http_eci_outcome(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 static void ngx_http_eci_audit_record(ngx_http_request_t *r,
@@ -43,19 +40,13 @@ static ngx_int_t ngx_http_eci_audit_large(ngx_http_request_t *r,
 static void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
 static void ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_pending_t *lines, ngx_uint_t n);
-static void ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines,
-    ngx_uint_t n, ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err);
+static void ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n, ngx_uint_t first,
+    ngx_err_t *err);
 static ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 static void ngx_http_eci_audit_reserve(ngx_log_t *log,
     ngx_http_eci_audit_t *audit);
-static void ngx_http_eci_audit_cut(ngx_log_t *log,
-    ngx_http_eci_audit_t *audit, ssize_t n);
-static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
-    ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
-    ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit);
-static void ngx_http_eci_chain_resume(ngx_log_t *log,
-    ngx_http_eci_chain_node_t *node, ngx_str_t *name);
 
 
 ngx_int_t
@@ -253,8 +244,6 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     b = emcf->batch;
 
-    rec->seq = 0;
-
     if (ctx->audit->syslog != NULL) {
         if (b->n > 0) {
             /* the lines before it go first */
@@ -342,8 +331,6 @@ ngx_http_eci_audit_large(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rec->seq = 0;
-
     p.audit = ctx->audit;
     p.len = eci_audit_line_write(rec, (char *) p.line, max);
     p.cap = max;
@@ -421,11 +408,13 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 
     for (i = 0; i < n; i++) {
         if (!lines[i].done) {
-            ngx_http_eci_audit_write_file(lines, n, i, emcf->chain, &err);
+            ngx_http_eci_audit_write_file(emcf, lines, n, i, &err);
         }
     }
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+    ngx_http_eci_audit_arm(emcf);
 
     /* outside the lock: it needs none, and it may wait for the disk */
     for (i = 0; i < n; i++) {
@@ -458,25 +447,29 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 }
 
 
-/* the lines for one file, from lines[first] on: seq, seal, one writev */
+/* the lines for one file, from lines[first] on: seal, one writev */
 static void
-ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
-    ngx_uint_t first, eci_audit_chain_t *key, ngx_err_t *err)
+ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_pending_t *lines, ngx_uint_t n, ngx_uint_t first,
+    ngx_err_t *err)
 {
     size_t                      len, at;
     ssize_t                     w;
-    uint64_t                    seq;
     ngx_uint_t                  i, niov;
+    eci_chain_t                 chain;
     ngx_http_eci_audit_t       *audit;
     ngx_http_eci_pending_t     *p;
     ngx_http_eci_chain_node_t  *node;
     struct iovec                iov[NGX_HTTP_ECI_BATCH_LINES];
-    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
     audit = lines[first].audit;
     node = audit->node;
-    seq = node->seq;
-    ngx_memcpy(chain, node->chain, sizeof(chain));
+
+    /* a chain's first line is its start; a new file begins signed */
+    (void) ngx_http_eci_audit_begin(emcf, audit);
+    ngx_http_eci_audit_rotated(emcf, audit);
+
+    chain = node->chain;
     niov = 0;
 
     for (i = first; i < n; i++) {
@@ -489,13 +482,8 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
         p->done = 1;
 
         len = (p->len > 0)
-              ? eci_audit_line_seq((char *) p->line, p->len, p->cap, seq + 1)
+              ? eci_chain_seal(&chain, (char *) p->line, p->len, p->cap)
               : 0;
-
-        if (len > 0) {
-            len = eci_audit_chain_seal(key, (char *) p->line, len, p->cap,
-                                       chain);
-        }
 
         p->len = len;
 
@@ -505,7 +493,6 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
             continue;
         }
 
-        seq++;
         iov[niov].iov_base = p->line;
         iov[niov].iov_len = len;
         niov++;
@@ -540,11 +527,11 @@ ngx_http_eci_audit_write_file(ngx_http_eci_pending_t *lines, ngx_uint_t n,
         if (w > 0 && p->len > 0 && at + p->len <= (size_t) w) {
             at += p->len;
             p->written = 1;
-            node->seq++;
+            node->chain.seq++;
             node->written++;
-            ngx_memcpy(node->chain,
-                       p->line + p->len - 3 - ECI_AUDIT_CHAIN_HEX,
-                       ECI_AUDIT_CHAIN_HEX);
+            ngx_memcpy(node->chain.head,
+                       p->line + p->len - 3 - ECI_CHAIN_HASH_HEX,
+                       ECI_CHAIN_HASH_HEX);
             continue;
         }
 
@@ -571,20 +558,17 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     size_t                      len, max, head;
     ssize_t                     n;
     ngx_err_t                   err;
+    eci_chain_t                 chain;
     ngx_http_eci_audit_t       *audit;
     ngx_http_eci_main_conf_t   *emcf;
     ngx_http_eci_chain_node_t  *node;
-    char                        chain[ECI_AUDIT_CHAIN_HEX + 1];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     audit = ctx->audit;
     node = audit->node;
 
     max = eci_audit_line_max(rec);
-
-    /* room for syslog's PRI and HEADER before the line */
-    head = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
-           + 1 + audit->syslog->tag.len + 2;
+    head = ngx_http_eci_syslog_head(audit);
 
     /*
      * A line is built, sent and done with before this function returns,
@@ -607,34 +591,25 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     n = -1;
     err = 0;
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
-
-    rec->seq = node->seq + 1;
-
     len = eci_audit_line_write(rec, (char *) line, max);
 
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    (void) ngx_http_eci_audit_begin(emcf, audit);
+
+    chain = node->chain;
+
     if (len > 0) {
-        ngx_memcpy(chain, node->chain, sizeof(chain));
-        len = eci_audit_chain_seal(emcf->chain, (char *) line, len, max,
-                                   chain);
+        len = eci_chain_seal(&chain, (char *) line, len, max);
     }
 
     if (len > 0) {
-        /* without its newline */
-        buf = ngx_syslog_add_header(audit->syslog, line - head);
-        ngx_memmove(buf, line, len - 1);
-        buf += len - 1;
-        line -= head;
-        len = buf - line;
-
-        n = ngx_syslog_send(audit->syslog, line, len);
-        err = (n == -1) ? ngx_socket_errno : 0;
+        n = ngx_http_eci_syslog_send(audit, buf, head, len, &err);
     }
 
-    if (len > 0 && n == (ssize_t) len) {
-        node->seq = rec->seq;
+    if (len > 0 && n != -1) {
+        node->chain = chain;
         node->written++;
-        ngx_memcpy(node->chain, chain, sizeof(chain));
 
     } else {
         node->failed++;
@@ -642,20 +617,58 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     ngx_shmtx_unlock(&emcf->shpool->mutex);
 
+    ngx_http_eci_audit_arm(emcf);
+
     if (len == 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "eci: audit line did not fit its own bound");
         return NGX_ERROR;
     }
 
-    if (n != (ssize_t) len) {
+    if (n == -1) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "eci: audit %s line to \"%V\" not written "
-                      "(%z of %uz bytes)", rec->event, &audit->name, n, len);
+                      "eci: audit %s line to \"%V\" not written",
+                      rec->event, &audit->name);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/* room for syslog's PRI and HEADER before a line */
+size_t
+ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit)
+{
+    return sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
+           + 1 + audit->syslog->tag.len + 2;
+}
+
+
+/*
+ * Sends the line of len bytes at buf + head (head from
+ * ngx_http_eci_syslog_head()) as one datagram, without its newline.
+ * Returns what was sent, or -1.
+ */
+ssize_t
+ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
+    size_t head, size_t len, ngx_err_t *err)
+{
+    u_char   *p;
+    ssize_t   n;
+
+    p = ngx_syslog_add_header(audit->syslog, buf);
+    ngx_memmove(p, buf + head, len - 1);
+    p += len - 1;
+
+    n = ngx_syslog_send(audit->syslog, buf, p - buf);
+
+    if (n != p - buf) {
+        *err = (n == -1) ? ngx_socket_errno : 0;
+        return -1;
+    }
+
+    return n;
 }
 
 
@@ -732,7 +745,7 @@ ngx_http_eci_audit_reserve(ngx_log_t *log, ngx_http_eci_audit_t *audit)
 }
 
 
-static void
+void
 ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
     ssize_t n)
 {
@@ -745,175 +758,4 @@ ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
                       "eci: cannot cut a partly written audit line from "
                       "\"%V\"; the file needs repair", &audit->name);
     }
-}
-
-
-/*
- * Runs in the master when a configuration is loaded, once the zone is
- * there: a reload keeps every file's chain; a file new to the zone
- * resumes from its own last line.
- */
-ngx_int_t
-ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
-    ngx_http_eci_main_conf_t *emcf)
-{
-    ngx_uint_t              i;
-    ngx_http_eci_audit_t  **audits;
-
-    audits = emcf->audits.elts;
-
-    for (i = 0; i < emcf->audits.nelts; i++) {
-        audits[i]->node = ngx_http_eci_chain_node(shm_zone, emcf->shpool,
-                                                  emcf->sh, audits[i]);
-        if (audits[i]->node == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_http_eci_chain_node_t *
-ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
-    ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit)
-{
-    ngx_uint_t                  i;
-    ngx_http_eci_chain_node_t  *node;
-
-    for (i = 0; i < sh->nnodes; i++) {
-        node = sh->nodes[i];
-
-        if (node->name_len == audit->name.len
-            && ngx_memcmp(node->name, audit->name.data, audit->name.len) == 0)
-        {
-            return node;
-        }
-    }
-
-    if (sh->nnodes == NGX_HTTP_ECI_MAX_AUDIT_FILES) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "eci: more than %d audit logs",
-                      NGX_HTTP_ECI_MAX_AUDIT_FILES);
-        return NULL;
-    }
-
-    node = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_chain_node_t)
-                                   + audit->name.len);
-    if (node == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "eci: no room for the audit chain of \"%V\"",
-                      &audit->name);
-        return NULL;
-    }
-
-    node->name_len = audit->name.len;
-    ngx_memcpy(node->name, audit->name.data, audit->name.len);
-
-    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
-               ECI_AUDIT_CHAIN_HEX + 1);
-
-    /* a syslog chain starts anew with nginx: the collector has the past */
-    if (audit->file != NULL) {
-        ngx_http_eci_chain_resume(shm_zone->shm.log, node, &audit->name);
-    }
-
-    sh->nodes[sh->nnodes++] = node;
-
-    return node;
-}
-
-
-/* the chain goes on from the last sealed line the file has */
-static void
-ngx_http_eci_chain_resume(ngx_log_t *log, ngx_http_eci_chain_node_t *node,
-    ngx_str_t *name)
-{
-    u_char           *buf, *end, *p, *start;
-    off_t             size, from;
-    size_t            body;
-    ssize_t           n;
-    uint64_t          seq;
-    ngx_fd_t          fd;
-    ngx_file_info_t   fi;
-    char              chain[ECI_AUDIT_CHAIN_HEX + 1];
-
-    ngx_memcpy(node->chain, ECI_AUDIT_CHAIN_GENESIS,
-               ECI_AUDIT_CHAIN_HEX + 1);
-    node->seq = 0;
-
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        goto done;
-    }
-
-    size = ngx_file_size(&fi);
-    if (size == 0) {
-        goto done;
-    }
-
-    from = size > NGX_HTTP_ECI_RESUME_MAX ? size - NGX_HTTP_ECI_RESUME_MAX
-                                          : 0;
-
-    buf = ngx_alloc((size_t) (size - from), log);
-    if (buf == NULL) {
-        goto done;
-    }
-
-    n = pread(fd, buf, (size_t) (size - from), from);
-
-    if (n > 0) {
-        end = buf + n;
-
-        /* from the last complete line backwards */
-        while (end > buf) {
-            if (end[-1] != '\n') {
-                /* a line cut short by a crash: not part of the chain */
-                p = end - 1;
-                while (p > buf && p[-1] != '\n') {
-                    p--;
-                }
-
-                end = p;
-                continue;
-            }
-
-            start = end - 1;
-            while (start > buf && start[-1] != '\n') {
-                start--;
-            }
-
-            if (eci_audit_chain_split((char *) start, end - start, &body,
-                                      &seq, chain)
-                == 0)
-            {
-                node->seq = seq;
-                ngx_memcpy(node->chain, chain, sizeof(chain));
-                break;
-            }
-
-            end = start;
-        }
-    }
-
-    if (node->seq == 0) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "eci: audit file \"%V\" has no chained line to go on "
-                      "from; its chain starts anew at seq 1", name);
-
-    } else {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "eci: audit file \"%V\" chain goes on from seq %uL",
-                      name, node->seq);
-    }
-
-    ngx_free(buf);
-
-done:
-
-    (void) ngx_close_file(fd);
 }

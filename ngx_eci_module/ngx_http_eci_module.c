@@ -10,6 +10,7 @@
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_eci_init_process(ngx_cycle_t *cycle);
 static void ngx_http_eci_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_eci_exit_master(ngx_cycle_t *cycle);
 static void *ngx_http_eci_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_eci_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -33,7 +34,7 @@ static ngx_uint_t ngx_http_eci_principal_from_cert(
     ngx_http_complex_value_t *cv);
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
-static void ngx_http_eci_chain_cleanup(void *data);
+static void ngx_http_eci_signer_cleanup(void *data);
 static void ngx_http_eci_ctx_cleanup(void *data);
 
 
@@ -153,7 +154,7 @@ ngx_module_t  ngx_http_eci_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_eci_exit_process,             /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_eci_exit_master,              /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -304,20 +305,22 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->audit != NULL && emcf->chain == NULL) {
+    if (conf->audit != NULL && emcf->signer == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "keystore \"%V\" has no \"" NGX_HTTP_ECI_CHAIN_KEY
-                      "\" key to chain the audit lines with; create one "
-                      "with \"eci-keytool audit-key\" (needed by "
-                      "eci_gateway in %s:%ui)", &emcf->keystore_path,
+                      "keystore \"%V\" has no \"" ECI_KEY_AUDIT_SIGNING
+                      "\" key to sign the audit chain with; create one "
+                      "with \"eci-keytool audit-key %V --master FILE\" "
+                      "and give auditors its public key (\"eci-keytool "
+                      "pubkey\") (needed by eci_gateway in %s:%ui)",
+                      &emcf->keystore_path, &emcf->keystore_path,
                       conf->gateway_file, conf->gateway_line);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strcmp(conf->api_key_name.data, NGX_HTTP_ECI_CHAIN_KEY) == 0) {
+    if (eci_key_reserved((const char *) conf->api_key_name.data)) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "eci_api_key \"" NGX_HTTP_ECI_CHAIN_KEY "\" is the "
-                      "audit chain key, not an ECI API key, in %s:%ui",
+                      "eci_api_key \"%V\" is a key of the audit, not an "
+                      "ECI API key, in %s:%ui", &conf->api_key_name,
                       conf->gateway_file, conf->gateway_line);
         return NGX_CONF_ERROR;
     }
@@ -532,7 +535,7 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     emcf->keystore_path = path;
 
-    key = eci_keystore_get(emcf->keystore, NGX_HTTP_ECI_CHAIN_KEY);
+    key = eci_keystore_get(emcf->keystore, ECI_KEY_AUDIT_SIGNING);
 
     if (key != NULL) {
         cln = ngx_pool_cleanup_add(cf->pool, 0);
@@ -540,15 +543,16 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        emcf->chain = eci_audit_chain_new(key->value, key->len, &err);
-        if (emcf->chain == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "eci_keystore %s",
-                               err.msg);
+        emcf->signer = eci_chain_signer_new(key->value, key->len, &err);
+        if (emcf->signer == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "eci_keystore \"%V\": \"%s\": %s", &path,
+                               ECI_KEY_AUDIT_SIGNING, err.msg);
             return NGX_CONF_ERROR;
         }
 
-        cln->handler = ngx_http_eci_chain_cleanup;
-        cln->data = emcf->chain;
+        cln->handler = ngx_http_eci_signer_cleanup;
+        cln->data = emcf->signer;
     }
 
     return NGX_CONF_OK;
@@ -556,9 +560,9 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static void
-ngx_http_eci_chain_cleanup(void *data)
+ngx_http_eci_signer_cleanup(void *data)
 {
-    eci_audit_chain_free(data);
+    eci_chain_signer_free(data);
 }
 
 
@@ -613,6 +617,7 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* a worker reserves room with its first write */
     audit->unreserved = NGX_HTTP_ECI_RESERVE_STEP;
     audit->reserve_fd = NGX_INVALID_FILE;
+    audit->chain_fd = NGX_INVALID_FILE;
 
     if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
 
@@ -758,7 +763,7 @@ ngx_http_eci_acl_keys_check(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *conf,
     n = eci_acl_api_keys(ref->acl, names, 64);
 
     for (i = 0; i < n; i++) {
-        if (ngx_strcmp(names[i], NGX_HTTP_ECI_CHAIN_KEY) == 0
+        if (eci_key_reserved(names[i])
             || eci_keystore_get(emcf->keystore, names[i]) == NULL)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -1016,6 +1021,11 @@ ngx_http_eci_init(ngx_conf_t *cf)
     }
 
     emcf->batch->emcf = emcf;
+
+    emcf->checkpoint = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
+    if (emcf->checkpoint == NULL) {
+        return NGX_ERROR;
+    }
 
     /* not zeroed: response_of 0 says it holds no request's response */
     emcf->response = ngx_palloc(cf->pool, sizeof(eci_audit_response_t));
@@ -1341,18 +1351,24 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
     }
 
     if (eci_keystore_lock(emcf->keystore) != 0
-        || eci_audit_chain_lock(emcf->chain) != 0)
+        || eci_chain_signer_lock(emcf->signer) != 0)
     {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
                       "eci: cannot lock the keystore in memory; the keys "
                       "may be swapped out (raise LimitMEMLOCK)");
     }
 
+    ngx_http_eci_audit_start(cycle, emcf);
+
     return NGX_OK;
 }
 
 
-/* a pass of the event loop always ends with the batch written; in case */
+/*
+ * A pass of the event loop always ends with the batch written; in case.
+ * Then what this worker wrote is signed: a reload or a stop leaves no
+ * line unsigned.
+ */
 static void
 ngx_http_eci_exit_process(ngx_cycle_t *cycle)
 {
@@ -1360,7 +1376,27 @@ ngx_http_eci_exit_process(ngx_cycle_t *cycle)
 
     emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
 
-    if (emcf != NULL && emcf->batch != NULL && emcf->batch->n > 0) {
+    if (emcf == NULL) {
+        return;
+    }
+
+    if (emcf->batch != NULL && emcf->batch->n > 0) {
         ngx_http_eci_audit_flush(emcf->batch);
+    }
+
+    (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT, 0);
+}
+
+
+/* every worker is gone: the chains end with their stop lines */
+static void
+ngx_http_eci_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_eci_module);
+
+    if (emcf != NULL) {
+        (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_STOP, 0);
     }
 }

@@ -19,12 +19,13 @@
 #include "eci_acl.h"
 #include "eci_keystore.h"
 #include "eci_audit.h"
+#include "eci_chain.h"
 
 
 #define NGX_HTTP_ECI_KEY_HEADER  "ECI-ApiKey"
 
-/* the keystore entry that keys the audit chain; never sent upstream */
-#define NGX_HTTP_ECI_CHAIN_KEY   "audit-chain"
+/* a checkpoint signs a file's new lines this often (ms), no more often */
+#define NGX_HTTP_ECI_CHECKPOINT  1000
 
 
 /* one ACL file, loaded once per configuration however often it is named */
@@ -37,10 +38,17 @@ typedef struct {
 
 /* the chain state of one audit file, in shared memory across workers */
 typedef struct {
-    uint64_t                    seq;
+    eci_chain_t                 chain;       /* its id, seq and head */
+    uint64_t                    signed_seq;  /* of its last signed line */
+    uint64_t                    signed_ms;   /* and when, for the pace */
     uint64_t                    written;
     uint64_t                    failed;
-    u_char                      chain[ECI_AUDIT_CHAIN_HEX + 1];
+    /* what the master found at the file's end, for the start line */
+    eci_chain_tail_t            tail;
+    /* the file its last line went to: a new one is a rotation */
+    ino_t                       ino;
+    dev_t                       dev;
+    unsigned                    started:1;
     size_t                      name_len;
     u_char                      name[1];
 } ngx_http_eci_chain_node_t;
@@ -55,9 +63,8 @@ typedef struct {
 /* audit lines a worker gathers in one pass of its event loop */
 #define NGX_HTTP_ECI_BATCH_SIZE       (64 * 1024)
 #define NGX_HTTP_ECI_BATCH_LINES      128
-/* what a queued line keeps free after it for its seq and its seal */
-#define NGX_HTTP_ECI_LINE_ROOM                                                \
-    (ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM)
+/* what a queued line keeps free after it for its place in the chain */
+#define NGX_HTTP_ECI_LINE_ROOM        ECI_CHAIN_ROOM
 
 
 /* a request body larger than this is not "{}": refused unread */
@@ -118,6 +125,7 @@ typedef struct {
     ngx_open_file_t            *file;        /* NULL for syslog */
     ngx_syslog_peer_t          *syslog;
     ngx_http_eci_chain_node_t  *node;
+    ngx_fd_t                    chain_fd;    /* the fd it last wrote to */
 
     /* this worker's view of the room reserved ahead (see audit.c) */
     size_t                      unreserved;  /* written since it looked */
@@ -171,7 +179,8 @@ typedef struct {
     eci_keystore_t             *keystore;
     ngx_str_t                   keystore_path;
     uint64_t                    keystore_load_us;
-    eci_audit_chain_t          *chain;
+    eci_chain_signer_t         *signer;      /* NULL: no audit-signing */
+    ngx_event_t                *checkpoint;  /* per worker, see audit.c */
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
     ngx_shm_zone_t             *shm_zone;
@@ -311,6 +320,20 @@ void ngx_http_eci_key_chosen(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     const eci_key_t *key);
 ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
+void ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
+    ssize_t n);
+size_t ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit);
+ssize_t ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
+    size_t head, size_t len, ngx_err_t *err);
+void ngx_http_eci_audit_start(ngx_cycle_t *cycle,
+    ngx_http_eci_main_conf_t *emcf);
+ngx_int_t ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
+ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
+    const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,

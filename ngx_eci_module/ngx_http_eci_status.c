@@ -225,8 +225,12 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             offsetof(ngx_http_eci_chain_node_t, failed));
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_seq",
-            "The seq of the last chained audit line.", "gauge",
-            offsetof(ngx_http_eci_chain_node_t, seq));
+            "The seq of the last audit line in this gateway's chain.",
+            "gauge", offsetof(ngx_http_eci_chain_node_t, chain.seq));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_signed_seq",
+            "The seq of the last signed audit line (checkpoint).", "gauge",
+            offsetof(ngx_http_eci_chain_node_t, signed_seq));
 
     acl = emcf->acls.elts;
 

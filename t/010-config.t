@@ -29,11 +29,11 @@ my ($store, $master) = $t->make_keystore(
     keys => { default => $KEY, reports => $KEY_RPT });
 my ($plain) = $t->make_keystore(
     sealed => 0, keys => { default => $PKEY, other => $PKEY_OT });
-my $PLAIN_CHAIN = 'test-audit-chain-key-0123456789abcdef';  # the harness's
+my $PLAIN_SIGNING = $EciTest::PLAIN_SIGNING;      # the harness's
 
 # the master key in both forms it could leak in
 my $master_raw = slurp($master);
-my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_CHAIN, $master_raw,
+my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_SIGNING, $master_raw,
                unpack('H*', $master_raw));
 
 my $acl = $t->write_acl({
@@ -191,6 +191,28 @@ fails('eci_gateway on without eci_audit_log',
       place => $GW, like => [qr/eci_audit_log/]);
 
 passes('eci_audit_log off is accepted', conf(audit => 'eci_audit_log off;'));
+
+# a keystore from before the signed chain has only the old HMAC key
+my ($oldstore) = $t->make_keystore(
+    sealed => 0, signing => 0, name => 'old-keys.json',
+    keys => { default => $PKEY,
+              'audit-chain' => 'test-audit-chain-key-0123456789abcdef' });
+fails('a keystore without an audit signing key (only the old HMAC key)',
+      conf(keystore => "eci_keystore $oldstore;"),
+      place => $GW,
+      like => [qr/has no "audit-signing" key to sign the audit chain with; /,
+               qr/create one with "eci-keytool audit-key \Q$oldstore\E/]);
+passes('... which it does not need with eci_audit_log off',
+       conf(keystore => "eci_keystore $oldstore;",
+            audit => 'eci_audit_log off;'));
+fails('eci_api_key may not name the audit signing key',
+      conf(api_key => 'eci_api_key audit-signing;'),
+      place => $GW, like => [qr/"audit-signing" is a key of the audit/]);
+fails('... nor the old audit chain key',
+      conf(keystore => "eci_keystore $oldstore;",
+           audit => 'eci_audit_log off;',
+           api_key => 'eci_api_key audit-chain;'),
+      place => $GW, like => [qr/"audit-chain" is a key of the audit/]);
 
 passes('a principal, ACL and audit log at server level are inherited',
        conf(principal => '', acl => '', audit => '',
@@ -564,6 +586,10 @@ EOF
 }
 
 my @responses;
+
+# the two stores sign with two keys: the second gateway cannot verify the
+# first one's last signature, and says so (the key was changed)
+$t->allow_log(qr/discontinuity: the signed line at seq \d+ of chain \S+ does not verify/);
 
 for my $case (['sealed', "eci_keystore $store master=$master;",
                'reports', $KEY, $KEY_RPT],

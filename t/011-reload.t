@@ -298,7 +298,7 @@ spew($acl, $good_acl_text);
     my $rotated = $t->path('audit.log.1');
 
     rename($audit, $rotated) or die "rename $audit: $!\n";
-    my $lines_before = () = $t->audit_raw($rotated);
+    my $lines_before = () = $t->audit_lines($rotated);
 
     # the master and each worker log "reopening logs" when they have
     my $from = length $t->error_log;
@@ -322,7 +322,7 @@ spew($acl, $good_acl_text);
     is_deeply([map { $_->{requestId} } @new],
               [($r->{headers}{'x-request-id'} // 'none') x 2],
               "$ctx: both for this exec's request id");
-    is(scalar(() = $t->audit_raw($rotated)), $lines_before,
+    is(scalar(() = $t->audit_lines($rotated)), $lines_before,
        "$ctx: nothing more went to the moved file");
 
     # the worker sees the new descriptor and reserves room in the new file
@@ -336,10 +336,13 @@ spew($acl, $good_acl_text);
                . "($st[7] bytes, " . $st[12] * 512 . ' allocated)');
     }
 
-    my $tool = $t->root . '/build/eci-audit';
-    my $out = `'$tool' verify '$rotated' '$audit' --keystore '$store' --master '$master' 2>&1`;
-    is($?, 0, "$ctx: the chain runs intact across reloads and the reopen")
+    my ($rc, $out) = $t->verify($t->pubkey($store, $master), $rotated,
+                                $audit);
+    is($rc, 0, "$ctx: the chain runs intact across reloads and the reopen")
         or diag($out);
+    like($out, qr/^1 chain, /m, "$ctx: one chain across the two files");
+    like((split /\n/, slurp($audit))[0], qr/"event":"checkpoint"/,
+         "$ctx: the new file begins with a checkpoint");
 }
 
 $t->done;

@@ -111,10 +111,11 @@ is($rc, 2, 'genmaster without FILE is a usage error');
 
 ($rc, $out, $err) = keytool("$KEY\n", 'set', $store, '--master', $master);
 is($rc, 0, 'set reads the key from standard input') or diag($err);
-is($out, qq{created "$store" with an "audit-chain" key for the audit chain\n}
+is($out, qq{created "$store" with an "audit-signing" key to sign the audit }
+        . qq{chain\n}
         . 'set "default" (fingerprint ' . fpr($KEY) . ")\n",
    'set prints the name and the fingerprint (trailing newline dropped), '
-   . 'and that a new store got its audit chain key');
+   . 'and that a new store got its audit signing key');
 unlike($out . $err, qr/\Q$KEY\E/, 'set does not print the key');
 
 is(mode($store), 0600, 'store has mode 0600');
@@ -133,17 +134,61 @@ is($out, 'set "svc.reporting-2" (fingerprint ' . fpr($KEY2) . ")\n",
 
 ($rc, $out, $err) = keytool(undef, 'list', $store, '--master', $master);
 is($rc, 0, 'list') or diag($err);
-like($out, qr/^audit-chain  [0-9a-f]{16}\n/,
-     'list shows the audit chain key a new store got');
-$out =~ s/^audit-chain  [0-9a-f]{16}\n//;
+like($out, qr/^audit-signing  [0-9a-f]{16}\n/,
+     'list shows the audit signing key a new store got');
+$out =~ s/^audit-signing  [0-9a-f]{16}\n//;
 is($out, "default  " . fpr($KEY) . "\nsvc.reporting-2  " . fpr($KEY2) . "\n",
    'list shows names and fingerprints in name order');
 
-# the audit chain key
+# the audit signing key
 
 ($rc, $out, $err) = keytool(undef, 'audit-key', $store, '--master', $master);
-is($rc, 1, 'audit-key never replaces an existing chain key');
-like($err, qr/already has an "audit-chain" key/, 'and says why');
+is($rc, 1, 'audit-key never replaces an existing signing key');
+like($err, qr/already has an "audit-signing" key/, 'and says why');
+
+# the audit's own keys are never set by name: set would replace them with
+# whatever standard input holds
+for my $name ('audit-signing', 'audit-chain') {
+    my ($before) = keytool(undef, 'list', $store, '--master', $master);
+    ($rc, $out, $err) = keytool("attacker-chosen-value\n", 'set', $store,
+                                '--master', $master, '--name', $name);
+    is($rc, 1, "set --name $name is refused");
+    like($err, qr/"\Q$name\E" is a key of the audit, not an ECI API key/,
+         'saying why');
+    my (undef, $after) = keytool(undef, 'list', $store, '--master', $master);
+    unlike($after, qr/^\Q$name\E  \Q@{[ fpr('attacker-chosen-value') ]}\E/m,
+           "and $name does not hold the value given");
+}
+
+# pubkey: the public key for auditors, as PEM, and nothing secret
+($rc, $out, $err) = keytool(undef, 'pubkey', $store, '--master', $master);
+is($rc, 0, 'pubkey') or diag($err);
+like($out, qr/\A-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+\/=]+\n-----END PUBLIC KEY-----\n\z/,
+     'prints one PEM public key');
+my $pem_file = "$dir/audit.pub";
+open(my $pfh, '>', $pem_file) or die;
+print $pfh $out;
+close $pfh;
+my $der = `openssl pkey -pubin -in $pem_file -noout -text 2>&1`;
+like($der, qr/ED25519 Public-Key/i, 'an Ed25519 key, as openssl reads it');
+my ($rc2, $out2) = keytool(undef, 'pubkey', $store, '--master', $master);
+is($out2, $out, 'the same key every time');
+
+# a store from before the signed chain: only the old HMAC key
+my $old = "$dir/old.sealed";
+keytool("x\n", 'set', $old, '--master', $master);
+keytool(undef, 'remove', $old, '--master', $master, '--name',
+        'audit-signing');
+($rc, $out, $err) = keytool(undef, 'pubkey', $old, '--master', $master);
+is($rc, 1, 'pubkey of a store without a signing key fails');
+like($err, qr/has no "audit-signing" key; add one with eci-keytool audit-key/,
+     'and says how to make one');
+($rc, $out, $err) = keytool(undef, 'audit-key', $old, '--master', $master);
+is($rc, 0, 'audit-key adds the signing key to an old store') or diag($err);
+like($out, qr/^set "audit-signing" \(fingerprint [0-9a-f]{16}\)/,
+     'and prints its fingerprint only');
+($rc) = keytool(undef, 'pubkey', $old, '--master', $master);
+is($rc, 0, 'whose public key can then be exported');
 unlike($out . $err, qr/\Q$KEY\E|\Q$KEY2\E/, 'list does not print keys');
 
 isnt(slurp($store), $sealed, 'the store was rewritten');
@@ -239,7 +284,7 @@ like($err, qr/cannot unseal: wrong master key/, 'and says so');
 
 ($rc, $out, $err) = keytool(undef, 'list', $store, '--master', $new);
 is($rc, 0, 'the new master opens it');
-$out =~ s/^audit-chain  [0-9a-f]{16}\n//;
+$out =~ s/^audit-signing  [0-9a-f]{16}\n//;
 is($out, "default  " . fpr($KEY) . "\nsvc.reporting-2  " . fpr($KEY2) . "\n",
    'with the same keys');
 

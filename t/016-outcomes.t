@@ -269,6 +269,14 @@ for my $c ([{},                       200, 'sent',    'ECI answers 200'],
     unlike($out, qr/\b42\b.*\bsent\b/,
            '--outcome unknown lists no sent exec');
 
+    # verify says so too (it needs only the public key)
+    my $pub = $t->pubkey($store, $master);
+    ($rc, $out) = $t->_run([$t->root . '/build/eci-audit', 'verify',
+                            $t->path('audit.log'), '--pubkey', $pub]);
+    like($out, qr/1 exec with an intent but no result, outcome unknown/,
+         'eci-audit verify reports the killed exec as outcome unknown');
+    like($out, qr/\Q$intent->{requestId}\E/, 'and names its requestId');
+
     ($rc, $out) = $t->_run([$t->root . '/build/eci-audit', 'show',
                             $t->path('audit.log'), '--outcome', 'failed']);
     like($out, qr/\bfailed\b/, 'eci-audit show --outcome failed lists them');

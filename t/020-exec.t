@@ -202,7 +202,8 @@ my @events = map { $_->{event} } $t->audit_lines('audit.log');
 is(scalar(grep { $_ eq 'result' } @events), 6, 'one result line a request');
 is(scalar(grep { $_ eq 'intent' } @events), 3,
    'and an intent line for each of the three allowed execs');
-is_deeply([map { $_->{seq} } $t->audit_lines('audit.log')], [1 .. 9],
+my @all = $t->audit_lines('audit.log', all => 1);
+is_deeply([map { $_->{seq} } @all], [1 .. @all],
           'the lines carry one sequence');
 my $all = join '', $t->audit_raw('audit.log'), $t->error_log;
 unlike($all, qr/\Q$KEY\E/,

@@ -332,7 +332,7 @@ for my $w (@who) {
 
 # --- eci_audit_log off -------------------------------------------------------
 
-my $before = () = $t->audit_raw('audit.log');
+my $before = () = $t->audit_lines('audit.log');
 opendir(my $dh, $t->dir) or die;
 my %files = map { $_ => 1 } readdir $dh;
 closedir $dh;
@@ -345,7 +345,7 @@ is(scalar(my @o = $mock->requests), 1, 'eci_audit_log off: forwarded');
 $r = req('POST', "$path/42/exec", headers => ['X-Caller' => 'bob']);
 $allowed++;
 result_for($r->{headers}{'x-request-id'});
-my $after = () = $t->audit_raw('audit.log');
+my $after = () = $t->audit_lines('audit.log');
 is($after - $before, 2,
    'eci_audit_log off: no line (only the next audited exec\'s two)');
 opendir($dh, $t->dir) or die;

@@ -257,8 +257,9 @@ for my $c (['a non-JSON body', '<html><body>oops</body></html>', 'text/html'],
     my $r = exec_req(10);
     is($r->{status}, 200, 'after all faults nginx still serves');
     nothing_lost('upstream faults');
-    my ($rc, $out) = (undef, scalar `$AUDIT_TOOL verify @{[ $t->path('audit.log') ]} --keystore $store --master $master 2>&1`);
-    is($? >> 8, 0, 'upstream faults: the audit chain verifies') or diag($out);
+    my ($rc, $out) = $t->verify($t->pubkey($store, $master),
+                                $t->path('audit.log'));
+    is($rc, 0, 'upstream faults: the audit chain verifies') or diag($out);
 }
 $t->stop;
 
@@ -266,7 +267,7 @@ $t->stop;
 # === the audit log cannot be written =======================================
 
 # (a) /dev/full
-$t->allow_log(qr/audit (intent|result) line to "\/dev\/full" not written/);
+$t->allow_log(qr/audit (intent|result|start|checkpoint|stop) line to "\/dev\/full" not written/);
 for my $required ('on', 'off') {
     $mock->clear;
     $t->write_config(config(audit => '/dev/full', required => $required));
@@ -291,7 +292,7 @@ SKIP: {
     skip 'cannot mount a tmpfs (needs root and mount permission)', 1
         unless system("mount -t tmpfs -o size=64k,mode=0755 tmpfs '$mnt' 2>/dev/null") == 0;
     push @MOUNTS, $mnt;
-    $t->allow_log(qr/audit (intent|result) line to "\Q$mnt\E\/audit\.log" not written/);
+    $t->allow_log(qr/audit (intent|result|start|checkpoint|stop) line to "\Q$mnt\E\/audit\.log" not written/);
 
     my $fill = sub {
         open(my $fh, '>', "$mnt/filler") or die "$mnt/filler: $!";
@@ -341,8 +342,9 @@ SKIP: {
             unlink "$mnt/filler";
             $r = exec_req(14);
             is($r->{status}, 200, 'tmpfs with room again: served');
-            my ($out) = scalar `$AUDIT_TOOL verify $mnt/audit.log --keystore $store --master $master 2>&1`;
-            is($? >> 8, 0, 'tmpfs: the chain still verifies after the full disk') or diag($out);
+            my ($vrc, $out) = $t->verify($t->pubkey($store, $master),
+                                         "$mnt/audit.log");
+            is($vrc, 0, 'tmpfs: the chain still verifies after the full disk') or diag($out);
         } else {
             is($st[-1], 200, 'tmpfs full, audit not required: still served');
             like($t->error_log, qr/\[crit\].*audit \w+ line to "\Q$mnt\E\/audit\.log" not written/,

@@ -223,12 +223,14 @@ sub wait_log {
     is(scalar(grep { !$intent{$_->{requestId}} } @res), 0,
        'every exec has its intent line');
     is(scalar(grep { $_->{status} != 200 } @res), 0, 'every result is a 200');
-    my @seq = map { $_->{seq} } @l;
-    is_deeply(\@seq, [1 .. scalar @l], 'one gapless sequence across reloads');
+    my @all = $t->audit_lines('audit.log', all => 1);
+    my @seq = map { $_->{seq} } @all;
+    is_deeply(\@seq, [1 .. scalar @all],
+              'one gapless sequence across reloads');
 
-    my $tool = $t->root . '/build/eci-audit';
-    my $out = `$tool verify @{[ $t->path('audit.log') ]} --keystore $store --master $master 2>&1`;
-    is($? >> 8, 0, 'the audit chain verifies after the reloads and the rotation')
+    my ($rc, $out) = $t->verify($t->pubkey($store, $master),
+                                $t->path('audit.log'));
+    is($rc, 0, 'the audit chain verifies after the reloads and the rotation')
         or diag($out);
 }
 

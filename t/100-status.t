@@ -115,15 +115,25 @@ is($m->{'eci_upstream_responses_total{class="5xx"}'}, 1,
 is($m->{'eci_upstream_responses_total{class="none"}'}, 6,
    'requests that were never forwarded counted');
 
+# once a checkpoint has signed them, no line comes without a request
+sub signed_lines {
+    $t->wait_for_checkpoint('audit.log');
+    return $t->audit_lines('audit.log', all => 1);
+}
+
 my $audit = $t->path('audit.log');
-is($m->{qq{eci_audit_lines_total{file="$audit"}}}, 14,
-   'audit lines written: one intent and one result an exec, one a refusal');
+my @all = signed_lines();
+($r, $m) = metrics();
+is(scalar(grep { !$_->{sig} } @all), 14,
+   'audit lines: one intent and one result an exec, one a refusal');
+is($m->{qq{eci_audit_lines_total{file="$audit"}}}, scalar @all,
+   'all of them counted, and the chain\'s own signed lines');
 is($m->{qq{eci_audit_failures_total{file="$audit"}}}, 0,
    'no audit failure');
-is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, 14,
+is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, $all[-1]{seq},
    'the chain sequence is the last line\'s seq');
-my @lines = $t->audit_lines('audit.log');
-is($lines[-1]{seq}, 14, 'which the audit file agrees with');
+is($m->{qq{eci_audit_chain_signed_seq{file="$audit"}}}, $all[-1]{seq},
+   'and a checkpoint signed it');
 
 is($m->{qq{eci_acl_principals{file="$acl"}}}, 2, 'ACL principals loaded');
 like($m->{qq{eci_acl_load_seconds{file="$acl"}}} // '', qr/^\d+\.\d{6}$/,
@@ -139,10 +149,14 @@ unlike($r->{body}, qr/\Q$KEY\E/, 'the key itself is never shown');
 ok($t->reload, 'reload');
 exec_as('alice', 1);
 $t->wait_for_lines('audit.log', 16);
+my $before = $all[-1]{seq};
+@all = signed_lines();
 ($r, $m) = metrics();
 is($m->{'eci_requests_total{decision="allow",error=""}'}, 5,
    'counters go on after a reload');
-is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, 16, 'and so does the chain');
+is($m->{qq{eci_audit_chain_seq{file="$audit"}}}, $all[-1]{seq},
+   'and so does the chain');
+cmp_ok($all[-1]{seq}, '>=', $before + 2, 'one chain, on from before');
 
 $r = $t->request('POST', '/metrics');
 is($r->{status}, 405, 'eci_status takes GET only');

@@ -67,15 +67,17 @@ push @r, $t->request('POST', "/api/v202106/reportdistribution/$_/exec",
 is_deeply([map { $_->{status} } @r], [200, 200, 403],
           'two execs allowed, one refused');
 
-# 2 x (intent + result) + 1 result
+# 2 x (intent + result) + 1 result, besides the chain's signed lines
 my $sel = IO::Select->new($collector);
-my @msgs;
+my (@msgs, @all);
 while (@msgs < 5 && $sel->can_read(5)) {
     my $buf;
     $collector->recv($buf, 65536);
-    push @msgs, $buf;
+    push @all, $buf;
+    push @msgs, $buf unless $buf =~ /"sig":"/;
 }
-is(scalar @msgs, 5, 'five datagrams reached the collector');
+is(scalar @msgs, 5, 'five datagrams of lines reached the collector');
+like($all[0], qr/"event":"start"/, 'after the chain\'s start line');
 
 my @lines;
 for my $m (@msgs) {
@@ -87,7 +89,8 @@ for my $m (@msgs) {
 }
 
 my @rec = map { JSON::PP->new->decode($_) } @lines;
-is_deeply([map { $_->{seq} } @rec], [1 .. 5], 'one chained sequence');
+is_deeply([map { $_->{seq} } @rec], [map { $_ + 1 } 1 .. 5],
+          'one chained sequence after the start line');
 is_deeply([map { $_->{event} } @rec],
           [qw(intent result intent result result)],
           'intent before result, refusal with its result only');
@@ -95,11 +98,20 @@ is($rec[4]{error}, 'forbidden', 'the refusal is there');
 is($rec[1]{requestId}, $r[0]{headers}{'x-request-id'},
    'requestIds match the responses');
 
-# what the collector stored verifies like a file
-my $copy = $t->write_file('collected.log', join('', map { "$_\n" } @lines));
-my $tool = $ENV{ECI_TEST_AUDIT} // $t->root . '/build/eci-audit';
-$out = `$tool verify $copy --keystore $store --master $master 2>&1`;
-is($? >> 8, 0, 'the collected lines verify with eci-audit') or diag $out;
+# what the collector stored verifies like a file: the stop adds the
+# chain's last signed lines
+$t->stop;
+while ($sel->can_read(1)) {
+    my $buf;
+    $collector->recv($buf, 65536);
+    push @all, $buf;
+}
+like($all[-1], qr/"event":"stop"/, 'the stop line ends the chain');
+s/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ eci_audit: // for @all;
+my $copy = $t->write_file('collected.log', join('', map { "$_\n" } @all));
+my ($vrc, $vout) = $t->verify($t->pubkey($store, $master), $copy);
+is($vrc, 0, 'the collected lines verify with eci-audit') or diag $vout;
+like($vout, qr/signed to seq \d+, stopped$/m, 'all of them signed');
 
 unlike(join('', @msgs), qr/\Q$KEY\E/, 'no key in what was shipped');
 

@@ -1,13 +1,14 @@
 /*
  * eci-audit: reads the gateway's audit log.
  *
- *   eci-audit verify FILE... --keystore STORE (--master FILE | --plain)
+ *   eci-audit verify FILE... --pubkey FILE
  *   eci-audit show FILE... [--principal P] [--id N] [--decision D]
  *                          [--event E] [--since T] [--until T]
  *
- * verify checks the HMAC chain line by line and names the first line that
- * was changed, removed, inserted or reordered; show prints the lines as a
- * table, so daily work needs no jq.
+ * verify checks every chain in the files (eci_chain.h): each line's hash,
+ * each signed line's Ed25519 signature under the gateway's public key, and
+ * names the first line that was changed, removed, inserted or reordered;
+ * show prints the lines as a table, so daily work needs no jq.
  */
 
 #include <errno.h>
@@ -19,14 +20,14 @@
 #include <jansson.h>
 
 #include "eci_audit.h"
-#include "eci_keystore.h"
+#include "eci_chain.h"
 
 
 #define ECI_AU_OK       0
 #define ECI_AU_FAIL     1
 #define ECI_AU_USAGE    2
-
-#define ECI_AU_CHAIN_KEY  "audit-chain"
+/* intact, but a gateway reported a discontinuity */
+#define ECI_AU_GAP      3
 
 /* a line longer than this is not one the gateway writes */
 #define ECI_AU_LINE_MAX   (4 * 1024 * 1024)
@@ -35,9 +36,7 @@
 typedef struct {
     char       **files;
     int          nfiles;
-    const char  *keystore;
-    const char  *master;
-    int          plain;
+    const char  *pubkey;
     const char  *principal;
     long         id;
     const char  *decision;
@@ -54,6 +53,26 @@ typedef struct {
     size_t   n;
     size_t   cap;
 } eci_au_ids_t;
+
+
+/* what verify knows of one chain */
+typedef struct {
+    char           id[ECI_CHAIN_ID_LEN + 1];
+    uint64_t       first;
+    uint64_t       seq;                 /* of its last line read */
+    uint64_t       signed_seq;          /* of its last signed line, 0 none */
+    unsigned long  lines;
+    char           prev[ECI_CHAIN_HASH_HEX + 1];
+    unsigned       given:1;             /* first line taken as given */
+    unsigned       stopped:1;
+} eci_au_chain_t;
+
+
+typedef struct {
+    eci_au_chain_t  *all;
+    size_t           n;
+    size_t           cap;
+} eci_au_chains_t;
 
 
 /* requestIds of intents still waiting for their result */
@@ -75,6 +94,13 @@ static void eci_au_pending_add(eci_au_pending_t *p, const char *id,
 static void eci_au_pending_remove(eci_au_pending_t *p, const char *id);
 static void eci_au_pending_free(eci_au_pending_t *p);
 static const char *eci_au_str(json_t *o, const char *key);
+static void eci_au_cell(char *buf, size_t size, json_t *v);
+static void eci_au_escape(char *buf, size_t size, const char *s);
+static eci_au_chain_t *eci_au_chain(eci_au_chains_t *c, const char *id,
+    int add);
+static const char *eci_au_line_check(eci_au_chains_t *chains,
+    const char *line, eci_chain_line_t *l, json_t *j,
+    eci_chain_verifier_t *v, char *msg, size_t size);
 static void eci_au_usage(FILE *f);
 static int eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set);
 static const char *eci_au_outcome_of(json_t *j, eci_au_args_t *args,
@@ -137,24 +163,28 @@ static void
 eci_au_usage(FILE *f)
 {
     fprintf(f,
-        "usage: eci-audit verify FILE... --keystore STORE "
-        "(--master FILE | --plain)\n"
+        "usage: eci-audit verify FILE... --pubkey FILE\n"
         "       eci-audit show FILE... [--principal P] [--id N] "
         "[--decision allow|deny]\n"
-        "                      [--event intent|result] [--since TIME] "
+        "                      [--event EVENT] [--since TIME] "
         "[--until TIME]\n"
         "                      [--outcome sent|refused|failed|unknown]\n"
         "\n"
-        "verify  checks the HMAC chain of the audit lines (keyed with the\n"
-        "        keystore's \"" ECI_AU_CHAIN_KEY "\" key) and reports the "
-        "first line that was\n"
-        "        changed, removed, inserted or reordered, with its line "
-        "number.\n"
+        "verify  checks every chain of audit lines in the files, in any\n"
+        "        interleaving: the hashes that link its lines and the\n"
+        "        signatures of its checkpoints under the gateway's public key\n"
+        "        (eci-keytool pubkey), and names the first line that was\n"
+        "        changed, removed, inserted or reordered.  Lines after a\n"
+        "        chain's last signed line are reported as not yet signed.\n"
         "        Give rotated files oldest first.  It also lists execs whose\n"
         "        intent line has no result line (the gateway stopped in "
         "between).\n"
-        "        Exit 0 only for an intact chain.\n"
-        "show    prints the lines as a table; TIME is a prefix of RFC 3339,\n"
+        "        Exit 0: intact; 1: not intact; 3: intact, but a gateway\n"
+        "        reported a discontinuity (its file's end cut or unsigned).\n"
+        "show    prints the lines as a table, control characters escaped;\n"
+        "        EVENT is intent or result, or start, checkpoint,\n"
+        "        discontinuity or stop for the chain's own signed lines;\n"
+        "        TIME is a prefix of RFC 3339,\n"
         "        e.g. 2026-11-29 or 2026-11-29T07:30 (UTC); --until is\n"
         "        inclusive.  --outcome lists the result lines with that\n"
         "        outcome; unknown also lists every intent that has no result\n"
@@ -171,9 +201,9 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
     char  *end;
 
     static struct option  opts[] = {
-        { "keystore",  required_argument, NULL, 'k' },
-        { "master",    required_argument, NULL, 'm' },
-        { "plain",     no_argument,       NULL, 'P' },
+        { "pubkey",    required_argument, NULL, 'k' },
+        { "keystore",  required_argument, NULL, 'K' },
+        { "master",    required_argument, NULL, 'K' },
         { "principal", required_argument, NULL, 'p' },
         { "id",        required_argument, NULL, 'i' },
         { "decision",  required_argument, NULL, 'd' },
@@ -194,14 +224,14 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         case 'h':
             return 1;
         case 'k':
-            args->keystore = optarg;
+            args->pubkey = optarg;
             break;
-        case 'm':
-            args->master = optarg;
-            break;
-        case 'P':
-            args->plain = 1;
-            break;
+        case 'K':
+            /* the HMAC chain's options: verifying needs no secret now */
+            fprintf(stderr, "eci-audit: verify takes the gateway's public "
+                    "key (--pubkey FILE, written by eci-keytool pubkey), "
+                    "not the keystore\n");
+            return -1;
         case 'p':
             args->principal = optarg;
             break;
@@ -256,14 +286,10 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         return -1;
     }
 
-    if (verify) {
-        if (args->keystore == NULL
-            || (args->master == NULL && !args->plain))
-        {
-            fprintf(stderr, "eci-audit: verify needs --keystore STORE and "
-                    "--master FILE (or --plain)\n");
-            return -1;
-        }
+    if (verify && args->pubkey == NULL) {
+        fprintf(stderr, "eci-audit: verify needs --pubkey FILE, the "
+                "gateway's public key (eci-keytool pubkey)\n");
+        return -1;
     }
 
     return 0;
@@ -329,55 +355,35 @@ eci_au_line_read(FILE *f, size_t *len, int *complete)
 static int
 eci_au_verify(eci_au_args_t *args)
 {
-    int                 fi, complete, anchored, bad;
-    char               *line;
-    size_t              len, body, i;
-    FILE               *f;
-    json_t             *j;
-    uint64_t            seq, expect, first;
-    eci_err_t           err;
-    json_error_t        jerr;
-    unsigned long       lineno, total;
-    eci_keystore_t     *ks;
-    const eci_key_t    *key;
-    eci_audit_chain_t  *chain;
-    eci_au_pending_t    pending;
-    const char         *event, *rid;
-    char                prev[ECI_AUDIT_CHAIN_HEX + 1];
-    char                got[ECI_AUDIT_CHAIN_HEX + 1];
-    char                want[ECI_AUDIT_CHAIN_HEX + 1];
+    int                    fi, complete, bad, gaps;
+    char                  *line;
+    size_t                 len, i;
+    FILE                  *f;
+    json_t                *j;
+    eci_err_t              err;
+    json_error_t           jerr;
+    const char            *event, *rid, *why;
+    unsigned long          lineno, total, legacy, unsigned_lines;
+    eci_au_chain_t        *ch;
+    eci_au_chains_t        chains;
+    eci_au_pending_t       pending;
+    eci_chain_line_t       l;
+    eci_chain_verifier_t  *v;
+    char                   msg[512], text[ECI_CHAIN_FOUND_MAX + 1];
 
-    ks = eci_keystore_open(args->keystore, args->plain ? NULL : args->master,
-                           &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-audit: %s\n", err.msg);
-        return ECI_AU_FAIL;
-    }
-
-    key = eci_keystore_get(ks, ECI_AU_CHAIN_KEY);
-    if (key == NULL) {
-        fprintf(stderr, "eci-audit: keystore \"%s\" has no \""
-                ECI_AU_CHAIN_KEY "\" key\n", args->keystore);
-        eci_keystore_free(ks);
-        return ECI_AU_FAIL;
-    }
-
-    chain = eci_audit_chain_new(key->value, key->len, &err);
-    eci_keystore_free(ks);
-
-    if (chain == NULL) {
+    v = eci_chain_verifier_open(args->pubkey, &err);
+    if (v == NULL) {
         fprintf(stderr, "eci-audit: %s\n", err.msg);
         return ECI_AU_FAIL;
     }
 
     memset(&pending, 0, sizeof(eci_au_pending_t));
-    memcpy(prev, ECI_AUDIT_CHAIN_GENESIS, sizeof(prev));
+    memset(&chains, 0, sizeof(eci_au_chains_t));
 
-    expect = 1;
-    first = 0;
-    anchored = 0;
     bad = 0;
+    gaps = 0;
     total = 0;
+    legacy = 0;
 
     for (fi = 0; fi < args->nfiles && !bad; fi++) {
 
@@ -395,76 +401,63 @@ eci_au_verify(eci_au_args_t *args)
                        != NULL)
         {
             lineno++;
-
-#define ECI_AU_BAD(...)                                                     \
-            do {                                                            \
-                printf("%s:%lu: ", args->files[fi], lineno);                \
-                printf(__VA_ARGS__);                                        \
-                printf("\n");                                               \
-                bad = 1;                                                    \
-            } while (0)
+            why = NULL;
+            j = NULL;
 
             if (!complete) {
-                ECI_AU_BAD("line cut short (no newline): written when the "
-                           "gateway stopped, or truncated");
-                free(line);
-                break;
-            }
+                why = "line cut short (no newline): written when the "
+                      "gateway stopped, or truncated";
 
-            j = json_loadb(line, len, 0, &jerr);
-
-            if (j == NULL) {
-                ECI_AU_BAD("not valid JSON (%s): line changed", jerr.text);
-
-            } else if (eci_audit_chain_split(line, len, &body, &seq, got)
-                       != 0)
-            {
-                ECI_AU_BAD("no seq and chain: not a gateway audit line, or "
-                           "changed");
-
-            } else if (total == 0 && seq != 1) {
-                /* a rotated file: earlier lines are elsewhere */
-                anchored = 1;
-                first = seq;
-                memcpy(prev, got, sizeof(prev));
-                expect = seq + 1;
-
-            } else if (seq > expect) {
-                ECI_AU_BAD("seq jumps from %llu to %llu: %llu line(s) "
-                           "before this one removed or moved",
-                           (unsigned long long) (expect - 1),
-                           (unsigned long long) seq,
-                           (unsigned long long) (seq - expect));
-
-            } else if (seq < expect) {
-                ECI_AU_BAD("seq %llu after %llu: a line was inserted or the "
-                           "lines reordered",
-                           (unsigned long long) seq,
-                           (unsigned long long) (expect - 1));
-
-            } else if (eci_audit_chain_mac(chain, prev, line, body, want)
-                       != 0
-                       || strcmp(want, got) != 0)
-            {
-                ECI_AU_BAD("chain does not match: the line was changed, or "
-                           "a line before it was replaced");
+            } else if ((j = json_loadb(line, len, 0, &jerr)) == NULL) {
+                snprintf(msg, sizeof(msg), "not valid JSON (%s): line "
+                         "changed", jerr.text);
+                why = msg;
 
             } else {
-                memcpy(prev, got, sizeof(prev));
-                expect++;
+                switch (eci_chain_line_parse(line, len, &l)) {
 
-                if (first == 0) {
-                    first = seq;
+                case 1:
+                    /* before an upgrade: verified by the old eci-audit */
+                    if (chains.n > 0) {
+                        why = "a line of the old HMAC chain after lines of "
+                              "the signed chain: inserted";
+                    }
+
+                    legacy++;
+                    break;
+
+                case 0:
+                    why = eci_au_line_check(&chains, line, &l, j, v, msg,
+                                            sizeof(msg));
+                    break;
+
+                default:
+                    why = "no seq, chain and hash: not a gateway audit "
+                          "line, or changed";
                 }
             }
 
-            if (!bad) {
+            if (why != NULL) {
+                printf("%s:%lu: %s\n", args->files[fi], lineno, why);
+                bad = 1;
+
+            } else {
                 total++;
 
                 event = eci_au_str(j, "event");
                 rid = eci_au_str(j, "requestId");
 
-                if (event != NULL && rid != NULL) {
+                if (event != NULL && strcmp(event,
+                                            ECI_CHAIN_DISCONTINUITY) == 0)
+                {
+                    eci_au_escape(text, sizeof(text),
+                                  eci_au_str(j, "found"));
+                    printf("%s:%lu: chain %s seq %llu: the gateway reports "
+                           "a discontinuity: %s\n", args->files[fi], lineno,
+                           l.chain, (unsigned long long) l.seq, text);
+                    gaps++;
+
+                } else if (event != NULL && rid != NULL) {
                     if (strcmp(event, "intent") == 0) {
                         eci_au_pending_add(&pending, rid, args->files[fi],
                                            lineno);
@@ -482,36 +475,233 @@ eci_au_verify(eci_au_args_t *args)
         fclose(f);
     }
 
+    for (i = 0; i < chains.n && !bad; i++) {
+        ch = &chains.all[i];
+
+        if (ch->signed_seq == 0) {
+            printf("chain %s: none of its %lu line%s is signed: not written "
+                   "by the gateway of this key, or its signed lines are in "
+                   "another file\n", ch->id, ch->lines,
+                   ch->lines == 1 ? "" : "s");
+            bad = 1;
+            break;
+        }
+
+        unsigned_lines = (unsigned long) (ch->seq - ch->signed_seq);
+
+        printf("chain %s: seq %llu to %llu, %lu line%s, signed to seq %llu",
+               ch->id, (unsigned long long) ch->first,
+               (unsigned long long) ch->seq, ch->lines,
+               ch->lines == 1 ? "" : "s",
+               (unsigned long long) ch->signed_seq);
+
+        if (ch->stopped) {
+            printf(", stopped");
+        }
+
+        if (unsigned_lines > 0) {
+            printf(": %lu line%s not yet signed", unsigned_lines,
+                   unsigned_lines == 1 ? "" : "s");
+        }
+
+        printf("\n");
+
+        if (ch->given) {
+            printf("note: chain %s: its first line here (seq %llu) is taken "
+                   "as given: verify it with the file before it\n", ch->id,
+                   (unsigned long long) ch->first);
+        }
+    }
+
+    if (legacy > 0 && !bad) {
+        printf("%lu line%s of the old HMAC chain (written before the signed "
+               "chain) not checked: verify them with the eci-audit of that "
+               "version and the keystore's \"audit-chain\" key\n", legacy,
+               legacy == 1 ? "" : "s");
+    }
+
     if (!bad) {
         if (total == 0) {
             printf("no audit lines\n");
 
         } else {
-            printf("%lu line%s, seq %llu to %llu: chain intact\n", total,
-                   total == 1 ? "" : "s", (unsigned long long) first,
-                   (unsigned long long) (expect - 1));
-
-            if (anchored) {
-                printf("note: the first line (seq %llu) is taken as given: "
-                       "verify it with the file before it\n",
-                       (unsigned long long) first);
-            }
+            printf("%zu chain%s, %lu line%s: intact%s\n", chains.n,
+                   chains.n == 1 ? "" : "s", total, total == 1 ? "" : "s",
+                   gaps ? ", with a discontinuity the gateway reported" : "");
         }
     }
 
     if (pending.n > 0) {
-        printf("%zu exec%s with an intent but no result (the gateway "
-               "stopped before the response, or the exec is in flight):\n",
+        printf("%zu exec%s with an intent but no result, outcome unknown "
+               "(the gateway stopped before the response, or the exec is in "
+               "flight; list them with show --outcome unknown):\n",
                pending.n, pending.n == 1 ? "" : "s");
 
         for (i = 0; i < pending.n; i++) {
-            printf("  %s  %s\n", pending.ids[i], pending.where[i]);
+            eci_au_escape(text, sizeof(text), pending.ids[i]);
+            printf("  %s  %s\n", text, pending.where[i]);
         }
     }
 
     eci_au_pending_free(&pending);
-    eci_audit_chain_free(chain);
-    return bad ? ECI_AU_FAIL : ECI_AU_OK;
+    free(chains.all);
+    eci_chain_verifier_free(v);
+
+    return bad ? ECI_AU_FAIL : (gaps ? ECI_AU_GAP : ECI_AU_OK);
+}
+
+
+/* one line of a chain; NULL when it fits, else what is wrong, in msg */
+static const char *
+eci_au_line_check(eci_au_chains_t *chains, const char *line,
+    eci_chain_line_t *l, json_t *j, eci_chain_verifier_t *v, char *msg,
+    size_t size)
+{
+    const char      *prev;
+    eci_au_chain_t  *ch, *before;
+    json_t          *follows;
+
+#define ECI_AU_WRONG(...)                                                   \
+    do {                                                                    \
+        snprintf(msg, size, __VA_ARGS__);                                   \
+        return msg;                                                         \
+    } while (0)
+
+    ch = eci_au_chain(chains, l->chain, 1);
+    if (ch == NULL) {
+        ECI_AU_WRONG("out of memory");
+    }
+
+    if (ch->lines == 0) {
+        ch->first = l->seq;
+
+        if (l->seq == 1) {
+            if (strcmp(l->event, ECI_CHAIN_START) != 0 || !l->is_signed) {
+                ECI_AU_WRONG("chain %s begins (seq 1) without its start "
+                             "line: changed", l->chain);
+            }
+
+            prev = ECI_CHAIN_GENESIS;
+
+        } else {
+            /* its lines before are in a file not given */
+            ch->given = !l->is_signed;
+            prev = l->is_signed ? l->head : NULL;
+        }
+
+    } else {
+        if (ch->stopped) {
+            ECI_AU_WRONG("chain %s: seq %llu after its stop line: inserted",
+                         l->chain, (unsigned long long) l->seq);
+        }
+
+        if (l->seq > ch->seq + 1) {
+            ECI_AU_WRONG("chain %s: seq jumps from %llu to %llu: %llu "
+                         "line(s) before this one removed or moved",
+                         l->chain, (unsigned long long) ch->seq,
+                         (unsigned long long) l->seq,
+                         (unsigned long long) (l->seq - ch->seq - 1));
+        }
+
+        if (l->seq <= ch->seq) {
+            ECI_AU_WRONG("chain %s: seq %llu after %llu: a line was "
+                         "inserted or the lines reordered", l->chain,
+                         (unsigned long long) l->seq,
+                         (unsigned long long) ch->seq);
+        }
+
+        prev = ch->prev;
+    }
+
+    if (prev != NULL) {
+        if (l->is_signed && strcmp(l->head, prev) != 0) {
+            ECI_AU_WRONG("chain %s: seq %llu signs another head: lines "
+                         "before it were changed", l->chain,
+                         (unsigned long long) l->seq);
+        }
+
+        if (!eci_chain_line_follows(line, l, prev)) {
+            ECI_AU_WRONG("chain %s: seq %llu: hash does not match: the line "
+                         "was changed, or a line before it replaced",
+                         l->chain, (unsigned long long) l->seq);
+        }
+    }
+
+    if (l->is_signed) {
+        if (!eci_chain_line_signed_by(line, l, v)) {
+            ECI_AU_WRONG("chain %s: seq %llu: the signature does not verify: "
+                         "the line was forged or changed, or signed with "
+                         "another key", l->chain,
+                         (unsigned long long) l->seq);
+        }
+
+        ch->signed_seq = l->seq;
+        ch->stopped = (strcmp(l->event, ECI_CHAIN_STOP) == 0);
+    }
+
+    /* the head a start follows, when its chain is here and there */
+    follows = json_object_get(j, "follows");
+
+    if (strcmp(l->event, ECI_CHAIN_START) == 0 && json_is_object(follows)) {
+        before = eci_au_chain(chains, eci_au_str(follows, "chain") != NULL
+                                      ? eci_au_str(follows, "chain") : "",
+                              0);
+
+        if (before != NULL && before->lines > 0 && before != ch
+            && (json_int_t) before->seq
+               == json_integer_value(json_object_get(follows, "seq"))
+            && eci_au_str(follows, "hash") != NULL
+            && strcmp(before->prev, eci_au_str(follows, "hash")) != 0)
+        {
+            ECI_AU_WRONG("chain %s starts after seq %llu of chain %s, but "
+                         "that line is different: changed", l->chain,
+                         (unsigned long long) before->seq, before->id);
+        }
+    }
+
+#undef ECI_AU_WRONG
+
+    ch->seq = l->seq;
+    ch->lines++;
+    memcpy(ch->prev, l->hash, sizeof(ch->prev));
+
+    return NULL;
+}
+
+
+/* the chain of this id, added when new and add; NULL: none */
+static eci_au_chain_t *
+eci_au_chain(eci_au_chains_t *c, const char *id, int add)
+{
+    size_t           i, cap;
+    eci_au_chain_t  *all;
+
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(c->all[i].id, id) == 0) {
+            return &c->all[i];
+        }
+    }
+
+    if (!add || strlen(id) != ECI_CHAIN_ID_LEN) {
+        return NULL;
+    }
+
+    if (c->n == c->cap) {
+        cap = c->cap ? 2 * c->cap : 8;
+
+        all = realloc(c->all, cap * sizeof(eci_au_chain_t));
+        if (all == NULL) {
+            return NULL;
+        }
+
+        c->all = all;
+        c->cap = cap;
+    }
+
+    memset(&c->all[c->n], 0, sizeof(eci_au_chain_t));
+    memcpy(c->all[c->n].id, id, ECI_CHAIN_ID_LEN + 1);
+
+    return &c->all[c->n++];
 }
 
 
@@ -599,12 +789,53 @@ eci_au_str(json_t *o, const char *key)
 }
 
 
-/* a cell of the table: a string, a number, or "-" */
+/*
+ * s for a terminal: control characters (C0, DEL, and C1 such as U+009B,
+ * which some terminals take for CSI) as \xNN or \u00NN, and backslash
+ * doubled, so a caller's header cannot move the cursor, retitle or
+ * recolour the auditor's terminal, or fake a line.  Cut to size.
+ */
+static void
+eci_au_escape(char *buf, size_t size, const char *s)
+{
+    size_t               n;
+    const unsigned char  *p;
+    char                  tmp[8];
+
+    n = 0;
+    buf[0] = '\0';
+
+    for (p = (const unsigned char *) (s != NULL ? s : "-"); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            snprintf(tmp, sizeof(tmp), "\\u00%02x", *++p);
+
+        } else if (*p == '\\') {
+            snprintf(tmp, sizeof(tmp), "\\\\");
+
+        } else {
+            tmp[0] = (char) *p;
+            tmp[1] = '\0';
+        }
+
+        if (n + strlen(tmp) >= size) {
+            break;
+        }
+
+        memcpy(buf + n, tmp, strlen(tmp) + 1);
+        n += strlen(tmp);
+    }
+}
+
+
+/* a cell of the table: a string (escaped), a number, or "-" */
 static void
 eci_au_cell(char *buf, size_t size, json_t *v)
 {
     if (json_is_string(v)) {
-        snprintf(buf, size, "%s", json_string_value(v));
+        eci_au_escape(buf, size, json_string_value(v));
 
     } else if (json_is_integer(v)) {
         snprintf(buf, size, "%lld", (long long) json_integer_value(v));
@@ -628,7 +859,8 @@ eci_au_show(eci_au_args_t *args)
     unsigned long  lineno, shown;
     eci_au_ids_t   set;
     char           time[32], principal[64], id[16], status[8], up[8];
-    char           logid[16], over[64], err[32];
+    char           logid[16], over[64], err[32], rid[9], event[16];
+    char           decision[8];
 
     rc = ECI_AU_OK;
     shown = 0;
@@ -670,6 +902,12 @@ eci_au_show(eci_au_args_t *args)
 
             s = eci_au_str(j, "time");
             outcome = eci_au_outcome_of(j, args, &set);
+
+            /* the chain's own lines only when asked for by --event */
+            if (args->event == NULL && eci_au_str(j, "sig") != NULL) {
+                json_decref(j);
+                continue;
+            }
 
             if ((args->outcome != NULL
                  && (outcome == NULL || strcmp(outcome, args->outcome) != 0))
@@ -730,17 +968,16 @@ eci_au_show(eci_au_args_t *args)
                 snprintf(over, sizeof(over), "-");
             }
 
-            s = eci_au_str(j, "requestId");
+            eci_au_cell(rid, sizeof(rid), json_object_get(j, "requestId"));
+            eci_au_cell(event, sizeof(event), json_object_get(j, "event"));
+            eci_au_cell(decision, sizeof(decision),
+                        json_object_get(j, "decision"));
 
-            printf("%-24s %-8.8s %-7s %-24s %-10s %-6s %-8s %-6s %-6s "
+            printf("%-24s %-8s %-7s %-24s %-10s %-6s %-8s %-6s %-6s "
                    "%-10s %-24s %s\n",
-                   time, s != NULL ? s : "-",
-                   eci_au_str(j, "event") ? eci_au_str(j, "event") : "-",
-                   principal, id,
-                   eci_au_str(j, "decision") ? eci_au_str(j, "decision")
-                                             : "-",
-                   outcome != NULL ? outcome : "-",
-                   status, up, logid, err, over);
+                   time, rid, event, principal, id, decision,
+                   outcome != NULL ? outcome : "-", status, up, logid, err,
+                   over);
 
             shown++;
             json_decref(j);

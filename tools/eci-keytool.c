@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "eci_keystore.h"
+#include "eci_chain.h"
 
 
 #define ECI_KT_OK      0
@@ -30,8 +31,8 @@
 
 #define ECI_KT_DEFAULT_NAME  "default"
 
-/* keys the HMAC chain of the audit lines (see eci_audit.h) */
-#define ECI_KT_CHAIN_NAME    "audit-chain"
+/* signs the audit chain (see eci_chain.h) */
+#define ECI_KT_SIGNING_NAME  ECI_KEY_AUDIT_SIGNING
 
 
 typedef struct {
@@ -59,7 +60,8 @@ static int eci_kt_list(eci_kt_args_t *args);
 static int eci_kt_remove(eci_kt_args_t *args);
 static int eci_kt_rekey(eci_kt_args_t *args);
 static int eci_kt_audit_key(eci_kt_args_t *args);
-static int eci_kt_chain_key_add(eci_keystore_t *ks);
+static int eci_kt_pubkey(eci_kt_args_t *args);
+static int eci_kt_signing_key_add(eci_keystore_t *ks);
 static int eci_kt_parse(const eci_kt_cmd_t *cmd, int argc, char **argv,
     eci_kt_args_t *args);
 static int eci_kt_key_read(const char *name, char *buf, size_t size,
@@ -84,7 +86,9 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "and stores it as NAME, \"" ECI_KT_DEFAULT_NAME "\" by default.  "
       "STORE is created if\n"
       "missing; it is sealed under the master key and replaced atomically,\n"
-      "mode 0600.  Prints the key's fingerprint, never the key.\n"
+      "mode 0600.  Prints the key's fingerprint, never the key.  The audit's\n"
+      "own keys (\"" ECI_KEY_AUDIT_SIGNING "\", \"" ECI_KEY_AUDIT_CHAIN
+      "\") cannot be set by name.\n"
       "\n"
       "  printf '%s' \"$KEY\" | eci-keytool set keys.sealed --master m.key\n",
       "mn" },
@@ -109,12 +113,22 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
 
     { "audit-key", eci_kt_audit_key,
       "audit-key STORE --master FILE",
-      "Adds the key \"" ECI_KT_CHAIN_NAME "\" (32 random bytes, hex) that "
-      "keys the HMAC chain\n"
-      "of the gateway's audit lines; eci-audit verify needs the same key.\n"
-      "A new STORE made by set gets one already.  An existing one is never\n"
-      "replaced: lines chained under it could no longer be verified.\n",
+      "Adds the key \"" ECI_KT_SIGNING_NAME "\" (a new Ed25519 private "
+      "key, 32 random\n"
+      "bytes in hex) with which the gateway signs its audit chain.  A new\n"
+      "STORE made by set gets one already.  An existing one is never\n"
+      "replaced: auditors hold its public key (see pubkey).\n",
       "m" },
+
+    { "pubkey", eci_kt_pubkey,
+      "pubkey STORE (--master FILE | --plain)",
+      "Prints the public key of \"" ECI_KT_SIGNING_NAME "\" as PEM: all "
+      "that eci-audit\n"
+      "verify --pubkey needs.  It prints nothing secret: give it to\n"
+      "auditors.\n"
+      "\n"
+      "  eci-keytool pubkey keys.sealed --master m.key > audit.pub\n",
+      "mp" },
 
     { NULL, NULL, NULL, NULL, NULL }
 };
@@ -448,6 +462,13 @@ eci_kt_set(eci_kt_args_t *args)
     rc = ECI_KT_FAIL;
     len = 0;
 
+    if (eci_key_reserved(args->name)) {
+        fprintf(stderr, "eci-keytool: \"%s\" is a key of the audit, not "
+                "an ECI API key: it is never set by name (see audit-key)\n",
+                args->name);
+        goto done;
+    }
+
     if (eci_kt_key_read(args->name, buf, sizeof(buf), &len) != 0) {
         goto done;
     }
@@ -457,9 +478,9 @@ eci_kt_set(eci_kt_args_t *args)
         goto done;
     }
 
-    /* a new store comes with its audit chain key */
-    if (created && eci_keystore_get(ks, ECI_KT_CHAIN_NAME) == NULL
-        && eci_kt_chain_key_add(ks) != 0)
+    /* a new store comes with its audit signing key */
+    if (created && eci_keystore_get(ks, ECI_KT_SIGNING_NAME) == NULL
+        && eci_kt_signing_key_add(ks) != 0)
     {
         goto done;
     }
@@ -470,8 +491,8 @@ eci_kt_set(eci_kt_args_t *args)
     }
 
     if (created) {
-        printf("created \"%s\" with an \"" ECI_KT_CHAIN_NAME "\" key for "
-               "the audit chain\n", args->file);
+        printf("created \"%s\" with an \"" ECI_KT_SIGNING_NAME "\" key "
+               "to sign the audit chain\n", args->file);
     }
 
     key = eci_keystore_get(ks, args->name);
@@ -689,14 +710,15 @@ eci_kt_audit_key(eci_kt_args_t *args)
 
     rc = ECI_KT_FAIL;
 
-    if (eci_keystore_get(ks, ECI_KT_CHAIN_NAME) != NULL) {
+    if (eci_keystore_get(ks, ECI_KT_SIGNING_NAME) != NULL) {
         fprintf(stderr, "eci-keytool: \"%s\" already has an \""
-                ECI_KT_CHAIN_NAME "\" key; replacing it would leave the "
-                "lines chained under it unverifiable\n", args->file);
+                ECI_KT_SIGNING_NAME "\" key; replacing it would leave "
+                "auditors with a public key that no longer verifies\n",
+                args->file);
         goto done;
     }
 
-    if (eci_kt_chain_key_add(ks) != 0) {
+    if (eci_kt_signing_key_add(ks) != 0) {
         goto done;
     }
 
@@ -705,9 +727,10 @@ eci_kt_audit_key(eci_kt_args_t *args)
         goto done;
     }
 
-    key = eci_keystore_get(ks, ECI_KT_CHAIN_NAME);
+    key = eci_keystore_get(ks, ECI_KT_SIGNING_NAME);
 
-    printf("set \"" ECI_KT_CHAIN_NAME "\" (fingerprint %s)\n",
+    printf("set \"" ECI_KT_SIGNING_NAME "\" (fingerprint %s); give "
+           "auditors its public key: eci-keytool pubkey\n",
            key != NULL ? key->fingerprint : "?");
     rc = ECI_KT_OK;
 
@@ -720,15 +743,68 @@ done:
 
 
 static int
-eci_kt_chain_key_add(eci_keystore_t *ks)
+eci_kt_pubkey(eci_kt_args_t *args)
+{
+    int                  rc;
+    char                 pem[512];
+    eci_err_t            err;
+    eci_keystore_t      *ks;
+    const eci_key_t     *key;
+    eci_chain_signer_t  *signer;
+
+    ks = eci_keystore_open(args->file, args->plain ? NULL : args->master,
+                           &err);
+    if (ks == NULL) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+        return ECI_KT_FAIL;
+    }
+
+    key = eci_keystore_get(ks, ECI_KT_SIGNING_NAME);
+    if (key == NULL) {
+        fprintf(stderr, "eci-keytool: \"%s\" has no \"" ECI_KT_SIGNING_NAME
+                "\" key; add one with eci-keytool audit-key\n", args->file);
+        eci_keystore_free(ks);
+        return ECI_KT_FAIL;
+    }
+
+    signer = eci_chain_signer_new(key->value, key->len, &err);
+    eci_keystore_free(ks);
+
+    if (signer == NULL) {
+        fprintf(stderr, "eci-keytool: \"%s\": %s\n", args->file, err.msg);
+        return ECI_KT_FAIL;
+    }
+
+    rc = ECI_KT_FAIL;
+
+    if (eci_chain_signer_pem(signer, pem, sizeof(pem)) == 0) {
+        fprintf(stderr, "eci-keytool: cannot write the public key\n");
+
+    } else if (fputs(pem, stdout) == EOF || fflush(stdout) != 0) {
+        fprintf(stderr, "eci-keytool: cannot write the public key: %s\n",
+                strerror(errno));
+
+    } else {
+        rc = ECI_KT_OK;
+    }
+
+    eci_chain_signer_free(signer);
+
+    return rc;
+}
+
+
+/* a new Ed25519 private key: 32 random bytes, as 64 hex digits */
+static int
+eci_kt_signing_key_add(eci_keystore_t *ks)
 {
     int            rc;
     eci_err_t      err;
-    unsigned char  raw[32];
+    unsigned char  raw[ECI_CHAIN_SEED_LEN];
     char           hex[2 * sizeof(raw) + 1];
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        fprintf(stderr, "eci-keytool: no random bytes for the audit chain "
+    if (RAND_priv_bytes(raw, sizeof(raw)) != 1) {
+        fprintf(stderr, "eci-keytool: no random bytes for the audit signing "
                 "key\n");
         return -1;
     }
@@ -736,7 +812,8 @@ eci_kt_chain_key_add(eci_keystore_t *ks)
     eci_hex(hex, raw, sizeof(raw));
     hex[2 * sizeof(raw)] = '\0';
 
-    rc = eci_keystore_set(ks, ECI_KT_CHAIN_NAME, hex, 2 * sizeof(raw), &err);
+    rc = eci_keystore_set(ks, ECI_KT_SIGNING_NAME, hex, 2 * sizeof(raw),
+                          &err);
     if (rc != 0) {
         fprintf(stderr, "eci-keytool: %s\n", err.msg);
     }

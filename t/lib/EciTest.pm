@@ -171,6 +171,10 @@ sub start_mock {
 
 # --- keys and ACLs -------------------------------------------------------
 
+# the audit signing key of plain stores (an Ed25519 private key, hex)
+our $PLAIN_SIGNING =
+    '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
+
 sub make_keystore {
     my ($self, %o) = @_;
     my $keys   = $o{keys} || { default => 'test-api-key-0001' };
@@ -179,10 +183,10 @@ sub make_keystore {
     my $store  = $self->path($name);
 
     if (!$sealed) {
-        # a store eci-keytool makes has an audit chain key: so does this one
+        # a store eci-keytool makes has an audit signing key: so does this
         my %plain = %$keys;
-        $plain{'audit-chain'} //= 'test-audit-chain-key-0123456789abcdef'
-            unless defined $o{chain} && !$o{chain};
+        $plain{'audit-signing'} //= $PLAIN_SIGNING
+            unless defined $o{signing} && !$o{signing};
         $self->write_file($name,
             JSON::PP->new->utf8->canonical->encode(\%plain), 0600);
         return ($store, undef);
@@ -203,6 +207,28 @@ sub make_keystore {
         die "eci-keytool set --name $n failed ($rc):\n$out" if $rc;
     }
     return ($store, $master);
+}
+
+# The public key of the store's audit signing key as PEM, in DIR/NAME.pub
+# (eci-keytool pubkey): what eci-audit verify --pubkey takes.
+sub pubkey {
+    my ($self, $store, $master) = @_;
+    my $file = $self->path((($store =~ m{([^/]+)$})[0]) . '.pub');
+    my ($rc, $out) = $self->_run([$self->keytool, 'pubkey', $store,
+                                  $master ? ('--master', $master)
+                                          : ('--plain')]);
+    die "eci-keytool pubkey failed ($rc):\n$out" if $rc;
+    $self->write_file((($file =~ m{([^/]+)$})[0]), $out);
+    return $file;
+}
+
+# eci-audit verify FILES --pubkey PUB: (exit status, output)
+sub verify {
+    my ($self, $pub, @files) = @_;
+    my $tool = $ENV{ECI_TEST_AUDIT} || "$ROOT/build/eci-audit";
+    my ($rc, $out) = $self->_run([$tool, 'verify', @files,
+                                  '--pubkey', $pub]);
+    return ($rc, $out);
 }
 
 sub write_acl {
@@ -756,7 +782,7 @@ sub audit_raw {
 }
 
 sub audit_lines {
-    my ($self, $file) = @_;
+    my ($self, $file, %o) = @_;
     my $path = $self->path($file // 'audit.log');
     my $json = JSON::PP->new->utf8;
     my ($n, @list) = (0);
@@ -766,7 +792,7 @@ sub audit_lines {
         my $rec = eval { $json->decode($line) };
         die "$path line $n is not valid JSON ($@): $line\n"
             unless ref $rec eq 'HASH';
-        push @list, $rec;
+        push @list, $rec unless defined $rec->{sig} && !$o{all};
     }
     return @list;
 }
@@ -803,6 +829,23 @@ sub audit_results {
     }
 }
 
+# the chain's own signed lines (start, checkpoint, discontinuity, stop)
+my $SIGNED_LINE = qr/,"sig":"[0-9a-f]+","hash":"[0-9a-f]+"\}$/m;
+
+# Polls (5 s) until the file's last line is a checkpoint: the gateway then
+# writes no line until it has more to sign.  True when it came.
+sub wait_for_checkpoint {
+    my ($self, $file) = @_;
+    my $deadline = Time::HiRes::time() + $WAIT;
+
+    while (Time::HiRes::time() < $deadline) {
+        my @raw = $self->audit_raw($file);
+        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
 sub wait_for_lines {
     my ($self, $file, $n, $timeout) = @_;
     my $path = $self->path($file);
@@ -811,7 +854,7 @@ sub wait_for_lines {
 
     while (1) {
         my $text = _slurp($path) // '';
-        $count = () = $text =~ /\n/g;
+        $count = (() = $text =~ /\n/g) - (() = $text =~ /$SIGNED_LINE/g);
         return $count if $count >= $n || Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.05);
     }
@@ -1097,7 +1140,8 @@ The body decoded as JSON, or undef.
 
 The decoded JSON objects, or the raw lines, of an audit file (relative to
 the test dir; default audit.log).  C<audit_lines> dies naming the first line
-that is not a JSON object.
+that is not a JSON object, and leaves out the chain's own signed lines
+(start, checkpoint, discontinuity, stop) unless called with C<all =E<gt> 1>.
 
 =item $t->audit_record($request_id, $event, $file)
 
@@ -1111,8 +1155,19 @@ are at least C<$n> of them (polls up to 5 s).
 
 =item $t->wait_for_lines($file, $n, $timeout)
 
-Polls (default 5 s) until the file holds at least C<$n> complete lines;
-returns the count found.
+Polls (default 5 s) until the file holds at least C<$n> complete lines
+besides the chain's signed lines; returns the count found.
+
+=item $t->wait_for_checkpoint($file)
+
+Polls (default 5 s) until the file's last line is a checkpoint, after which
+the gateway writes nothing until it has new lines; true when it came.
+
+=item $t->pubkey($store, $master), $t->verify($pubkey, @files)
+
+The public key of the store's C<audit-signing> key, written as PEM to
+DIR/STORE.pub by C<eci-keytool pubkey> (C<$master> undef: a plain store);
+and C<eci-audit verify FILES --pubkey PUB>: its exit status and output.
 
 =item $t->error_log
 

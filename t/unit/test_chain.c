@@ -1,22 +1,45 @@
 /*
- * The audit chain: sealing lines, splitting them again, and that any
- * change to a line or to the order of lines breaks the chain.
+ * The audit chain: sealing lines, signed lines, taking lines apart again,
+ * that any change to a line or to the order of lines breaks the chain,
+ * that a signature verifies only under its key, and the tail check a new
+ * chain makes of the file it goes on in.
  */
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "eci_audit.h"
+#include "eci_chain.h"
 #include "tap.h"
 
 
-static void
-rec_fill(eci_audit_record_t *r, uint64_t seq, const char *principal,
-    int intent)
+#define SEED1  \
+    "9d61b19deffd5a60ba844af492ec2cc4" "4449c5697b326919703bac031cae7f60"
+#define SEED2  \
+    "4ccd089b28ff96da9db6c346ec114e0f" "5b8a319f35aba624da8cf6ed4fb8a6fb"
+/* RFC 8032 test 1: the public key of SEED1 */
+#define PUB1   \
+    "d75a980182b10ab7d54bfed3c964073a" "0ee172f3daa62325af021a68f707511a"
+
+#define NLINES  8
+
+
+typedef struct {
+    char    text[ECI_CHAIN_EVENT_LINE_MAX];
+    size_t  len;
+} line_t;
+
+
+static size_t
+record_make(eci_chain_t *c, const char *principal, int intent, char *buf,
+    size_t cap)
 {
+    size_t              len;
     eci_audit_record_t  rec;
 
     memset(&rec, 0, sizeof(rec));
@@ -37,212 +60,326 @@ rec_fill(eci_audit_record_t *r, uint64_t seq, const char *principal,
     rec.decision = "allow";
     rec.status = 200;
     rec.upstream_time_ms = -1;
-    rec.seq = seq;
-
-    *r = rec;
-}
-
-
-static void line_seq_checks(void);
-
-
-static size_t
-line_make(eci_audit_chain_t *c, uint64_t seq, const char *principal,
-    int intent, char chain[ECI_AUDIT_CHAIN_HEX + 1], char *buf, size_t cap)
-{
-    size_t              len;
-    eci_audit_record_t  rec;
-
-    rec_fill(&rec, seq, principal, intent);
 
     if (eci_audit_line_max(&rec) > cap) {
         return 0;
     }
 
-    len = eci_audit_line_write(&rec, buf, cap);
+    len = eci_audit_line_write(&rec, buf, eci_audit_line_max(&rec));
     if (len == 0) {
         return 0;
     }
 
-    return eci_audit_chain_seal(c, buf, len, cap, chain);
+    return eci_chain_seal(c, buf, len, eci_audit_line_max(&rec));
 }
 
 
-/* what eci-audit verify does, reduced: 0 when the lines chain up */
-static int
-lines_verify(eci_audit_chain_t *c, char lines[][4096], size_t *lens,
-    size_t n)
+static size_t
+event_make(eci_chain_t *c, eci_chain_signer_t *s, const char *event,
+    const eci_chain_t *follows, const char *found, char *buf, size_t cap)
 {
-    size_t    i, body;
-    uint64_t  seq;
-    char      prev[ECI_AUDIT_CHAIN_HEX + 1], got[ECI_AUDIT_CHAIN_HEX + 1];
-    char      want[ECI_AUDIT_CHAIN_HEX + 1];
+    eci_chain_event_t  ev;
 
-    memcpy(prev, ECI_AUDIT_CHAIN_GENESIS, sizeof(prev));
+    memset(&ev, 0, sizeof(ev));
+    ev.event = event;
+    ev.time_ms = 1795936772123LL;
+    ev.host = "gw1\x1b[31m";
+    ev.pid = 4242;
+    ev.follows = follows;
+    ev.found = found;
+
+    return eci_chain_event_write(c, s, &ev, buf, cap);
+}
+
+
+static void
+lines_swap(line_t *a, line_t *b)
+{
+    line_t  tmp;
+
+    tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
+
+/* what eci-audit verify does, reduced: 0, or the first bad line (1-) */
+static int
+lines_verify(line_t *lines, size_t n, eci_chain_verifier_t *v)
+{
+    size_t            i;
+    uint64_t          seq;
+    eci_chain_line_t  l;
+    char              prev[ECI_CHAIN_HASH_HEX + 1];
+
+    memcpy(prev, ECI_CHAIN_GENESIS, sizeof(prev));
+    seq = 0;
 
     for (i = 0; i < n; i++) {
-        if (eci_audit_chain_split(lines[i], lens[i], &body, &seq, got) != 0
-            || seq != i + 1
-            || eci_audit_chain_mac(c, prev, lines[i], body, want) != 0
-            || strcmp(want, got) != 0)
+        if (eci_chain_line_parse(lines[i].text, lines[i].len, &l) != 0
+            || l.seq != seq + 1
+            || !eci_chain_line_follows(lines[i].text, &l, prev)
+            || (l.is_signed
+                && (strcmp(l.head, prev) != 0
+                    || !eci_chain_line_signed_by(lines[i].text, &l, v))))
         {
             return (int) i + 1;
         }
 
-        memcpy(prev, got, sizeof(prev));
+        seq = l.seq;
+        memcpy(prev, l.hash, sizeof(prev));
     }
 
     return 0;
 }
 
 
-/*
- * A line built before its place in the chain is known (seq 0) and given
- * its seq afterwards (what the gateway does for lines it writes together)
- * is byte for byte the line written with that seq.
- */
 static void
-line_seq_checks(void)
+tail_checks(line_t *lines, size_t n, eci_chain_verifier_t *v,
+    eci_chain_verifier_t *other)
 {
-    size_t              i, k, len, want_len, max;
-    eci_audit_record_t  rec;
-    char                line[4096], want[4096];
-    static const uint64_t  seqs[] = { 1, 9, 10, 99, 100, 12345,
-                                      4294967296ULL, UINT64_MAX };
+    size_t            i, len;
+    char             *buf;
+    eci_chain_tail_t  t;
 
-    for (k = 0; k < 2; k++) {
-        for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
-            rec_fill(&rec, seqs[i], k ? "bob" : "alice", k == 0);
-            max = eci_audit_line_max(&rec);
-            want_len = eci_audit_line_write(&rec, want, max);
+    buf = malloc(NLINES * ECI_CHAIN_EVENT_LINE_MAX);
+    len = 0;
 
-            rec.seq = 0;
-            len = eci_audit_line_write(&rec, line, max);
-            line[len] = '\0';
-            ok(len > 0 && strstr(line, "\"seq\"") == NULL,
-               "%s line without a seq", k ? "result" : "intent");
-
-            len = eci_audit_line_seq(line, len, max, seqs[i]);
-            ok(len == want_len && memcmp(line, want, len) == 0,
-               "given seq %llu it is the line written with it",
-               (unsigned long long) seqs[i]);
-        }
+    for (i = 0; i < n; i++) {
+        memcpy(buf + len, lines[i].text, lines[i].len);
+        len += lines[i].len;
     }
 
-    /* the room the gateway keeps after a line is enough for any seq */
-    rec_fill(&rec, 0, "alice", 1);
-    len = eci_audit_line_write(&rec, line, sizeof(line));
-    max = len + ECI_AUDIT_SEQ_ROOM + ECI_AUDIT_CHAIN_ROOM;
-    len = eci_audit_line_seq(line, len, max, UINT64_MAX);
-    ok(len > 0 && len + ECI_AUDIT_CHAIN_ROOM <= max,
-       "ECI_AUDIT_SEQ_ROOM holds the longest seq");
+    eci_chain_tail_check(buf, len, 1, v, 0, &t);
+    is_str(t.found, "", "a file that ends in its stop line is sound");
+    ok(t.checked, "and its last signature was checked");
+    is_int(t.follows.seq, n, "the new chain follows its last line");
 
-    rec_fill(&rec, 0, "alice", 1);
-    len = eci_audit_line_write(&rec, line, sizeof(line));
-    memcpy(want, line, len);
+    eci_chain_tail_check(buf, len, 1, other, 0, &t);
+    like(t.found, "does not verify", "under another key it is not");
 
-    is_int(eci_audit_line_seq(line, len, len + 8, 123456789), 0,
-           "no room for the seq: refused");
-    ok(memcmp(line, want, len) == 0, "and the line is as it was");
-    is_int(eci_audit_line_seq(line, len, sizeof(line), 0), 0,
-           "seq 0 is refused");
-    is_int(eci_audit_line_seq(line, len - 1, sizeof(line), 5), 0,
-           "a line without its newline is refused");
-    is_int(eci_audit_line_seq(line, 1, sizeof(line), 5), 0,
-           "so is a fragment");
+    /* the end cut: the stop line (and the line before it) gone */
+    len -= lines[n - 1].len + lines[n - 2].len;
+    eci_chain_tail_check(buf, len, 1, v, 0, &t);
+    like(t.found, "without its stop line", "a cut end is found");
+    is_int(t.follows.seq, n - 2, "and followed where it now ends");
+
+    eci_chain_tail_check(buf, len, 1, v, 1, &t);
+    is_str(t.found, "", "but not while that gateway runs (an upgrade)");
+
+    /* a line after the last signature changed */
+    buf[len - lines[n - 3].len + 20] ^= 1;
+    eci_chain_tail_check(buf, len, 1, v, 1, &t);
+    like(t.found, "does not go on from its signed seq",
+         "a changed unsigned line is found");
+    buf[len - lines[n - 3].len + 20] ^= 1;
+
+    /* a foreign line after the last signature, before the last line */
+    memmove(buf + len - lines[n - 3].len + 8, buf + len - lines[n - 3].len,
+            lines[n - 3].len);
+    memcpy(buf + len - lines[n - 3].len, "{\"x\":1}\n", 8);
+    eci_chain_tail_check(buf, len + 8, 1, v, 1, &t);
+    memmove(buf + len - lines[n - 3].len, buf + len - lines[n - 3].len + 8,
+            lines[n - 3].len);
+    like(t.found, "not an audit line after seq",
+         "a foreign line after the last signature is found");
+
+    /* a partial line */
+    memcpy(buf + len, "{\"time\":", 8);
+    eci_chain_tail_check(buf, len + 8, 1, v, 1, &t);
+    like(t.found, "a partial line at the end", "a partial line is found");
+
+    eci_chain_tail_check("", 0, 1, v, 0, &t);
+    ok(t.found[0] == '\0' && t.follows.seq == 0,
+       "an empty file: nothing to follow, nothing wrong");
+
+    eci_chain_tail_check("{\"a\":1}\n", 8, 1, v, 0, &t);
+    like(t.found, "not an audit line", "a foreign last line is found");
+
+    eci_chain_tail_check("{\"a\":1,\"seq\":7,\"chain\":\"" ECI_CHAIN_GENESIS
+                         "\"}\n",
+                         sizeof("{\"a\":1,\"seq\":7,\"chain\":\"\"}\n") - 1
+                         + 64, 1, v, 0, &t);
+    ok(t.legacy_seq == 7 && t.found[0] == '\0',
+       "the old HMAC chain is recognised, not a discontinuity");
+
+    free(buf);
 }
 
 
 int
 main(void)
 {
-    size_t              i, body, lens[3], l2;
-    uint64_t            seq;
-    eci_err_t           err;
-    json_t             *j;
-    json_error_t        jerr;
-    eci_audit_chain_t  *c, *other;
-    char                chain[ECI_AUDIT_CHAIN_HEX + 1];
-    char                got[ECI_AUDIT_CHAIN_HEX + 1];
-    char                lines[3][4096], tmp[4096];
+    int                    rc;
+    char                  *p, pem[512];
+    size_t                 i, n;
+    FILE                  *f;
+    json_t                *j;
+    eci_err_t              err;
+    eci_chain_t            c, before, after;
+    json_error_t           jerr;
+    line_t                *lines;
+    eci_chain_line_t       l;
+    eci_chain_signer_t    *s, *s2;
+    eci_chain_verifier_t  *v, *v2, *vf;
+    char                   path[] = "/tmp/eci-test-chain-XXXXXX";
 
-    c = eci_audit_chain_new("k1-audit-chain-key", 18, &err);
-    ok(c != NULL, "chain context is created");
+    lines = calloc(NLINES, sizeof(line_t));
 
-    other = eci_audit_chain_new("another-key", 11, &err);
-    ok(other != NULL, "a second chain context with another key");
+    ok(eci_chain_signer_new("abc", 3, &err) == NULL,
+       "a signing key that is not 64 hex digits is refused");
+    like(err.msg, "64 hex digits", "saying why");
 
-    memcpy(chain, ECI_AUDIT_CHAIN_GENESIS, sizeof(chain));
+    s = eci_chain_signer_new(SEED1, 64, &err);
+    s2 = eci_chain_signer_new(SEED2, 64, &err);
+    ok(s != NULL && s2 != NULL, "signers from 64 hex digits");
 
-    for (i = 0; i < 3; i++) {
-        lens[i] = line_make(c, i + 1, i == 1 ? "bob" : "alice", i == 0,
-                            chain, lines[i], sizeof(lines[i]));
-        ok(lens[i] > 0, "line %zu is written and sealed", i + 1);
+    v = eci_chain_signer_verifier(s, &err);
+    v2 = eci_chain_signer_verifier(s2, &err);
+    ok(v != NULL && v2 != NULL, "and verifiers of their keys");
+
+    ok(eci_chain_signer_pem(s, pem, sizeof(pem)) > 0
+       && strstr(pem, "-----BEGIN PUBLIC KEY-----") != NULL,
+       "the public key as PEM");
+
+    rc = mkstemp(path);
+    f = (rc >= 0) ? fdopen(rc, "w") : NULL;
+    ok(f != NULL && fputs(pem, f) >= 0 && fclose(f) == 0,
+       "written to a file");
+    vf = eci_chain_verifier_open(path, &err);
+    ok(vf != NULL, "which opens as a verifier");
+    ok(eci_chain_verifier_open("/nonexistent/x.pub", &err) == NULL,
+       "a missing public key file is an error");
+    unlink(path);
+
+    ok(eci_chain_init(&c, 1795936772123LL, &err) == 0, "a new chain");
+    is_int(strlen(c.id), ECI_CHAIN_ID_LEN, "its id has its length");
+    ok(strncmp(c.id, "20261129T0719", 13) == 0 && c.id[16] == '-',
+       "and begins with its start time: %s", c.id);
+    ok(c.seq == 0 && strcmp(c.head, ECI_CHAIN_GENESIS) == 0,
+       "at genesis");
+
+    memset(&before, 0, sizeof(before));
+    memcpy(before.id, "20261129T070503Z-0123456789abcdef", 34);
+    before.seq = 41;
+    memcpy(before.head, PUB1, 65);
+
+    n = 0;
+    lines[n].len = event_make(&c, s, ECI_CHAIN_START, &before, NULL,
+                              lines[n].text, sizeof(lines[n].text));
+    n++;
+    lines[n].len = event_make(&c, s, ECI_CHAIN_DISCONTINUITY, NULL,
+                              "chain x ends \"cut\"\n", lines[n].text,
+                              sizeof(lines[n].text));
+    n++;
+
+    for (i = 0; i < 3; i++, n++) {
+        lines[n].len = record_make(&c, i == 1 ? "bob" : "alice", i == 0,
+                                   lines[n].text, sizeof(lines[n].text));
     }
 
-    ok(lines[0][lens[0] - 1] == '\n' && memchr(lines[0], '\n', lens[0] - 1)
-       == NULL, "a sealed line is one line ending in a newline");
+    lines[n].len = event_make(&c, s, ECI_CHAIN_CHECKPOINT, NULL, NULL,
+                              lines[n].text, sizeof(lines[n].text));
+    n++;
+    after = c;
+    lines[n].len = record_make(&c, "carol", 1, lines[n].text,
+                               sizeof(lines[n].text));
+    n++;
+    lines[n].len = event_make(&c, s, ECI_CHAIN_STOP, NULL, NULL,
+                              lines[n].text, sizeof(lines[n].text));
+    n++;
 
-    j = json_loadb(lines[0], lens[0], 0, &jerr);
-    if (j == NULL) {
-        printf("# %s: %.*s\n", jerr.text, (int) lens[0], lines[0]);
+    for (i = 0; i < n; i++) {
+        ok(lines[i].len > 0 && lines[i].text[lines[i].len - 1] == '\n'
+           && memchr(lines[i].text, '\n', lines[i].len - 1) == NULL,
+           "line %zu is one line ending in a newline", i + 1);
+
+        j = json_loadb(lines[i].text, lines[i].len, 0, &jerr);
+        ok(j != NULL && json_integer_value(json_object_get(j, "seq"))
+                        == (json_int_t) i + 1
+           && strcmp(json_string_value(json_object_get(j, "chain")), c.id)
+              == 0,
+           "and valid JSON with its seq and chain id");
+        json_decref(j);
     }
 
-    ok(j != NULL, "a sealed line is valid JSON");
-    is_int(json_integer_value(json_object_get(j, "seq")), 1,
-           "it carries seq");
-    is_int(strlen(json_string_value(json_object_get(j, "chain"))), 64,
-           "and a 64-hex chain");
-    is_str(json_string_value(json_object_get(j, "event")), "intent",
-           "the first is the intent");
-    ok(json_object_get(j, "status") == NULL,
-       "an intent line has no outcome fields");
+    is_int(c.seq, n, "the chain stands at its last line");
+
+    j = json_loadb(lines[0].text, lines[0].len, 0, &jerr);
+    is_str(json_string_value(json_object_get(json_object_get(j, "follows"),
+                                             "chain")),
+           before.id, "the start names the chain it follows");
+    is_int(json_integer_value(json_object_get(json_object_get(j, "follows"),
+                                              "seq")), 41, "and its seq");
+    is_str(json_string_value(json_object_get(j, "host")), "gw1\x1b[31m",
+           "the host is escaped into valid JSON");
     json_decref(j);
 
-    j = json_loadb(lines[1], lens[1], 0, &jerr);
-    ok(j != NULL && json_integer_value(json_object_get(j, "status")) == 200,
-       "a result line has its status");
-    json_decref(j);
+    ok(eci_chain_line_parse(lines[1].text, lines[1].len, &l) == 0
+       && l.is_signed && strcmp(l.event, "discontinuity") == 0,
+       "a discontinuity line is a signed line");
+    ok(eci_chain_line_parse(lines[2].text, lines[2].len, &l) == 0
+       && !l.is_signed && strcmp(l.event, "intent") == 0 && l.seq == 3,
+       "a record line is not signed, and says its event and seq");
 
+    is_int(lines_verify(lines, n, v), 0, "the chain verifies");
+    is_int(lines_verify(lines, n, vf), 0,
+           "also with the public key read from PEM");
+    is_int(lines_verify(lines, n, v2), 1, "not under another key");
 
-    ok(eci_audit_chain_split(lines[2], lens[2], &body, &seq, got) == 0,
-       "a sealed line splits");
-    is_int(seq, 3, "split reads seq");
-    is_str(got, chain, "split reads the chain the seal returned");
-    ok(memcmp(lines[2] + body, ",\"chain\":\"", 10) == 0,
-       "the body ends where the chain starts");
+    /* a changed byte in a record line */
+    p = strstr(lines[3].text, "bob");
+    *p = 'B';
+    is_int(lines_verify(lines, n, v), 4, "a changed line is found");
+    *p = 'b';
 
-    is_int(lines_verify(c, lines, lens, 3), 0, "an intact chain verifies");
-    is_int(lines_verify(other, lines, lens, 3), 1,
-           "another key does not verify it");
+    /* a line after the checkpoint replaced, its hash made anew */
+    memcpy(&before, &after, sizeof(before));
+    lines[6].len = record_make(&before, "mallory", 1, lines[6].text,
+                               sizeof(lines[6].text));
+    is_int(lines_verify(lines, 7, v), 0,
+           "a forged line after the last signature chains: not yet signed");
+    is_int(lines_verify(lines, 8, v), 8,
+           "but the stop line's signature finds it");
 
-    /* change one byte of line 2's principal */
-    memcpy(tmp, lines[1], lens[1]);
-    lines[1][strstr(lines[1], "bob") - lines[1]] = 'B';
-    is_int(lines_verify(c, lines, lens, 3), 2, "a changed line is found");
-    memcpy(lines[1], tmp, lens[1]);
+    /* swap two record lines */
+    lines_swap(&lines[2], &lines[3]);
+    is_int(lines_verify(lines, 4, v), 3, "reordered lines are found");
 
-    /* swap lines 2 and 3 */
-    memcpy(tmp, lines[1], sizeof(tmp));
-    memcpy(lines[1], lines[2], sizeof(tmp));
-    memcpy(lines[2], tmp, sizeof(tmp));
-    l2 = lens[1];
-    lens[1] = lens[2];
-    lens[2] = l2;
-    is_int(lines_verify(c, lines, lens, 3), 2, "reordered lines are found");
+    is_int(lines_verify(lines + 1, 3, v), 1, "a removed line is found");
 
-    /* remove line 2 (was line 3 now at index 1): only line 1 and 3 left */
-    is_int(lines_verify(c, lines, lens, 2), 2, "a removed line is found");
+    lines_swap(&lines[2], &lines[3]);
 
-    ok(eci_audit_chain_split("{\"a\":1}\n", 8, &body, &seq, got) == -1,
-       "an unsealed line does not split");
-    ok(eci_audit_chain_seal(c, lines[0], lens[0], lens[0] + 10, chain) == 0,
+    ok(eci_chain_line_parse("{\"a\":1}\n", 8, &l) == -1,
+       "an unsealed line does not parse");
+    n = lines[2].len;
+    ok(eci_chain_seal(&c, lines[2].text, n, n + 10) == 0,
        "sealing refuses a buffer without room");
 
-    line_seq_checks();
+    /* the rebuilt chain (forged line 7 replaced) for the tail checks */
+    ok(eci_chain_init(&c, 1795936772123LL, &err) == 0, "another chain");
+    n = 0;
+    lines[n].len = event_make(&c, s, ECI_CHAIN_START, NULL, NULL,
+                              lines[n].text, sizeof(lines[n].text));
+    n++;
 
-    eci_audit_chain_free(c);
-    eci_audit_chain_free(other);
+    for (i = 0; i < 4; i++, n++) {
+        lines[n].len = record_make(&c, "alice", i % 2 == 0, lines[n].text,
+                                   sizeof(lines[n].text));
+    }
+
+    lines[n].len = event_make(&c, s, ECI_CHAIN_STOP, NULL, NULL,
+                              lines[n].text, sizeof(lines[n].text));
+    n++;
+
+    tail_checks(lines, n, v, v2);
+
+    eci_chain_verifier_free(v);
+    eci_chain_verifier_free(v2);
+    eci_chain_verifier_free(vf);
+    eci_chain_signer_free(s);
+    eci_chain_signer_free(s2);
+    free(lines);
 
     return done_testing();
 }

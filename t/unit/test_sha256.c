@@ -12,6 +12,7 @@
 #include <openssl/params.h>
 
 #include "eci_audit.h"
+#include "eci_chain.h"
 #include "eci_sha256.h"
 #include "tap.h"
 
@@ -24,6 +25,16 @@ hex(const unsigned char *md, size_t n, char *out)
     for (i = 0; i < n; i++) {
         sprintf(out + 2 * i, "%02x", md[i]);
     }
+}
+
+
+static void
+evp_sha256(const void *data, size_t len, unsigned char md[32])
+{
+    unsigned int  n;
+
+    n = 32;
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 }
 
 
@@ -81,11 +92,9 @@ main(void)
     size_t              i, len, klen, split, bad_sha, bad_mac;
     unsigned char       md[32], want[32], key[200], data[1100], cat[600];
     unsigned char       k20[20], k25[25], k131[131], d50[50];
-    char                out[65], prev[ECI_AUDIT_CHAIN_HEX + 1];
+    char                out[65];
     eci_sha256_t        c;
     eci_hmac_sha256_t   h, zero;
-    eci_audit_chain_t  *chain;
-    eci_err_t           err;
     const char         *t6, *t7;
 
     /* FIPS 180-2 */
@@ -227,29 +236,32 @@ main(void)
     eci_hmac_sha256_wipe(&h);
     ok(memcmp(&h, &zero, sizeof(h)) == 0, "wipe leaves no keyed state");
 
-    /* the chain MAC is HMAC(key, prev || body) as eci_audit.h says */
-    chain = eci_audit_chain_new(key, 32, &err);
-    ok(chain != NULL, "chain keyed");
-
-    memset(prev, 'f', ECI_AUDIT_CHAIN_HEX);
-    prev[ECI_AUDIT_CHAIN_HEX] = '\0';
-
-    is_int(eci_audit_chain_mac(chain, prev, (const char *) data, 500, out),
-           0, "chain MAC computed");
-
-    memcpy(cat, prev, ECI_AUDIT_CHAIN_HEX);
-    memcpy(cat + ECI_AUDIT_CHAIN_HEX, data, 500);
-    evp_hmac(key, 32, cat, ECI_AUDIT_CHAIN_HEX + 500, want);
-
+    /* a chain line's hash is SHA-256(prev || body) as eci_chain.h says */
     {
-        char  w[65];
+        size_t            n;
+        eci_chain_t       ch;
+        eci_chain_line_t  l;
+        char              line[512], w[65];
 
+        memset(&ch, 0, sizeof(ch));
+        memset(ch.id, 'a', ECI_CHAIN_ID_LEN);
+        memset(ch.head, 'f', ECI_CHAIN_HASH_HEX);
+        ch.seq = 41;
+
+        memcpy(line, "{\"a\":1}\n", 8);
+        n = eci_chain_seal(&ch, line, 8, sizeof(line));
+        ok(n > 0 && eci_chain_line_parse(line, n, &l) == 0 && l.seq == 42,
+           "a sealed line parses");
+
+        memset(cat, 'f', ECI_CHAIN_HASH_HEX);
+        memcpy(cat + ECI_CHAIN_HASH_HEX, line, l.hashed);
+        evp_sha256(cat, ECI_CHAIN_HASH_HEX + l.hashed, want);
         hex(want, 32, w);
-        is_str(out, w, "chain MAC = HMAC-SHA256(key, prev || body), as "
-                       "EVP_MAC computes it");
+        is_str(l.hash, w, "chain hash = SHA-256(prev || body), as EVP "
+                          "computes it");
+        ok(memcmp(line + l.hashed, ",\"hash\":\"", 9) == 0,
+           "the body ends where the hash starts");
     }
-
-    eci_audit_chain_free(chain);
 
     return done_testing();
 }
