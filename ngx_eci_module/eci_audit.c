@@ -11,13 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <jansson.h>
 #include "eci_audit.h"
 #include "eci_sha256.h"
+
+#if (ECI_SSE2)
+#include <emmintrin.h>
+#endif
 
 
 /*
@@ -1156,7 +1156,7 @@ static const unsigned char  eci_json_plain[256] = {
 };
 
 
-#if defined(__SSE2__)
+#if (ECI_SSE2)
 
 /*
  * The lanes of v that end a plain run: controls, '"', '\\', stop, and every
@@ -1179,19 +1179,20 @@ eci_json_stops16(__m128i v, unsigned char stop)
 static const unsigned char *
 eci_json_run(const unsigned char *p, const unsigned char *end, int del)
 {
-    unsigned char         stop, mask;
-#if defined(__SSE2__)
+    unsigned char         mask;
+#if (ECI_SSE2)
     int                   m;
     __m128i               v;
+    unsigned char         stop;
     const unsigned char  *start;
 #endif
 
-    /* without del, the fourth stop byte repeats the first */
-    stop = del ? 0x7f : '"';
     mask = del ? 1 : 2;
 
-#if defined(__SSE2__)
+#if (ECI_SSE2)
 
+    /* without del, the fourth stop byte repeats the first */
+    stop = del ? 0x7f : '"';
     start = p;
 
     /* signed compare: below 0x20 are the controls and the bytes >= 0x80 */
@@ -1650,7 +1651,7 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     size_t          len, i;
     char           *d;
     unsigned char   c;
-#if defined(__SSE2__)
+#if (ECI_SSE2)
     int             keep;
     uint32_t        lo4, hi4;
     uint64_t        lo, hi;
@@ -1666,7 +1667,7 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     /* nothing to escape, as in nearly every field: one copy */
     if (!o->full && (size_t) (o->end - o->pos) >= n + 2) {
 
-#if defined(__SSE2__)
+#if (ECI_SSE2)
         if (n >= 4 && n < 16) {
             /*
              * Two loads that overlap in the middle cover the string and

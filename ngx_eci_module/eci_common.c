@@ -11,11 +11,11 @@
 
 #include <openssl/crypto.h>
 
-#if defined(__SSE2__)
+#include "eci_common.h"
+
+#if (ECI_SSE2)
 #include <emmintrin.h>
 #endif
-
-#include "eci_common.h"
 
 
 void
@@ -42,7 +42,7 @@ eci_hex(char *out, const unsigned char *in, size_t n)
 
     i = 0;
 
-#if defined(__SSE2__)
+#if (ECI_SSE2)
     {
         __m128i  v, hi, lo, nine, zero, gap, mask;
 

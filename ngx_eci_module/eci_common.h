@@ -9,6 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * ECI_SSE2: the SSE2 fast paths are compiled.  Each has a portable C twin,
+ * used where the CPU has no SSE2 (arm64, ...) and in the build that
+ * make ECI_PORTABLE=1 makes (-DECI_PORTABLE), which CI tests as well.
+ */
+#if defined(__SSE2__) && !defined(ECI_PORTABLE)
+#define ECI_SSE2  1
+#else
+#define ECI_SSE2  0
+#endif
+
 /* size of every error message buffer the core fills */
 #define ECI_ERR_LEN  512
 

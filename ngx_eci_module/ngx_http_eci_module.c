@@ -2,9 +2,10 @@
  * ngx_eci: directives, configuration, and the per-request context.
  */
 
-#include <openssl/rand.h>
-
+/* nginx's headers first: ngx_config.h defines _GNU_SOURCE */
 #include "ngx_http_eci_module.h"
+
+#include <openssl/rand.h>
 
 
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
