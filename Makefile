@@ -450,7 +450,7 @@ BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
-        bench-alloc bench-together bench-deps
+        bench-alloc bench-together bench-deps bench-simd
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -469,6 +469,22 @@ bench: deps all bench-deps $(BUILD)/acl_lookup $(BUILD)/floor
 # bench/floor.c: the audit contract's own cost here (make bench runs it)
 $(BUILD)/floor: bench/floor.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+# make bench-simd: bench/simd.c built with the SSE2 paths and without
+# (ECI_PORTABLE=1), run in turn BENCH_SIMD_RUNS times: ns per exec of
+# make bench's workload in each path that has an SSE2 twin (the response
+# scanner, the two audit lines, eci_hex); a few seconds, one core
+BENCH_SIMD_RUNS ?= 5
+
+$(BUILD)/simd: bench/simd.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+bench-simd: $(BUILD)/simd
+	$(MAKE) ECI_PORTABLE=1 build/portable/simd
+	@for i in $$(seq $(BENCH_SIMD_RUNS)); do \
+	    echo "sse2     $$($(BUILD)/simd)"; \
+	    echo "portable $$(build/portable/simd)"; \
+	done | perl bench/simd.pl
 
 # make bench-acl: bench/acl_lookup.c on bench/run.pl's two ACLs, ns per
 # eci_acl_check(); no nginx, no wrk, one core for a few seconds
