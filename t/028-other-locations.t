@@ -5,7 +5,9 @@
 # error_page, an SSI include and an auth_request subrequest,
 # add_after_body, return, over HTTP/1.1 and HTTP/2.  Their upstream gets
 # the same request, the access log (variables of both sides) the same
-# line, and the error log no line of the module's.
+# line, and the error log no line of the module's.  With eci_keystore and
+# no gateway location at all, no phase handler of the module runs either
+# (nginx --with-debug logs each one it runs).
 
 use strict;
 use warnings;
@@ -37,6 +39,8 @@ my %FILES = (
     'html/auth/ok.txt'      => "behind auth_request\n",
 );
 
+# with: 0 no module, 1 the module, eci_keystore and a gateway location,
+# 2 the module and eci_keystore only
 sub server {
     my ($with) = @_;
     my $t = EciTest->new;
@@ -53,7 +57,7 @@ sub server {
             permissions => ['DistributedReportsSettings (Manage)'],
             reportDistributionIds => '*' } } });
         $http = "eci_keystore $store master=$master;";
-        $gateway = <<"EOF";
+        $gateway = $with == 2 ? '' : <<"EOF";
         location /api/ {
             eci_gateway   on;
             eci_principal \$http_x_caller;
@@ -64,7 +68,7 @@ sub server {
 EOF
     }
 
-    $t->write_config(EciTest::conf_head(module => $with) . <<"EOF");
+    $t->write_config(EciTest::conf_head(module => $with ? 1 : 0) . <<"EOF");
 http {
     log_format  vars  '\$request \$status \$body_bytes_sent '
                       '"\$http_eci_apikey" "\$http_authorization" '
@@ -81,6 +85,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT%%;
         listen 127.0.0.1:%%PORT1%% http2;
+        error_log %%DIR%%/debug.log debug;
 
         location /static/ { }
 
@@ -123,9 +128,10 @@ EOF
 
 my $a = server(1);
 my $b = server(0);
+my $k = server(2);    # keystore only
 
 # what each error log says from here on (startup aside)
-my %log_start = map { $_ => length($_->error_log) } $a, $b;
+my %log_start = map { $_ => length($_->error_log) } $a, $b, $k;
 
 # the same requests, each with the key header and credentials a caller
 # might send anywhere
@@ -171,6 +177,23 @@ for my $c (@cases) {
     my @ub = map { upstream_view($_) } $b->mock->requests;
     is_deeply(\@ua, \@ub, "$what: the upstream got the same requests ("
               . scalar(@ua) . ')');
+
+    my $rk = $k->request($method, $uri, headers => [@caller], %o);
+    is(same_bytes($rk->{raw}), same_bytes($rb->{raw}),
+       "$what: the same with eci_keystore and no gateway location");
+}
+
+# nginx --with-debug logs a line for each phase handler it runs: with no
+# gateway location anywhere the module adds none, with one it adds its
+# pre-content and log handlers, which return at once here
+SKIP: {
+    my $count = sub {
+        my $log = EciTest::_slurp($_[0]->path('debug.log')) // '';
+        return scalar(() = $log =~ /generic phase: /g);
+    };
+    skip 'nginx without --with-debug', 1 unless $count->($b) > 0;
+    is($count->($k), $count->($b),
+       'no gateway location: no phase handler of the module runs');
 }
 
 # request line, headers (the Host's port aside) and body as received
@@ -259,5 +282,5 @@ is_deeply([grep { /\beci: / } @ea], [],
 is_deeply(\@ea, [log_since($b)],
           'the error log says the same as without the module');
 
-$_->done for $a, $b;
+$_->done for $a, $b, $k;
 done_testing;
