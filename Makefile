@@ -94,8 +94,8 @@ MODULE_LD_OPT ?= -Wl,-z,relro -Wl,-z,now
 # make test-asan's): as Debian 12 configures its nginx
 # (/usr/share/nginx/src/conf_flags): Debian's paths (a test without
 # access_log logs where Debian's nginx does), the modules the suite and
-# docs use (v2, realip, auth_request, ...), --with-compat.  --with-http_addition_module for the
-# no-op tests' add_after_body.
+# docs use (v2, realip, auth_request, addition for t/028's
+# add_after_body, ...), --with-compat, --with-debug.
 VERSION_NGX_FLAGS := --prefix=/usr/share/nginx \
         --conf-path=/etc/nginx/nginx.conf \
         --http-log-path=/var/log/nginx/access.log \
