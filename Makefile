@@ -1,8 +1,18 @@
 # ngx_eci: build the dynamic module against the installed nginx, the
 # tools, and run the tests.  See README.md.
 
+# NGINX_SRC: Debian's nginx-dev headers (the default: the module for the
+# installed nginx, NGINX_BIN), or a full nginx source tree such as
+# build/nginx-1.26.3 (make test-versions): then nginx itself is built from
+# it too, into build/with-<tree>/, and make test runs the suite on that
+# nginx.  ECI_PORTABLE=1: the SIMD fast paths off (their portable C twins,
+# as on a CPU without SSE2), everything built into build/portable.
 NGINX_SRC   ?= /usr/share/nginx/src
 NGINX_BIN   ?= /usr/sbin/nginx
+ifeq ($(ECI_PORTABLE),1)
+BUILD       ?= build/portable
+ECI_SIMD_CFLAGS := -DECI_PORTABLE=1
+endif
 BUILD       ?= build
 CC          ?= cc
 
@@ -15,7 +25,8 @@ ADAPTER_SRCS := $(wildcard ngx_eci_module/ngx_http_eci_*.c \
 
 # the tools, the core and the unit tests: hardened as the module is
 CFLAGS      ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
-CFLAGS      += -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS      += -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
+               $(ECI_SIMD_CFLAGS)
 LDFLAGS     ?= -Wl,-z,relro -Wl,-z,now
 CORE_LIBS   := -ljansson -lcrypto
 
@@ -23,16 +34,33 @@ UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 CORE_OBJS   := $(CORE_NAMES:%=$(BUILD)/core/%.o)
 
-MODULE      := $(BUILD)/ngx_http_eci_module.so
+# a full source tree has nginx.c; Debian's nginx-dev has the headers only
+NGX_FULL    := $(wildcard $(NGINX_SRC)/src/core/nginx.c)
+ifeq ($(NGX_FULL),)
+NGX_OUT     := $(BUILD)
+NGX_TREE    := $(BUILD)/nginx
+NGX_TARGETS := modules
+NGX_TEST_ENV :=
+else
+NGX_OUT     := $(BUILD)/with-$(notdir $(abspath $(NGINX_SRC)))
+NGX_TREE    := $(NGX_OUT)/src
+NGX_TARGETS := binary modules
+# t/lib/EciTest.pm takes nginx and the module from there
+NGX_TEST_ENV := ECI_TEST_BUILD=$(CURDIR)/$(NGX_OUT)
+endif
+MODULE      := $(NGX_OUT)/ngx_http_eci_module.so
 TOOLS       := $(BUILD)/eci-keytool $(BUILD)/eci-audit $(BUILD)/eci-acl
+# the suite runs this build's module and eci-keytool
+TEST_ENV    := ECI_TEST_MODULE=$(CURDIR)/$(MODULE) \
+               ECI_TEST_KEYTOOL=$(CURDIR)/$(BUILD)/eci-keytool $(NGX_TEST_ENV)
 
 PROVE       ?= prove
 PROVE_FLAGS ?=
 
 .PHONY: all module tools unit deps test test-unit test-t demo install \
-        clean
+        clean check-nginx
 
-all: $(MODULE) $(TOOLS)
+all: check-nginx $(MODULE) $(TOOLS)
 
 tools: $(TOOLS)
 
@@ -65,36 +93,113 @@ MODULE_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
                  -Werror=format-security -Wdate-time -D_FORTIFY_SOURCE=2
 MODULE_LD_OPT ?= -Wl,-z,relro -Wl,-z,now
 
+# nginx built from a full source tree (NGINX_SRC=build/nginx-1.26.3, and
+# make test-asan's): as Debian 12 configures its nginx
+# (/usr/share/nginx/src/conf_flags): Debian's paths (a test without
+# access_log logs where Debian's nginx does), the modules the suite and
+# docs use (v2, realip, auth_request, addition for t/028's
+# add_after_body, ...), --with-compat, --with-debug.
+VERSION_NGX_FLAGS := --prefix=/usr/share/nginx \
+        --conf-path=/etc/nginx/nginx.conf \
+        --http-log-path=/var/log/nginx/access.log \
+        --error-log-path=stderr --lock-path=/var/lock/nginx.lock \
+        --pid-path=/run/nginx.pid --modules-path=/usr/lib/nginx/modules \
+        --http-client-body-temp-path=/var/lib/nginx/body \
+        --http-fastcgi-temp-path=/var/lib/nginx/fastcgi \
+        --http-proxy-temp-path=/var/lib/nginx/proxy \
+        --http-scgi-temp-path=/var/lib/nginx/scgi \
+        --http-uwsgi-temp-path=/var/lib/nginx/uwsgi \
+        --with-compat --with-debug --with-pcre-jit --with-threads \
+        --with-http_ssl_module --with-http_stub_status_module \
+        --with-http_realip_module --with-http_auth_request_module \
+        --with-http_v2_module --with-http_dav_module \
+        --with-http_slice_module --with-http_addition_module
+
+# The installed nginx must be the one whose headers the module is built
+# against: nginx refuses to load a module of another version, and one
+# built against other headers would not match its structures.
+check-nginx:
+ifeq ($(NGX_FULL),)
+	@want=$$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
+	    $(NGINX_SRC)/src/core/nginx.h 2>/dev/null); \
+	if [ -z "$$want" ]; then \
+	    echo "make: no nginx headers in NGINX_SRC=$(NGINX_SRC): install" \
+	        "nginx-dev (apt-get install nginx-dev), or set NGINX_SRC to an" \
+	        "nginx source tree (README.md, Supported nginx)"; exit 1; fi; \
+	have=$$($(NGINX_BIN) -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p'); \
+	if [ "$$have" != "$$want" ]; then \
+	    echo "make: $(NGINX_BIN) is nginx $${have:-(not found)}, but the" \
+	        "headers in $(NGINX_SRC) are nginx $$want: a module built" \
+	        "against them would not load.  Install the nginx-dev that" \
+	        "matches the nginx package, or build against the nginx you" \
+	        "run: NGINX_SRC=<its source tree> NGINX_BIN=<its binary>" \
+	        "(README.md, Supported nginx)"; exit 1; fi
+else
+	@test -x $(NGINX_SRC)/configure || { \
+	    echo "make: $(NGINX_SRC) is not an nginx source tree"; exit 1; }
+endif
+
 # nginx's configure writes objs/ where it runs: work on a copy of the tree.
-$(BUILD)/nginx/Makefile: config $(NGINX_SRC)/configure Makefile
-	@rm -rf $(BUILD)/nginx && mkdir -p $(BUILD)
-	cp -a $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && bash -c ' \
-	    if [ -f conf_flags ]; then . ./conf_flags; \
+$(NGX_TREE)/Makefile: config $(NGINX_SRC)/configure Makefile
+	@rm -rf $(NGX_TREE) && mkdir -p $(dir $(NGX_TREE))
+	cp -a $(NGINX_SRC) $(NGX_TREE)
+	cd $(NGX_TREE) && bash -c ' \
+	    if [ -n "$(NGX_FULL)" ]; then \
+	        NGX_CONF_FLAGS=($(VERSION_NGX_FLAGS)); \
+	    elif [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat --with-http_ssl_module); fi; \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="$(MODULE_CC_OPT)" \
+	        --with-cc-opt="$(MODULE_CC_OPT) $(ECI_SIMD_CFLAGS)" \
 	        --with-ld-opt="$(MODULE_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }'
 	@touch $@
 
-$(MODULE): $(BUILD)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) $(ADAPTER_SRCS)
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_eci_module.so $@
+$(MODULE): $(NGX_TREE)/Makefile $(CORE_SRCS) $(CORE_HDRS) $(ADAPTER_SRCS)
+	$(MAKE) -C $(NGX_TREE) -f objs/Makefile $(NGX_TARGETS)
+ifneq ($(NGX_FULL),)
+	cp $(NGX_TREE)/objs/nginx $(NGX_OUT)/nginx.new
+	mv -f $(NGX_OUT)/nginx.new $(NGX_OUT)/nginx
+endif
+	cp $(NGX_TREE)/objs/ngx_http_eci_module.so $@
 
 module: $(MODULE)
 
 test: deps all unit
 	$(PROVE) --exec '' $(PROVE_FLAGS) $(UNIT_BINS)
 	$(MAKE) fuzz-regress
-	$(PROVE) $(PROVE_FLAGS) t/
+	$(TEST_ENV) $(PROVE) $(PROVE_FLAGS) t/
 
 test-unit: unit
 	$(PROVE) --exec '' $(PROVE_FLAGS) $(UNIT_BINS)
 
 test-t: all
-	$(PROVE) $(PROVE_FLAGS) t/
+	$(TEST_ENV) $(PROVE) $(PROVE_FLAGS) t/
+
+# make test-versions: the whole suite (make test) on Debian 12's nginx
+# and on each of TEST_NGINX_VERSIONS built from its pristine source
+# (tools/nginx-version-source.sh fetches it and checks its SHA-256).
+# make test NGINX_SRC=build/nginx-1.26.3 runs one.  docs/development.md,
+# "nginx versions", says how to add one.
+TEST_NGINX_VERSIONS ?= 1.26.3
+
+.PHONY: test-versions test-portable
+
+test-versions:
+	$(MAKE) test
+	@for v in $(TEST_NGINX_VERSIONS); do \
+	    sh tools/nginx-version-source.sh $$v $(BUILD)/nginx-$$v \
+	    && $(MAKE) test NGINX_SRC=$(BUILD)/nginx-$$v || exit 1; \
+	done
+
+# make test-portable: the core, the module and the tools built with the
+# SIMD paths off (ECI_PORTABLE=1, -Werror as always) into build/portable;
+# the unit tests, the fuzz regressions and FUZZ_SECONDS of the response
+# scanner's differential fuzzer (fuzz_response) against that build.
+test-portable:
+	$(MAKE) ECI_PORTABLE=1 all unit fuzz-build
+	$(MAKE) ECI_PORTABLE=1 test-unit fuzz-regress
+	$(MAKE) ECI_PORTABLE=1 fuzz FUZZ_TARGETS=response
 
 demo: deps all
 	perl tools/demo.pl
@@ -135,23 +240,9 @@ SAN_CFLAGS  := $(SAN_FLAGS) -std=gnu99 -Wall -Wextra -Wno-unused-parameter
 # NGX_DEBUG_PALLOC: every pool allocation is its own malloc(), so ASan sees
 # overruns of one allocation into the next within a pool block
 SAN_NGX_CC_OPT := $(SAN_FLAGS) -DNGX_DEBUG_PALLOC=1
-# Debian's paths (a test without access_log logs where Debian's nginx
-# does), the default modules (proxy, upstream keepalive, auth_basic,
-# rewrite, mirror, ...) and what the tests and docs use beyond them
-SAN_NGX_FLAGS := --prefix=/usr/share/nginx \
-        --conf-path=/etc/nginx/nginx.conf \
-        --http-log-path=/var/log/nginx/access.log \
-        --error-log-path=stderr --lock-path=/var/lock/nginx.lock \
-        --pid-path=/run/nginx.pid --modules-path=/usr/lib/nginx/modules \
-        --http-client-body-temp-path=/var/lib/nginx/body \
-        --http-fastcgi-temp-path=/var/lib/nginx/fastcgi \
-        --http-proxy-temp-path=/var/lib/nginx/proxy \
-        --http-scgi-temp-path=/var/lib/nginx/scgi \
-        --http-uwsgi-temp-path=/var/lib/nginx/uwsgi \
-        --with-compat --with-debug --with-threads \
-        --with-http_ssl_module --with-http_auth_request_module \
-        --with-http_realip_module --with-http_stub_status_module \
-        --with-http_v2_module
+# nginx configured as for make test NGINX_SRC=<a full tree> (Debian 12's
+# paths and modules, VERSION_NGX_FLAGS above)
+SAN_NGX_FLAGS := $(VERSION_NGX_FLAGS)
 SAN_CORE_OBJS := $(CORE_NAMES:%=$(ASAN_DIR)/core/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:t/unit/%.c=$(ASAN_DIR)/unit/%)
 SAN_REPORTS := $(CURDIR)/$(ASAN_DIR)/reports
@@ -247,10 +338,10 @@ check-static: $(NGINX_FULL_SRC)/configure all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS := target acl keystore audit response keyscan
+FUZZ_TARGETS ?= target acl keystore audit response keyscan
 FUZZ_CFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer -g -O1 -std=gnu99 -Wall -Wextra \
-                -Werror -Wno-unused-parameter
+                -Werror -Wno-unused-parameter $(ECI_SIMD_CFLAGS)
 FUZZ_OPTS    := -rss_limit_mb=2048 -timeout=25 -print_final_stats=1
 FUZZ_CORE_OBJS := $(CORE_NAMES:%=$(FUZZ_DIR)/core/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -363,7 +454,8 @@ BENCH_ROUNDS  ?= 5
 BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
-        bench-alloc bench-together bench-deps bench-acl-pathological
+        bench-alloc bench-together bench-deps bench-acl-pathological \
+        bench-simd
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -391,6 +483,22 @@ bench-acl-pathological: $(BUILD)/acl_pathological
 # bench/floor.c: the audit contract's own cost here (make bench runs it)
 $(BUILD)/floor: bench/floor.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+# make bench-simd: bench/simd.c built with the SSE2 paths and without
+# (ECI_PORTABLE=1), run in turn BENCH_SIMD_RUNS times: ns per exec of
+# make bench's workload in each path that has an SSE2 twin (the response
+# scanner, the two audit lines, eci_hex); a few seconds, one core
+BENCH_SIMD_RUNS ?= 5
+
+$(BUILD)/simd: bench/simd.c $(CORE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+
+bench-simd: $(BUILD)/simd
+	$(MAKE) ECI_PORTABLE=1 build/portable/simd
+	@for i in $$(seq $(BENCH_SIMD_RUNS)); do \
+	    echo "sse2     $$($(BUILD)/simd)"; \
+	    echo "portable $$(build/portable/simd)"; \
+	done | perl bench/simd.pl
 
 # make bench-acl: bench/acl_lookup.c on bench/run.pl's two ACLs, ns per
 # eci_acl_check(); no nginx, no wrk, one core for a few seconds

@@ -11,10 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <jansson.h>
 #include "eci_audit.h"
 #include "eci_chain.h"
@@ -1138,8 +1134,9 @@ eci_utf8_check(const unsigned char *p, size_t n, int *valid)
 /*
  * The end of a run of bytes that stand for themselves in a JSON string:
  * 0x20-0x7f but '"' and '\\', and with del also but DEL (0x7f), which a
- * JSON text may hold raw but the audit writes escaped.  Sixteen bytes at a
- * time where SSE2 is there (every x86-64), one at a time for the rest.
+ * JSON text may hold raw but the audit writes escaped.  A byte at a time
+ * through the table: the SSE2 version saved under 1% of the worker's CPU
+ * per exec (make bench-simd, docs/performance.md), so it went.
  */
 /* 1: written as is by the audit; 2: taken as is from a JSON text */
 static const unsigned char  eci_json_plain[256] = {
@@ -1162,68 +1159,14 @@ static const unsigned char  eci_json_plain[256] = {
 };
 
 
-#if defined(__SSE2__)
-
-/*
- * The lanes of v that end a plain run: controls, '"', '\\', stop, and every
- * byte >= 0x80 (the signed compare).  stop is DEL for the line writer (which
- * checks the high bytes as UTF-8) and '"' again for the scanner.
- */
-static eci_audit_inline int
-eci_json_stops16(__m128i v, unsigned char stop)
-{
-    return _mm_movemask_epi8(_mm_or_si128(
-        _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                     _mm_cmpeq_epi8(v, _mm_set1_epi8((char) stop))),
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
-}
-
-#endif
 
 
 static const unsigned char *
 eci_json_run(const unsigned char *p, const unsigned char *end, int del)
 {
-    unsigned char         stop, mask;
-#if defined(__SSE2__)
-    int                   m;
-    __m128i               v;
-    const unsigned char  *start;
-#endif
+    unsigned char  mask;
 
-    /* without del, the fourth stop byte repeats the first */
-    stop = del ? 0x7f : '"';
     mask = del ? 1 : 2;
-
-#if defined(__SSE2__)
-
-    start = p;
-
-    /* signed compare: below 0x20 are the controls and the bytes >= 0x80 */
-    while (end - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = eci_json_stops16(v, stop);
-
-        if (m != 0) {
-            return p + __builtin_ctz((unsigned) m);
-        }
-
-        p += 16;
-    }
-
-    /*
-     * The tail of a run of 16 bytes or more: the last 16, overlapping
-     * bytes already found plain, so the first stop is at p or after.
-     */
-    if (p < end && end - start >= 16) {
-        v = _mm_loadu_si128((const __m128i *) (end - 16));
-        m = eci_json_stops16(v, stop);
-
-        return (m != 0) ? end - 16 + __builtin_ctz((unsigned) m) : end;
-    }
-
-#endif
 
     while (p < end && (eci_json_plain[*p] & mask)) {
         p++;
@@ -1673,12 +1616,6 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     size_t          len, i;
     char           *d;
     unsigned char   c;
-#if defined(__SSE2__)
-    int             keep;
-    uint32_t        lo4, hi4;
-    uint64_t        lo, hi;
-    __m128i         v;
-#endif
 
     if (s == NULL) {
         /* memcpy() from NULL is undefined even for 0 bytes */
@@ -1689,47 +1626,6 @@ eci_audit_str(eci_audit_out_t *o, const char *s, size_t n)
     /* nothing to escape, as in nearly every field: one copy */
     if (!o->full && (size_t) (o->end - o->pos) >= n + 2) {
 
-#if defined(__SSE2__)
-        if (n >= 4 && n < 16) {
-            /*
-             * Two loads that overlap in the middle cover the string and
-             * stay inside it; checked together, stored the same way.
-             */
-            if (n >= 8) {
-                memcpy(&lo, s, 8);
-                memcpy(&hi, s + n - 8, 8);
-                keep = 0xffff;
-
-            } else {
-                memcpy(&lo4, s, 4);
-                memcpy(&hi4, s + n - 4, 4);
-                lo = lo4;
-                hi = hi4;
-                keep = 0x0f0f;      /* the other lanes are zeros */
-            }
-
-            v = _mm_set_epi64x((long long) hi, (long long) lo);
-
-            if ((eci_json_stops16(v, 0x7f) & keep) == 0) {
-                d = o->pos + 1;
-                o->pos[0] = '"';
-
-                if (n >= 8) {
-                    memcpy(d, &lo, 8);
-                    memcpy(d + n - 8, &hi, 8);
-
-                } else {
-                    memcpy(d, &lo4, 4);
-                    memcpy(d + n - 4, &hi4, 4);
-                }
-
-                d[n] = '"';
-                o->pos = d + n + 1;
-                return;
-            }
-
-        } else
-#endif
         if (n < 16) {
             /* a short string is checked while it is copied */
             d = o->pos + 1;

@@ -11,10 +11,6 @@
 
 #include <openssl/crypto.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "eci_common.h"
 
 
@@ -40,38 +36,7 @@ eci_hex(char *out, const unsigned char *in, size_t n)
 
     static const char  hex[] = "0123456789abcdef";
 
-    i = 0;
-
-#if defined(__SSE2__)
-    {
-        __m128i  v, hi, lo, nine, zero, gap, mask;
-
-        mask = _mm_set1_epi8(0x0f);
-        nine = _mm_set1_epi8(9);
-        zero = _mm_set1_epi8('0');
-        gap = _mm_set1_epi8('a' - '0' - 10);
-
-/* nibbles 0-15 to digits: '0' + n, and 'a' - 10 + n above 9 */
-#define eci_hex_digits(x)                                                     \
-    _mm_add_epi8(_mm_add_epi8((x), zero),                                     \
-                 _mm_and_si128(_mm_cmpgt_epi8((x), nine), gap))
-
-        for ( /* void */ ; i + 16 <= n; i += 16) {
-            v = _mm_loadu_si128((const __m128i *) (in + i));
-            hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-            lo = _mm_and_si128(v, mask);
-
-            _mm_storeu_si128((__m128i *) (out + 2 * i),
-                             eci_hex_digits(_mm_unpacklo_epi8(hi, lo)));
-            _mm_storeu_si128((__m128i *) (out + 2 * i + 16),
-                             eci_hex_digits(_mm_unpackhi_epi8(hi, lo)));
-        }
-
-#undef eci_hex_digits
-    }
-#endif
-
-    for ( /* void */ ; i < n; i++) {
+    for (i = 0; i < n; i++) {
         out[2 * i] = hex[in[i] >> 4];
         out[2 * i + 1] = hex[in[i] & 0x0f];
     }

@@ -9,6 +9,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * ECI_SSE2: SIMD fast paths may be compiled.  None is left today: each
+ * saved under 1% of the worker's CPU per exec (make bench-simd,
+ * docs/performance.md).  A new one goes behind #if (ECI_SSE2) with its
+ * portable C twin beside it, used where the CPU has no SSE2 (arm64, ...)
+ * and in the build make ECI_PORTABLE=1 makes (-DECI_PORTABLE), which CI
+ * tests as well.
+ */
+#if defined(__SSE2__) && !defined(ECI_PORTABLE)
+#define ECI_SSE2  1
+#else
+#define ECI_SSE2  0
+#endif
+
 /* size of every error message buffer the core fills */
 #define ECI_ERR_LEN  512
 
@@ -25,8 +39,7 @@ void eci_err_set(eci_err_t *err, const char *fmt, ...)
 
 /*
  * n bytes as 2 * n lowercase hex digits (no NUL).  Every exec writes three
- * in hex (its $request_id, its body digest and its chain values), so 16
- * bytes go at a time where SSE2 is there.
+ * in hex (its $request_id, its body digest and its chain values).
  */
 void eci_hex(char *out, const unsigned char *in, size_t n);
 

@@ -615,9 +615,7 @@ ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         h->hash = 1;
         ngx_str_set(&h->key, "Allow");
         h->value = ngx_http_eci_allow_post;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
+        ngx_http_eci_header_end(h);
     }
 
     ctx->own_response = 1;
@@ -831,9 +829,7 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         }
 
         *nh = h[i];
-#if (nginx_version >= 1023000)
-        nh->next = NULL;
-#endif
+        ngx_http_eci_header_end(nh);
     }
 
     /*
@@ -927,9 +923,7 @@ ngx_http_eci_header_add(ngx_list_t *headers, const char *key,
     h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
     h->value.data = value;
     h->value.len = len;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
+    ngx_http_eci_header_end(h);
 
     return h;
 }

@@ -111,9 +111,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
         h->hash = 1;
         ngx_str_set(&h->key, "X-Request-Id");
         h->value = rid;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
+        ngx_http_eci_header_end(h);
     }
 
     if (ctx->own_response) {

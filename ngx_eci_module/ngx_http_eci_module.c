@@ -2,9 +2,10 @@
  * ngx_eci: directives, configuration, and the per-request context.
  */
 
-#include <openssl/rand.h>
-
+/* nginx's headers first: ngx_config.h defines _GNU_SOURCE */
 #include "ngx_http_eci_module.h"
+
+#include <openssl/rand.h>
 
 
 static ngx_int_t ngx_http_eci_init(ngx_conf_t *cf);
@@ -991,6 +992,16 @@ ngx_http_eci_init(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+
+    /*
+     * No eci_gateway, eci_audit_log or eci_exec_guard anywhere (the module
+     * loaded, perhaps eci_keystore at http level): no phase handler, no
+     * filter, no zone, and $request_id not made indexed, which would make
+     * every request's variable array one longer.
+     */
+    if (!emcf->used) {
+        return NGX_OK;
+    }
 
     emcf->request_id_index = ngx_http_get_variable_index(cf,
                                               &ngx_http_eci_request_id_name);

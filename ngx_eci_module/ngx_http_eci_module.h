@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_eci_compat.h"
+
 #include "eci_common.h"
 #include "eci_sha256.h"
 #include "eci_keyscan.h"

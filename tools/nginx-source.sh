@@ -28,13 +28,21 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+
+# a deb-src entry for this release (another release's, such as the trixie
+# one tools/nginx-version-source.sh adds, does not serve this nginx)
 has_deb_src() {
-    grep -rqsE '^[[:space:]]*(Types:.*deb-src|deb-src[[:space:]])' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+    grep -qsE "^[[:space:]]*deb-src[[:space:]].*[[:space:]]$codename[[:space:]]" \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+    || cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
+       | awk -v RS= -v c="$codename" '
+             /(^|\n)Types:[^\n]*deb-src/ && $0 ~ "(^|\n)Suites:[^\n]*[ \t]" c "([ \t]|\n|$)" \
+                 { found = 1 }
+             END { exit !found }'
 }
 
 if ! has_deb_src; then
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
     deb822=$(ls /etc/apt/sources.list.d/*.sources 2>/dev/null \
              | xargs -r grep -l '^Types:.*\bdeb\b' 2>/dev/null | head -n 1)
     if [ -n "$deb822" ]; then
@@ -53,7 +61,8 @@ if ! has_deb_src; then
         echo "nginx-source.sh: added /etc/apt/sources.list.d/eci-src.list"
     fi
     apt-get update
-elif ! ls /var/lib/apt/lists/*_source_Sources* >/dev/null 2>&1; then
+elif ! ls /var/lib/apt/lists/*_dists_"$codename"_*source_Sources* \
+        >/dev/null 2>&1; then
     apt-get update
 fi
 

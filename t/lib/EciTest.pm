@@ -27,7 +27,13 @@ my $ROOT = Cwd::abs_path(
     File::Spec->catdir(File::Basename::dirname(Cwd::abs_path(__FILE__)),
                        '..', '..'));
 
-my $NGINX = $ENV{ECI_TEST_NGINX} || '/usr/sbin/nginx';
+# ECI_TEST_BUILD: a directory with an nginx and the module built for it
+# (make test NGINX_SRC=build/nginx-1.26.3 sets build/with-nginx-1.26.3);
+# ECI_TEST_NGINX and ECI_TEST_MODULE override either
+my $BUILD = $ENV{ECI_TEST_BUILD};
+my $NGINX = $ENV{ECI_TEST_NGINX}
+            || ($BUILD ? File::Spec->rel2abs("$BUILD/nginx") : undef)
+            || '/usr/sbin/nginx';
 
 # ECI_TEST_VALGRIND=1: one foreground nginx process under valgrind memcheck
 # (see VALGRIND in the POD); ECI_TEST_SANITIZER_DIR: where ASAN_OPTIONS and
@@ -99,9 +105,9 @@ sub write_file {
 }
 
 sub module_path {
-    return $ENV{ECI_TEST_MODULE}
-        ? File::Spec->rel2abs($ENV{ECI_TEST_MODULE})
-        : "$ROOT/build/ngx_http_eci_module.so";
+    return File::Spec->rel2abs($ENV{ECI_TEST_MODULE}) if $ENV{ECI_TEST_MODULE};
+    return File::Spec->rel2abs("$BUILD/ngx_http_eci_module.so") if $BUILD;
+    return "$ROOT/build/ngx_http_eci_module.so";
 }
 
 sub keytool {
@@ -1003,7 +1009,9 @@ EciTest - the harness of the ngx_eci prove suite
 
 Creates a temp dir (mode 0755, removed at exit unless C<keep> or the
 environment variable ECI_TEST_KEEP is set).  ECI_TEST_NGINX overrides the
-nginx binary.
+nginx binary; ECI_TEST_BUILD=DIR takes DIR/nginx and
+DIR/ngx_http_eci_module.so (C<make test NGINX_SRC=build/nginx-1.26.3> sets
+F<build/with-nginx-1.26.3>).
 
 =item $t->dir, $t->path($rel), $t->root
 
