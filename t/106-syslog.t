@@ -98,6 +98,14 @@ is($rec[4]{error}, 'forbidden', 'the refusal is there');
 is($rec[1]{requestId}, $r[0]{headers}{'x-request-id'},
    'requestIds match the responses');
 
+{
+    # the target's name is shown as configured, not cut by NULs
+    my $m = $t->request('GET', '/metrics')->{body} // '';
+    unlike($m, qr/\0/, 'eci_status has no NUL byte');
+    like($m, qr/^eci_audit_lines_total\{file="syslog:server=127\.0\.0\.1:$udp,tag=eci_audit"\} \d+$/m,
+         'eci_status names the syslog target as configured');
+}
+
 # what the collector stored verifies like a file: the stop adds the
 # chain's last signed lines
 $t->stop;
@@ -114,14 +122,6 @@ is($vrc, 0, 'the collected lines verify with eci-audit') or diag $vout;
 like($vout, qr/signed to seq \d+, stopped$/m, 'all of them signed');
 
 unlike(join('', @msgs), qr/\Q$KEY\E/, 'no key in what was shipped');
-
-{
-    # the target's name is shown as configured, not cut by NULs
-    my $m = $t->request('GET', '/metrics')->{body} // '';
-    unlike($m, qr/\0/, 'eci_status has no NUL byte');
-    like($m, qr/^eci_audit_lines_total\{file="syslog:server=127\.0\.0\.1:$udp,tag=eci_audit"\} \d+$/m,
-         'eci_status names the syslog target as configured');
-}
 
 $t->done;
 done_testing;
