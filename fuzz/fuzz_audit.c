@@ -45,7 +45,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                    valid;
-    char                  *body, *copies[6], *error, *line;
+    char                  *body, *copies[6], *error, *error_c, *line;
     char                   chain[ECI_AUDIT_CHAIN_HEX + 1];
     char                   chain2[ECI_AUDIT_CHAIN_HEX + 1];
     char                   mac[ECI_AUDIT_CHAIN_HEX + 1];
@@ -73,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* an exact-size copy: ASan sees reads past the end */
-    body = malloc(size + 1);
+    body = malloc(size ? size : 1);
     if (body == NULL) {
         return 0;
     }
@@ -94,6 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&rec, 0, sizeof(rec));
     memset(copies, 0, sizeof(copies));
+    error_c = NULL;
 
     off = 0;
     fuzz_slice(data, size, &off, (h1 >> 0) & 0x3f, &rec.request_id,
@@ -121,7 +122,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_slice(data, size, &off, (h2 >> 40) & 0xff, &err_str,
                    &copies[5]);
         /* error is a C string: a NUL in it just ends it early */
-        error = copies[5];
+        if (copies[5] != NULL) {
+            error_c = malloc(err_str.len + 1);
+            if (error_c != NULL) {
+                memcpy(error_c, copies[5], err_str.len);
+                error_c[err_str.len] = '\0';
+            }
+            error = error_c;
+        }
     }
 
     /* principal null: data NULL and len 0 */
@@ -242,6 +250,8 @@ done:
         free(copies[i]);
     }
 
+    free(error_c);
+
     free(body);
 
     return 0;
@@ -272,7 +282,10 @@ fuzz_hash(const uint8_t *data, size_t size, uint64_t seed)
 }
 
 
-/* an exact-size, NUL-terminated copy of the next len bytes at *off */
+/*
+ * An exact-size copy of the next len bytes at *off, no terminator: ASan
+ * sees a read past the end.  *copy has one spare byte only when len is 0.
+ */
 
 static void
 fuzz_slice(const uint8_t *data, size_t size, size_t *off, size_t len,
@@ -282,7 +295,7 @@ fuzz_slice(const uint8_t *data, size_t size, size_t *off, size_t len,
         len = size - *off;
     }
 
-    *copy = malloc(len + 1);
+    *copy = malloc(len ? len : 1);
     if (*copy == NULL) {
         s->data = "";
         s->len = 0;
@@ -290,7 +303,6 @@ fuzz_slice(const uint8_t *data, size_t size, size_t *off, size_t len,
     }
 
     memcpy(*copy, data + *off, len);
-    (*copy)[len] = '\0';
 
     s->data = *copy;
     s->len = len;
