@@ -15,8 +15,9 @@
 #
 # Options: --files GLOB (default ngx_eci_module/eci_*.c without eci_common
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
-# command, 60), --no-t (skip the t/ stage), --no-fuzz, --only PATTERN
-# (file:function glob), --report FILE (build/mutation/report.txt).
+# command, 60), --no-t (skip the t/ stage), --no-fuzz, --only PATTERNS
+# (file:function globs, comma-separated), --report FILE
+# (build/mutation/report.txt).
 #
 # The last line printed is the score.  See docs/development.md, "Mutation
 # testing".  Core Perl only.
@@ -77,8 +78,9 @@ for my $f (@files) {
 my $n_all = @mutants;
 
 if (defined $o{only}) {
-    my $re = glob_re($o{only});
-    @mutants = grep { "$_->{base}:$_->{func}" =~ $re } @mutants;
+    my @re = map { glob_re($_) } split /,/, $o{only};
+    @mutants = grep { my $k = "$_->{base}:$_->{func}"; grep { $k =~ $_ } @re }
+        @mutants;
 }
 
 if ($o{sample}) {
@@ -474,7 +476,7 @@ sub generate {
         }
 
         # deleted statements: a call or an assignment, whole
-        if ($l =~ /^\s+([a-z_(*][\w.\->\[\]()*]*?)\s*(\(|=[^=]|\+=|-=|\|=|&=|\+\+|--)/
+        if ($l =~ /^\s+([A-Za-z_(*][\w.\->\[\]()*]*?)\s*(\(|=[^=]|\+=|-=|\|=|&=|\+\+|--)/
             && $l !~ /^\s+(?:return|break|continue|goto|case|default|else
                 |if|for|while|do|switch|sizeof)\b/x
             && starts_statement(\@mask, $i))
