@@ -11,7 +11,8 @@
 #   perl tools/mutate.pl                     every mutant (make mutation)
 #   perl tools/mutate.pl --list              list the mutants, run nothing
 #   perl tools/mutate.pl --sample 20 --seed <hash> --fail-on-security
-#   perl tools/mutate.pl --only 'eci_acl.c:*' --jobs 2
+#   perl tools/mutate.pl --only 'eci_acl.c:*,eci_target.c:*' --jobs 2
+#   perl tools/mutate.pl --id eci_acl.c:751:38:compare   (one, again)
 #
 # Options: --files GLOB (default ngx_eci_module/eci_*.c without eci_common
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
@@ -42,7 +43,7 @@ my %o = (
 );
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
-    'equiv=s', 'keep', 'verbose') or die "mutate: bad options\n";
+    'equiv=s', 'id=s', 'verbose') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -83,6 +84,12 @@ if (defined $o{only}) {
         @mutants;
 }
 
+# --id file:line:col:kind[,...]: the mutants a report named, again
+if (defined $o{id}) {
+    my %want = map { $_ => 1 } split /,/, $o{id};
+    @mutants = grep { $want{$_->{id}} } @mutants;
+}
+
 if ($o{sample}) {
     my $seed = $o{seed} // 'mutation';
     @mutants = (sort { $a->{key} cmp $b->{key} }
@@ -93,8 +100,8 @@ if ($o{sample}) {
 
 if ($o{list}) {
     for my $m (@mutants) {
-        printf "%s:%d: %s %s: %s\n", $m->{file}, $m->{line}, $m->{func},
-            $m->{kind}, $m->{desc};
+        printf "%s:%d: %s %s: %s [%s]\n", $m->{file}, $m->{line},
+            $m->{func}, $m->{kind}, $m->{desc}, $m->{id};
     }
     printf "%d mutants (of %d) in %s\n", scalar @mutants, $n_all,
         join(' ', @files);
@@ -190,9 +197,11 @@ push @out, '', 'killed by: ' . join(', ',
 if (@surv) {
     push @out, '', 'survivors (file:line function kind: mutation):';
     for my $m (@surv) {
-        push @out, sprintf "%s %s:%d %s %s: %s", $m->{status} eq 'equivalent'
-            ? 'EQUIV' : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
-            $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc};
+        push @out, sprintf "%s %s:%d %s %s: %s [%s]",
+            $m->{status} eq 'equivalent' ? 'EQUIV'
+            : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
+            $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc},
+            $m->{id};
         push @out, "    equivalent: $m->{why}" if $m->{why};
     }
 }
@@ -291,8 +300,8 @@ sub worker {
         print $res "$m->{n}\t$status\t$by\n";
         print $log "=== mutant $m->{n}: $status $by (", time - $t, "s)\n";
         if ($o{verbose} || $status eq 'survived') {
-            printf "%s:%d: %s %s: %s\n", $m->{file}, $m->{line}, $status,
-                $m->{kind}, $m->{desc};
+            printf "%s:%d: %s %s: %s [%s]\n", $m->{file}, $m->{line},
+                $status, $m->{kind}, $m->{desc}, $m->{id};
         }
     }
 
