@@ -24,12 +24,11 @@ load(const char *json, eci_err_t *err)
     eci_acl_t  *acl;
 
     len = strlen(json);
-    copy = malloc(len);
+    copy = tap_copy(json, len);
     if (copy == NULL) {
         return NULL;
     }
 
-    memcpy(copy, json, len);
     acl = eci_acl_load_buffer(copy, len, "gaps.json", err);
     free(copy);
 

@@ -25,20 +25,6 @@ static const char  body_json[] =
     "\"createdByUser\":{\"userId\":5,\"name\":\"\xf0\x9f\x98\x80\"}}";
 
 
-static char *
-copy_of(const char *s, size_t len)
-{
-    char  *p;
-
-    p = malloc(len ? len : 1);
-    if (p != NULL) {
-        memcpy(p, s, len);
-    }
-
-    return p;
-}
-
-
 static void
 test_body_prefixes(void)
 {
@@ -47,7 +33,7 @@ test_body_prefixes(void)
     eci_audit_response_t   r;
 
     len = sizeof(body_json) - 1;
-    b = copy_of(body_json, len);
+    b = tap_copy(body_json, len);
     is_int(eci_audit_response_parse(b, len, &r), 1,
            "the whole body (exact-size copy) is valid");
     is_int(r.report_distribution_id, 42, "its reportDistributionId");
@@ -58,7 +44,7 @@ test_body_prefixes(void)
     /* every cut: mid-character, mid-escape, mid-number, mid-literal */
     bad = 0;
     for (cut = 0; cut < len; cut++) {
-        b = copy_of(body_json, cut);
+        b = tap_copy(body_json, cut);
         if (eci_audit_response_parse(b, cut, &r) != 0 || r.valid != 0) {
             bad++;
         }
@@ -78,7 +64,7 @@ test_body_prefixes(void)
 
         for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
             len = strlen(ends[i]);
-            b = copy_of(ends[i], len);
+            b = tap_copy(ends[i], len);
             is_int(eci_audit_response_parse(b, len, &r), 0,
                    "body ending mid-character (%zu bytes) is invalid", len);
             free(b);
@@ -101,7 +87,7 @@ test_record_strings(void)
 
     for (cut = 0; cut <= sizeof(s) - 1; cut++) {
         memset(&rec, 0, sizeof(rec));
-        u = copy_of(s, cut);
+        u = tap_copy(s, cut);
         rec.time_ms = 1767225600000LL;
         rec.request_id.data = u;
         rec.request_id.len = cut;

@@ -15,20 +15,6 @@
 #include "tap.h"
 
 
-static char *
-copy_of(const char *s, size_t len)
-{
-    char  *p;
-
-    p = malloc(len ? len : 1);
-    if (p != NULL) {
-        memcpy(p, s, len);
-    }
-
-    return p;
-}
-
-
 /* the canonical target of id and ids, in a buffer of exactly its size */
 
 static void
@@ -88,7 +74,7 @@ test_ids_starting_with_10(void)
         id = ids[i];
         len = snprintf(path, sizeof(path),
                        "/api/v202106/reportdistribution/%d/exec", (int) id);
-        p = copy_of(path, len);
+        p = tap_copy(path, len);
         got = -1;
         is_int(eci_target_path_parse(p, len, &got, &err), ECI_TARGET_OK,
                "%s parses", path);
@@ -110,7 +96,7 @@ query(const char *s, eci_target_rc_t want, const int32_t *wids, size_t wn,
     eci_target_rc_t  rc;
 
     len = strlen(s);
-    q = copy_of(s, len);
+    q = tap_copy(s, len);
     cap = eci_target_query_max_ids(q, len);
     ids = malloc((cap ? cap : 1) * sizeof(int32_t));
 
@@ -162,51 +148,50 @@ test_escapes_at_the_end(void)
 }
 
 
-/* more than 32 ids (the plain scan's limit): the sort-based dedup */
+/*
+ * overrideUserIds=<n ids from first, step by step>,<tail>: the query and
+ * the ids expected (the run, then extra, the first copies the tail adds)
+ */
 
 static void
-test_dedup_not_adjacent(void)
+dedup(int32_t first, int step, size_t n, const char *tail,
+    const int32_t *extra, size_t nextra, const char *what)
 {
     char     q[2048], *p;
     int32_t  want[64];
     size_t   i, nw;
 
-    /* 40 ids 1000..1039, then 1005, 1, 1020, 1 again, then 1039 */
     p = q + sprintf(q, "overrideUserIds=");
     nw = 0;
-    for (i = 0; i < 40; i++) {
-        p += sprintf(p, "%s%d", i ? "," : "", (int) (1000 + i));
-        want[nw++] = 1000 + i;
+    for (i = 0; i < n; i++) {
+        want[nw] = first + step * (int32_t) i;
+        p += sprintf(p, "%s%d", i ? "," : "", (int) want[nw++]);
     }
-    p += sprintf(p, ",1005,1,1020&overrideUserIds=1,1039");
-    want[nw++] = 1;
+    sprintf(p, "%s", tail);
 
-    query(q, ECI_TARGET_OK, want, nw,
+    for (i = 0; i < nextra; i++) {
+        want[nw++] = extra[i];
+    }
+
+    query(q, ECI_TARGET_OK, want, nw, what);
+}
+
+
+/* more than 32 ids (the plain scan's limit): the sort-based dedup */
+
+static void
+test_dedup_not_adjacent(void)
+{
+    static const int32_t  one[] = { 1 }, s77[] = { 77 };
+
+    dedup(1000, 1, 40, ",1005,1,1020&overrideUserIds=1,1039", one, 1,
           "45 ids, 4 later copies not adjacent to their first");
 
     /* descending, the first copy late: which copy is kept decides order */
-    p = q + sprintf(q, "overrideUserIds=");
-    nw = 0;
-    for (i = 0; i < 36; i++) {
-        p += sprintf(p, "%s%d", i ? "," : "", (int) (500 - i));
-        want[nw++] = 500 - i;
-    }
-    p += sprintf(p, ",499,77,500,77,470");
-    want[nw++] = 77;
-
-    query(q, ECI_TARGET_OK, want, nw,
+    dedup(500, -1, 36, ",499,77,500,77,470", s77, 1,
           "41 ids descending, copies far from their first");
 
-    /* 33 ids, the only copy the very first id at the very end */
-    p = q + sprintf(q, "overrideUserIds=");
-    nw = 0;
-    for (i = 0; i < 33; i++) {
-        p += sprintf(p, "%s%d", i ? "," : "", (int) (33 - i));
-        want[nw++] = 33 - i;
-    }
-    p += sprintf(p, ",33");
-
-    query(q, ECI_TARGET_OK, want, nw, "34 ids, the first repeated last");
+    dedup(33, -1, 33, ",33", NULL, 0, "34 ids, the first repeated last");
 }
 
 
