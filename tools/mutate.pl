@@ -13,6 +13,8 @@
 #   perl tools/mutate.pl --sample 20 --seed <hash> --fail-on-security
 #   perl tools/mutate.pl --only 'eci_acl.c:*,eci_target.c:*' --jobs 2
 #   perl tools/mutate.pl --id eci_acl.c:751:38:compare   (one, again)
+#   perl tools/mutate.pl --rescore build/mutation/report.txt (equivalents
+#                                                          edited since)
 #
 # Options: --files GLOB (default ngx_eci_module/eci_*.c without eci_common
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
@@ -43,7 +45,7 @@ my %o = (
 );
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
-    'equiv=s', 'id=s', 'verbose') or die "mutate: bad options\n";
+    'equiv=s', 'id=s', 'rescore=s', 'verbose') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -109,6 +111,11 @@ if ($o{list}) {
 }
 
 my %equiv = read_equivalents($o{equiv});
+
+# --rescore REPORT: a report again, with the equivalents as they are now
+if ($o{rescore}) {
+    exit rescore($o{rescore});
+}
 
 # --- work copies ------------------------------------------------------------
 
@@ -650,16 +657,74 @@ sub read_equivalents {
     my %e;
     return %e unless -f $f;
     open my $fh, '<', $f or die "mutate: $f: $!\n";
-    my $why;
+    my ($why, $more);
     while (<$fh>) {
         chomp;
-        next if /^\s*$/;
-        if (/^#\s?(.*)/) { $why = $1; next }
+        if (/^\s*$/) { $more = 0; next }
+        if (/^#\s?(.*)/) {
+            $why = $more ? "$why $1" : $1;
+            $more = 1;
+            next;
+        }
+        $more = 0;
         my @f = split /\t/;
         next unless @f >= 4;
         $e{join "\t", @f[0 .. 3]} = $why // 'listed';
     }
     return %e;
+}
+
+sub rescore {
+    my ($file) = @_;
+    open my $fh, '<', $file or die "mutate: $file: $!\n";
+    my (%per, @surv, @out, $in_table, $bad);
+    while (<$fh>) {
+        chomp;
+        if (/^file\s+killed/) { $in_table = 1; next }
+        if ($in_table && /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s/) {
+            $per{$1} = { killed => $2, survived => 0, equivalent => 0,
+                         invalid => $5 } if $1 ne 'total';
+            next;
+        }
+        $in_table = 0;
+        if (/^(?:SURVIVED|SECURITY|EQUIV) (\S+):(\d+) (\S+) (\w+): (.*) \[(\S+)\]$/) {
+            my $m = { file => $1, line => $2, func => $3, kind => $4,
+                      desc => $5, id => $6 };
+            ($m->{base} = $1) =~ s{.*/}{};
+            my $e = $equiv{sig($m)};
+            $m->{status} = $e ? 'equivalent' : 'survived';
+            $m->{why} = $e;
+            $per{$m->{base}}{$m->{status}}++;
+            $bad = 1 if !$e && $m->{func} =~ $SECURITY;
+            push @surv, $m;
+        }
+    }
+    push @out, sprintf "%-18s %7s %8s %10s %9s  %s", 'file', 'killed',
+        'survived', 'equivalent', 'no-build', 'score';
+    my ($K, $S, $E, $I) = (0, 0, 0, 0);
+    for my $b (sort keys %per) {
+        my ($k, $s, $e, $i) = map { $per{$b}{$_} // 0 }
+            qw(killed survived equivalent invalid);
+        $K += $k; $S += $s; $E += $e; $I += $i;
+        push @out, sprintf "%-18s %7d %8d %10d %9d  %s", $b, $k, $s, $e, $i,
+            pct($k, $k + $s);
+    }
+    push @out, sprintf "%-18s %7d %8d %10d %9d  %s", 'total', $K, $S, $E,
+        $I, pct($K, $K + $S);
+    push @out, '', 'survivors (file:line function kind: mutation):' if @surv;
+    for my $m (@surv) {
+        push @out, sprintf "%s %s:%d %s %s: %s [%s]",
+            $m->{status} eq 'equivalent' ? 'EQUIV'
+            : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
+            $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc},
+            $m->{id};
+        push @out, "    equivalent: $m->{why}" if $m->{why};
+    }
+    push @out, '', sprintf "mutation score: %s (%d killed, %d survived, %d"
+        . " equivalent excluded, %d not compiling excluded)",
+        pct($K, $K + $S), $K, $S, $E, $I;
+    print "$_\n" for @out;
+    return ($o{'fail-on-security'} && $bad) ? 1 : 0;
 }
 
 sub glob_re {

@@ -192,6 +192,10 @@ test_dedup_not_adjacent(void)
           "41 ids descending, copies far from their first");
 
     dedup(33, -1, 33, ",33", NULL, 0, "34 ids, the first repeated last");
+
+    /* the plain scan's last size and the sort's first */
+    dedup(90, 1, 31, ",90", NULL, 0, "32 ids, the first repeated last");
+    dedup(90, 1, 32, ",90", NULL, 0, "33 ids, the first repeated last");
 }
 
 
