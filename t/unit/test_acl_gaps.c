@@ -252,6 +252,45 @@ exec_first(size_t n)
 }
 
 
+/* every letter and digit at the ends of the ranges a name may use */
+
+static void
+test_permission_letters(void)
+{
+    static const char  *good[] = {
+        "Zz Aa (View)", "Quiz (Zone)", "Az09 (Ma9)", "Z (z)", "a0 (A9)"
+    };
+    static const char  *bad[] = {
+        "Zz[ (View)", "Quiz (Zone{)", "Az@ (View)", "A` (View)",
+        "Area (9)", "0a (View)", "Area: (View)", "Area/ (View)"
+    };
+    char        json[256];
+    size_t      i;
+    eci_err_t   err;
+    eci_acl_t  *acl;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(json, sizeof(json),
+                 "{\"principals\": {\"p\": {\"permissions\": [\"%s\"]}}}",
+                 good[i]);
+        acl = load(json, &err);
+        ok(acl != NULL, "permission \"%s\" is valid", good[i]);
+        is_int(eci_acl_check(acl, "p", 1, good[i], 3, NULL, 0, NULL),
+               ECI_ACL_ALLOW, "and granted as \"%s\"", good[i]);
+        eci_acl_free(acl);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(json, sizeof(json),
+                 "{\"principals\": {\"p\": {\"permissions\": [\"%s\"]}}}",
+                 bad[i]);
+        acl = load(json, &err);
+        ok(acl == NULL, "permission \"%s\" is refused", bad[i]);
+        eci_acl_free(acl);
+    }
+}
+
+
 int
 main(void)
 {
@@ -259,6 +298,7 @@ main(void)
     size_t               i;
 
     test_one_char_ids();
+    test_permission_letters();
 
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         many_permissions(sizes[i]);
