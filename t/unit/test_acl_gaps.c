@@ -291,6 +291,55 @@ test_permission_letters(void)
 }
 
 
+/* where an error is: plain keys plain, names escaped up to 64 bytes */
+
+static void
+test_error_where(void)
+{
+    char        json[1024], want[512], *p;
+    size_t      i;
+    eci_err_t   err;
+    eci_acl_t  *acl;
+
+    acl = load("{\"principals\": {\"p\": {\"Zeta_9z\": 1}}}", &err);
+    ok(acl == NULL, "unknown key Zeta_9z refused");
+    like(err.msg, "principals.\"p\".Zeta_9z: ",
+         "a key of letters (Z and z too), digits and _ is shown plain");
+
+    acl = load("{\"principals\": {\"p\": {\"Zeta-9\": 1}}}", &err);
+    like(err.msg, "principals.\"p\".\"Zeta-9\": ",
+         "a key with '-' is quoted");
+
+    /* a name of exactly 64 control bytes: 64 escapes, no cut */
+    p = json + sprintf(json, "{\"principals\": {\"");
+    for (i = 0; i < 64; i++) {
+        p += sprintf(p, "\\u0001");
+    }
+    sprintf(p, "\": {\"colour\": 1}}}");
+
+    p = want + sprintf(want, "principals.\"");
+    for (i = 0; i < 64; i++) {
+        p += sprintf(p, "\\x01");
+    }
+    sprintf(p, "\".colour: ");
+
+    acl = load(json, &err);
+    ok(acl == NULL, "64 control bytes: refused for its key");
+    like(err.msg, want, "the name's 64 bytes all shown escaped, not cut");
+
+    /* 65: cut after 64, marked */
+    p = json + sprintf(json, "{\"principals\": {\"");
+    for (i = 0; i < 65; i++) {
+        p += sprintf(p, "\\u0001");
+    }
+    sprintf(p, "\": {\"colour\": 1}}}");
+    sprintf(want + strlen(want) - strlen("\".colour: "), "...\".colour: ");
+
+    acl = load(json, &err);
+    like(err.msg, want, "65 control bytes: 64 shown, then ...");
+}
+
+
 int
 main(void)
 {
@@ -299,6 +348,7 @@ main(void)
 
     test_one_char_ids();
     test_permission_letters();
+    test_error_where();
 
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         many_permissions(sizes[i]);

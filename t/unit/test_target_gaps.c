@@ -65,6 +65,19 @@ test_ids_starting_with_10(void)
     char                  path[64], *p;
     size_t                len;
 
+    /*
+     * 0 and negative ids come from no parser, but the writer must still
+     * write what it measured ("0", "-1"), never a byte more
+     */
+    {
+        static const int32_t  odd[] = { 0, -1, -10, INT32_MIN };
+
+        for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+            canonical(odd[i], NULL, 0);
+            canonical(7, &odd[i], 1);
+        }
+    }
+
     for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         canonical(ids[i], NULL, 0);
         canonical(7, &ids[i], 1);
@@ -199,10 +212,35 @@ test_dedup_not_adjacent(void)
 }
 
 
+/* every character a path may hold: not found, never invalid */
+
+static void
+test_path_characters(void)
+{
+    static const char  *paths[] = {
+        "/zz", "/ZZ", "/aA", "/09", "/a-._~!$&'()*+,=:@z", "/api/Zz9"
+    };
+    size_t     i, len;
+    char      *p;
+    int32_t    id;
+    eci_err_t  err;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        len = strlen(paths[i]);
+        p = tap_copy(paths[i], len);
+        is_int(eci_target_path_parse(p, len, &id, &err),
+               ECI_TARGET_NOT_FOUND, "path %s: allowed characters, not "
+               "found", paths[i]);
+        free(p);
+    }
+}
+
+
 int
 main(void)
 {
     test_ids_starting_with_10();
+    test_path_characters();
     test_escapes_at_the_end();
     test_dedup_not_adjacent();
 
