@@ -73,6 +73,42 @@ test_body_prefixes(void)
 }
 
 
+/* every escape a response string may hold, decoded to its bytes */
+
+static void
+test_body_escapes(void)
+{
+    static const char  body[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"ok\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"reportDistributionName\":"
+        "\"\\b\\f\\n\\r\\t\\/\\\\\\\"\\u0041\\u00e9\\u07ff"
+        "\\u0800\\uffff\\ud800\\udc00\\udbff\\udfff"
+        "\\ud83d\\ude00\\uDB80\\uDC00\","
+        "\"flag\":false,\"other\":true,\"none\":null}}";
+    static const char  want[] =
+        "\b\f\n\r\t/\\\"A\xc3\xa9\xdf\xbf"
+        "\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"
+        "\xf0\x9f\x98\x80\xf3\xb0\x80\x80";
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    len = sizeof(body) - 1;
+    b = tap_copy(body, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1,
+           "a body with every kind of escape, false, true and null is "
+           "valid");
+    is_int(r.report_distribution_name_len, sizeof(want) - 1,
+           "the decoded name's length");
+    ok(r.report_distribution_name_len == sizeof(want) - 1
+       && memcmp(r.report_distribution_name, want, sizeof(want) - 1) == 0,
+       "\\b \\f \\n \\r \\t \\/ \\\\ \\\" and \\u escapes of 1 to 4 "
+       "UTF-8 bytes (surrogate pairs up to U+10FFFF) decode exactly");
+    free(b);
+}
+
+
 /* record strings cut anywhere, as exact-size copies */
 
 static void
@@ -176,6 +212,7 @@ int
 main(void)
 {
     test_body_prefixes();
+    test_body_escapes();
     test_record_strings();
     test_seal_needs_a_line();
 
