@@ -205,6 +205,9 @@ test_seal_needs_a_line(void)
     free(line);
 
     eci_audit_chain_free(c);
+
+    is_int(eci_audit_chain_lock(NULL), 0, "chain_lock(NULL) is 0: no chain, "
+           "nothing to lock");
 }
 
 
