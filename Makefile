@@ -31,7 +31,7 @@ PROVE_FLAGS ?=
 
 .PHONY: all module tools unit deps test test-unit test-t demo install \
         clean
-.SECONDARY: $(UNIT_BINS:%=%.o)
+.SECONDARY: $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit-o/%.o)
 
 all: $(MODULE) $(TOOLS)
 
@@ -52,11 +52,13 @@ $(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
 
 # compiled and linked apart: a changed core file relinks the tests only
 # (make mutation rebuilds them once per mutant)
-$(BUILD)/unit/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
+# (objects apart from the binaries: prove --exec '' build/unit/* still works)
+$(BUILD)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ingx_eci_module -c -o $@ $<
 
-$(BUILD)/unit/%: $(BUILD)/unit/%.o $(CORE_OBJS)
+$(BUILD)/unit/%: $(BUILD)/unit-o/%.o $(CORE_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 unit: $(UNIT_BINS)
@@ -173,7 +175,7 @@ VALGRIND_TESTS ?= $(shell grep -lE 'EciTest->new' t/*.t \
         | xargs grep -LE -- '->(reload|worker_pids|master_pid|requires_master)\b')
 
 .PHONY: nginx-source asan asan-unit test-asan test-valgrind check-static
-.SECONDARY: $(SAN_UNIT_BINS:%=%.o) $(SAN_CORE_OBJS)
+.SECONDARY: $(UNIT_SRCS:t/unit/%.c=$(ASAN_DIR)/unit-o/%.o) $(SAN_CORE_OBJS)
 
 $(NGINX_FULL_SRC)/configure:
 	sh tools/nginx-source.sh $(NGINX_FULL_SRC)
@@ -187,11 +189,12 @@ $(ASAN_DIR)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
 $(ASAN_DIR)/eci-keytool: tools/eci-keytool.c $(SAN_CORE_OBJS)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
 
-$(ASAN_DIR)/unit/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
+$(ASAN_DIR)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -c -o $@ $<
 
-$(ASAN_DIR)/unit/%: $(ASAN_DIR)/unit/%.o $(SAN_CORE_OBJS)
+$(ASAN_DIR)/unit/%: $(ASAN_DIR)/unit-o/%.o $(SAN_CORE_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
 
 # the unit tests alone with ASan+UBSan (make mutation runs these)
