@@ -329,39 +329,6 @@ test_grows_while_read(void)
 }
 
 
-/* removing the last key leaves no region behind to unmap again */
-
-static void
-test_remove_last(void)
-{
-    eci_err_t         err;
-    eci_keystore_t   *ks;
-    const eci_key_t  *k;
-    int               i;
-
-    ks = eci_keystore_new(&err);
-    ok(ks != NULL, "a new store");
-
-    for (i = 0; i < 3; i++) {
-        eci_keystore_set(ks, "only", "value-one", 9, &err);
-        is_int(eci_keystore_remove(ks, "only"), 0, "the last key removed");
-        is_int(eci_keystore_count(ks), 0, "the store is empty");
-    }
-
-    is_int(eci_keystore_set(ks, "next", "value-two", 9, &err), 0,
-           "a key set after that");
-    is_int(eci_keystore_set(ks, "more", "value-three", 11, &err), 0,
-           "and another");
-    k = eci_keystore_get(ks, "next");
-    ok(k != NULL && k->len == 9 && memcmp(k->value, "value-two", 9) == 0,
-       "is readable (its region was not unmapped as the old one)");
-    k = eci_keystore_get(ks, "more");
-    ok(k != NULL && memcmp(k->value, "value-three", 11) == 0,
-       "so is the other");
-    eci_keystore_free(ks);
-}
-
-
 int
 main(void)
 {
@@ -384,7 +351,6 @@ main(void)
 
     test_sealed_sizes();
     test_grows_while_read();
-    test_remove_last();
     test_wipe_plain();
     test_wipe_sealed();
 
