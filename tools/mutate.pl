@@ -182,41 +182,14 @@ for my $m (@mutants) {
     $bad_security = 1 if $st eq 'survived' && $m->{func} =~ $SECURITY;
 }
 
-my @out;
-push @out, sprintf "%-18s %7s %8s %10s %9s  %s", 'file', 'killed',
-    'survived', 'equivalent', 'no-build', 'score';
-my ($K, $S, $E, $I) = (0, 0, 0, 0);
-for my $b (sort keys %per) {
-    my ($k, $s, $e, $i) = map { $per{$b}{$_} // 0 }
-        qw(killed survived equivalent invalid);
-    $K += $k; $S += $s; $E += $e; $I += $i;
-    push @out, sprintf "%-18s %7d %8d %10d %9d  %s", $b, $k, $s, $e, $i,
-        pct($k, $k + $s);
-}
-push @out, sprintf "%-18s %7d %8d %10d %9d  %s", 'total', $K, $S, $E, $I,
-    pct($K, $K + $S);
-
 my %by;
 $by{$_->{by}}++ for grep { $_->{status} eq 'killed' } @mutants;
-push @out, '', 'killed by: ' . join(', ',
-    map { "$_ $by{$_}" } sort keys %by) if %by;
-
-if (@surv) {
-    push @out, '', 'survivors (file:line function kind: mutation):';
-    for my $m (@surv) {
-        push @out, sprintf "%s %s:%d %s %s: %s [%s]",
-            $m->{status} eq 'equivalent' ? 'EQUIV'
-            : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
-            $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc},
-            $m->{id};
-        push @out, "    equivalent: $m->{why}" if $m->{why};
-    }
-}
-push @out, '', sprintf "time: %ds, %d mutants, %d jobs%s", time - $t0,
+my $extra = %by ? 'killed by: ' . join(', ', map { "$_ $by{$_}" } sort keys %by)
+    : '';
+$extra .= sprintf "\n\ntime: %ds, %d mutants, %d jobs%s", time - $t0,
     scalar @mutants, $jobs, $o{sample}
     ? ", sample of $o{sample} with seed " . ($o{seed} // 'mutation') : '';
-push @out, sprintf "mutation score: %s (%d killed, %d survived, %d equivalent"
-    . " excluded, %d not compiling excluded)", pct($K, $K + $S), $K, $S, $E, $I;
+my @out = report_lines(\%per, \@surv, $extra);
 
 make_path($1) if $o{report} =~ m{^(.*)/};
 open my $rep, '>', $o{report} or die "mutate: $o{report}: $!\n";
@@ -674,6 +647,40 @@ sub read_equivalents {
     return %e;
 }
 
+# the per-file table, extra, the survivors, the score as the last line
+sub report_lines {
+    my ($per, $surv, $extra) = @_;
+    my @out;
+    push @out, sprintf "%-18s %7s %8s %10s %9s  %s", 'file', 'killed',
+        'survived', 'equivalent', 'no-build', 'score';
+    my ($K, $S, $E, $I) = (0, 0, 0, 0);
+    for my $b (sort keys %$per) {
+        my ($k, $s, $e, $i) = map { $per->{$b}{$_} // 0 }
+            qw(killed survived equivalent invalid);
+        $K += $k; $S += $s; $E += $e; $I += $i;
+        push @out, sprintf "%-18s %7d %8d %10d %9d  %s", $b, $k, $s, $e, $i,
+            pct($k, $k + $s);
+    }
+    push @out, sprintf "%-18s %7d %8d %10d %9d  %s", 'total', $K, $S, $E,
+        $I, pct($K, $K + $S);
+    push @out, '', $extra if $extra ne '';
+    if (@$surv) {
+        push @out, '', 'survivors (file:line function kind: mutation):';
+        for my $m (@$surv) {
+            push @out, sprintf "%s %s:%d %s %s: %s [%s]",
+                $m->{status} eq 'equivalent' ? 'EQUIV'
+                : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
+                $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc},
+                $m->{id};
+            push @out, "    equivalent: $m->{why}" if $m->{why};
+        }
+    }
+    push @out, '', sprintf "mutation score: %s (%d killed, %d survived, %d"
+        . " equivalent excluded, %d not compiling excluded)",
+        pct($K, $K + $S), $K, $S, $E, $I;
+    return @out;
+}
+
 sub rescore {
     my ($file) = @_;
     open my $fh, '<', $file or die "mutate: $file: $!\n";
@@ -699,30 +706,7 @@ sub rescore {
             push @surv, $m;
         }
     }
-    push @out, sprintf "%-18s %7s %8s %10s %9s  %s", 'file', 'killed',
-        'survived', 'equivalent', 'no-build', 'score';
-    my ($K, $S, $E, $I) = (0, 0, 0, 0);
-    for my $b (sort keys %per) {
-        my ($k, $s, $e, $i) = map { $per{$b}{$_} // 0 }
-            qw(killed survived equivalent invalid);
-        $K += $k; $S += $s; $E += $e; $I += $i;
-        push @out, sprintf "%-18s %7d %8d %10d %9d  %s", $b, $k, $s, $e, $i,
-            pct($k, $k + $s);
-    }
-    push @out, sprintf "%-18s %7d %8d %10d %9d  %s", 'total', $K, $S, $E,
-        $I, pct($K, $K + $S);
-    push @out, '', 'survivors (file:line function kind: mutation):' if @surv;
-    for my $m (@surv) {
-        push @out, sprintf "%s %s:%d %s %s: %s [%s]",
-            $m->{status} eq 'equivalent' ? 'EQUIV'
-            : ($m->{func} =~ $SECURITY ? 'SECURITY' : 'SURVIVED'),
-            $m->{file}, $m->{line}, $m->{func}, $m->{kind}, $m->{desc},
-            $m->{id};
-        push @out, "    equivalent: $m->{why}" if $m->{why};
-    }
-    push @out, '', sprintf "mutation score: %s (%d killed, %d survived, %d"
-        . " equivalent excluded, %d not compiling excluded)",
-        pct($K, $K + $S), $K, $S, $E, $I;
+    @out = report_lines(\%per, \@surv, '');
     print "$_\n" for @out;
     return ($o{'fail-on-security'} && $bad) ? 1 : 0;
 }
