@@ -350,6 +350,9 @@ main(void)
     }
 
     test_sealed_sizes();
+
+    is_int(eci_keystore_lock(NULL), 0, "eci_keystore_lock(NULL) is 0: no "
+           "store, nothing to lock");
     test_grows_while_read();
     test_wipe_plain();
     test_wipe_sealed();
