@@ -59,6 +59,7 @@ PROVE_FLAGS ?=
 
 .PHONY: all module tools unit deps test test-unit test-t demo install \
         clean check-nginx
+.SECONDARY: $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit-o/%.o)
 
 all: check-nginx $(MODULE) $(TOOLS)
 
@@ -80,9 +81,16 @@ $(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
 $(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
+# compiled and linked apart: a changed core file relinks the tests only
+# (make mutation rebuilds them once per mutant)
+# (objects apart from the binaries: prove --exec '' build/unit/* still works)
+$(BUILD)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) -Ingx_eci_module -c -o $@ $<
+
+$(BUILD)/unit/%: $(BUILD)/unit-o/%.o $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
 unit: $(UNIT_BINS)
 
@@ -261,7 +269,8 @@ SAN_UNIT_ENV := $(SAN_ENV) \
 VALGRIND_TESTS ?= $(shell grep -lE 'EciTest->new' t/*.t \
         | xargs grep -LE -- '->(reload|worker_pids|master_pid|requires_master)\b')
 
-.PHONY: nginx-source asan test-asan test-valgrind check-static
+.PHONY: nginx-source asan asan-unit test-asan test-valgrind check-static
+.SECONDARY: $(UNIT_SRCS:t/unit/%.c=$(ASAN_DIR)/unit-o/%.o) $(SAN_CORE_OBJS)
 
 $(NGINX_FULL_SRC)/configure:
 	sh tools/nginx-source.sh $(NGINX_FULL_SRC)
@@ -275,9 +284,16 @@ $(ASAN_DIR)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
 $(ASAN_DIR)/eci-keytool: tools/eci-keytool.c $(SAN_CORE_OBJS)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
 
-$(ASAN_DIR)/unit/%: t/unit/%.c t/unit/tap.h $(SAN_CORE_OBJS)
+$(ASAN_DIR)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -c -o $@ $<
+
+$(ASAN_DIR)/unit/%: $(ASAN_DIR)/unit-o/%.o $(SAN_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+
+# the unit tests alone with ASan+UBSan (make mutation runs these)
+asan-unit: $(SAN_UNIT_BINS)
 
 $(ASAN_DIR)/nginx/Makefile: config $(NGINX_FULL_SRC)/configure
 	@rm -rf $(ASAN_DIR)/nginx && mkdir -p $(ASAN_DIR)
@@ -388,6 +404,35 @@ fuzz-regress: fuzz-build
 	        echo "fuzz_$$t: FAILED"; rc=1; fi; \
 	done; exit $$rc
 # --- end of fuzzing ----------------------------------------------------------
+
+# --- mutation testing ------------------------------------------------------
+# make mutation: every mutant of the core (tools/mutate.pl: comparisons,
+# conditions, constants, deleted statements in ngx_eci_module/eci_*.c), each
+# built in a work copy (build/mutation/w<N>/) and tried against the unit
+# tests (ASan+UBSan), the fuzz regressions and the t/ files of its file;
+# report in build/mutation/report.txt, the score on the last line.
+# make mutation-sample N=20 SEED=<hash>: a sample chosen by SEED that fails
+# on a surviving mutant of the ACL decision or the target parser (CI).
+# MUTATION_JOBS (2), MUTATION_FLAGS (e.g. --no-t, --only 'eci_acl.c:*').
+# See docs/development.md, "Mutation testing".
+
+MUTATION_JOBS  ?= 2
+MUTATION_FLAGS ?=
+N              ?= 20
+SEED           ?= $(shell git rev-parse HEAD 2>/dev/null || echo mutation)
+
+.PHONY: mutation mutation-sample mutation-list
+
+mutation:
+	perl tools/mutate.pl --jobs $(MUTATION_JOBS) $(MUTATION_FLAGS)
+
+mutation-sample:
+	perl tools/mutate.pl --jobs $(MUTATION_JOBS) --sample $(N) \
+	    --seed $(SEED) --fail-on-security $(MUTATION_FLAGS)
+
+mutation-list:
+	@perl tools/mutate.pl --list $(MUTATION_FLAGS)
+# --- end of mutation testing ------------------------------------------------
 
 # --- Debian package ----------------------------------------------------------
 # make deb: build/libnginx-mod-http-eci_<version>_<arch>.deb (dpkg-deb on a

@@ -42,9 +42,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     plen = (q != NULL) ? (size_t) (q - data) : size;
     qlen = (q != NULL) ? size - plen - 1 : 0;
 
-    /* malloc(0) may return NULL: always one spare byte, never read */
-    path = malloc(plen + 1);
-    query = malloc(qlen + 1);
+    /*
+     * Exact-size copies, no terminator: ASan sees a read one byte past
+     * (an escape or an id cut at the very end).  malloc(0) may return
+     * NULL: one byte then, and the length stays 0.
+     */
+    path = malloc(plen ? plen : 1);
+    query = malloc(qlen ? qlen : 1);
     if (path == NULL || query == NULL) {
         free(path);
         free(query);

@@ -6,6 +6,7 @@
 #define ECI_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int  tap_n;
@@ -54,6 +55,23 @@ static int  tap_failed;
                    g_ ? g_ : "(null)", n_);                                 \
         }                                                                   \
     } while (0)
+
+/*
+ * An exact-size heap copy, no terminator, so that ASan (make test-asan,
+ * make mutation) sees a read one byte past the end; one byte for len 0.
+ */
+static inline char *
+tap_copy(const char *s, size_t len)
+{
+    char  *p;
+
+    p = malloc(len ? len : 1);
+    if (p != NULL) {
+        memcpy(p, s, len);
+    }
+
+    return p;
+}
 
 #define done_testing()                                                      \
     (printf("1..%d\n", tap_n), tap_failed ? 1 : 0)

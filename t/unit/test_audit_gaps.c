@@ -1,0 +1,211 @@
+/*
+ * Audit behaviours a mutant of eci_audit.c showed no test pinned down
+ * (issue 18): a multi-byte UTF-8 character cut off at the very end of a
+ * response body or of a record's string, read from exact-size heap copies
+ * (no terminator: ASan sees a read one byte past), and the chain seal and
+ * seq given a line that does not end in "}\n".  The seal is tested through
+ * eci_chain_seal() (the SHA-256 chain); the chain's rework may move
+ * it.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eci_audit.h"
+#include "eci_chain.h"
+#include "tap.h"
+
+
+static const char  body_json[] =
+    "{\"reportDistributionLogId\":7,\"status\":\"Succ\xc3\xa8s\","
+    "\"numberOfRecipients\":2,\"beginDate\":\"2026-01-01T00:00:00\","
+    "\"endDate\":null,\"reportDistribution\":{\"reportDistributionId\":42,"
+    "\"reportCode\":\"R\xe2\x82\xac\",\"reportDistributionName\":"
+    "\"caf\xc3\xa9 \xf0\x9f\x98\x80\",\"extra\":\"\xe2\x80\xa8x\"},"
+    "\"createdByUser\":{\"userId\":5,\"name\":\"\xf0\x9f\x98\x80\"}}";
+
+
+static void
+test_body_prefixes(void)
+{
+    char                  *b;
+    size_t                 len, cut, bad;
+    eci_audit_response_t   r;
+
+    len = sizeof(body_json) - 1;
+    b = tap_copy(body_json, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1,
+           "the whole body (exact-size copy) is valid");
+    is_int(r.report_distribution_id, 42, "its reportDistributionId");
+    is_str(r.report_distribution_name, "caf\xc3\xa9 \xf0\x9f\x98\x80",
+           "its name, with 2- and 4-byte characters");
+    free(b);
+
+    /* every cut: mid-character, mid-escape, mid-number, mid-literal */
+    bad = 0;
+    for (cut = 0; cut < len; cut++) {
+        b = tap_copy(body_json, cut);
+        if (eci_audit_response_parse(b, cut, &r) != 0 || r.valid != 0) {
+            bad++;
+        }
+        free(b);
+    }
+    is_int(bad, 0, "each of the %zu prefixes (exact-size copies) is "
+           "invalid", len);
+
+    /* a body that ends right inside a character of a string */
+    {
+        static const char  *ends[] = {
+            "{\"status\":\"a\xc3", "{\"status\":\"a\xe2\x82",
+            "{\"status\":\"a\xe2", "{\"status\":\"\xf0\x9f\x98",
+            "{\"x\":\"\xf0\x9f", "{\"\xe2\x82", "{\"a\":[\"\xc3"
+        };
+        size_t  i;
+
+        for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+            len = strlen(ends[i]);
+            b = tap_copy(ends[i], len);
+            is_int(eci_audit_response_parse(b, len, &r), 0,
+                   "body ending mid-character (%zu bytes) is invalid", len);
+            free(b);
+        }
+    }
+}
+
+
+/* every escape a response string may hold, decoded to its bytes */
+
+static void
+test_body_escapes(void)
+{
+    static const char  body[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"ok\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"reportDistributionName\":"
+        "\"\\b\\f\\n\\r\\t\\/\\\\\\\"\\u0041\\u00e9\\u07ff"
+        "\\u0800\\uffff\\ud800\\udc00\\udbff\\udfff"
+        "\\ud83d\\ude00\\uDB80\\uDC00\","
+        "\"flag\":false,\"other\":true,\"none\":null}}";
+    static const char  want[] =
+        "\b\f\n\r\t/\\\"A\xc3\xa9\xdf\xbf"
+        "\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"
+        "\xf0\x9f\x98\x80\xf3\xb0\x80\x80";
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    len = sizeof(body) - 1;
+    b = tap_copy(body, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1,
+           "a body with every kind of escape, false, true and null is "
+           "valid");
+    is_int(r.report_distribution_name_len, sizeof(want) - 1,
+           "the decoded name's length");
+    ok(r.report_distribution_name_len == sizeof(want) - 1
+       && memcmp(r.report_distribution_name, want, sizeof(want) - 1) == 0,
+       "\\b \\f \\n \\r \\t \\/ \\\\ \\\" and \\u escapes of 1 to 4 "
+       "UTF-8 bytes (surrogate pairs up to U+10FFFF) decode exactly");
+    free(b);
+}
+
+
+/* record strings cut anywhere, as exact-size copies */
+
+static void
+test_record_strings(void)
+{
+    static const char  s[] = "/x\xc3\xa9y\xe2\x82\xac\xf0\x9f\x98\x80z";
+    char                *u, *line;
+    size_t               cut, max, len, bad;
+    eci_audit_record_t   rec;
+
+    bad = 0;
+
+    for (cut = 0; cut <= sizeof(s) - 1; cut++) {
+        memset(&rec, 0, sizeof(rec));
+        u = tap_copy(s, cut);
+        rec.time_ms = 1767225600000LL;
+        rec.request_id.data = u;
+        rec.request_id.len = cut;
+        rec.client.data = u;
+        rec.client.len = cut;
+        rec.method.data = "POST";
+        rec.method.len = 4;
+        rec.uri.data = u;
+        rec.uri.len = cut;
+        rec.decision = "allow";
+        rec.status = 200;
+        rec.upstream_time_ms = -1;
+
+        max = eci_audit_line_max(&rec);
+        line = malloc(max);
+        len = eci_audit_line_write(&rec, line, max);
+
+        if (len == 0 || len > max || line[len - 1] != '\n'
+            || line[len - 2] != '}' || memchr(line, '\n', len - 1) != NULL)
+        {
+            bad++;
+        }
+
+        free(line);
+        free(u);
+    }
+
+    is_int(bad, 0, "a line is written for each cut of a UTF-8 string "
+           "(exact-size copies)");
+}
+
+
+static void
+test_seal_needs_a_line(void)
+{
+    static const char  *bad[] = {
+        "{\"a\":1}", "{\"a\":1}x", "{\"a\":1\n", "{\"a\":1}\n\n",
+        "{\"a\":1} \n", "}", "\n", "", "x\n", "\n}"
+    };
+    char                *line;
+    size_t               i, len, cap;
+    eci_err_t            err;
+    eci_chain_t          c, before;
+
+    ok(eci_chain_init(&c, 1795935903123LL, &err) == 0, "chain state");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        len = strlen(bad[i]);
+        cap = len + ECI_CHAIN_ROOM;
+        line = malloc(cap);
+        memcpy(line, bad[i], len);
+        before = c;
+
+        is_int(eci_chain_seal(&c, line, len, cap), 0,
+               "seal refuses a line not ending in }\\n (#%zu)", i);
+        ok(memcmp(line, bad[i], len) == 0
+           && memcmp(&c, &before, sizeof(c)) == 0,
+           "the line and the chain are left as they were (#%zu)", i);
+
+        free(line);
+    }
+
+    /* the shortest line of ours, "}\n", in a buffer of exactly the room */
+    cap = 2 + ECI_CHAIN_ROOM;
+    line = malloc(cap);
+    memcpy(line, "}\n", 2);
+    len = eci_chain_seal(&c, line, 2, cap);
+    ok(len > 2 && len <= cap && line[len - 1] == '\n'
+       && line[len - 2] == '}' && line[0] == ',' && c.seq == 1,
+       "seal accepts \"}\\n\" and ends it in }\\n (%zu bytes)", len);
+    free(line);
+}
+
+
+int
+main(void)
+{
+    test_body_prefixes();
+    test_body_escapes();
+    test_record_strings();
+    test_seal_needs_a_line();
+
+    return done_testing();
+}

@@ -1,0 +1,363 @@
+/*
+ * Keystore behaviours a mutant of eci_keystore.c showed no test pinned
+ * down (issue 18): key bytes left in freed memory (glibc and ASan write
+ * over the first bytes of a freed chunk, so the whole key is never found
+ * there, its tail is: every 12-byte window of the key is searched), a
+ * sealed store one byte shorter than header and tag, a store that grows
+ * between fstat() and read().
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "eci_keystore.h"
+#include "tap.h"
+
+
+#define KEY_LEN   40
+#define WINDOW    12
+#define XOR       0x5a
+
+/*
+ * The key is kept XORed: the test itself must hold no plain copy, or the
+ * search would find it.  Plain bytes exist only in the buffers handed to
+ * the keystore, which are wiped and freed before the search.
+ */
+static unsigned char  xkey[KEY_LEN];
+
+static char  dir[] = "/tmp/eci-ks-gaps.XXXXXX";
+
+
+/* writes the plain key at p */
+static void
+key_put(unsigned char *p)
+{
+    size_t  i;
+
+    for (i = 0; i < KEY_LEN; i++) {
+        p[i] = xkey[i] ^ XOR;
+    }
+}
+
+
+static int
+window_at(const unsigned char *p, size_t i)
+{
+    size_t  t;
+
+    for (t = 0; t < WINDOW; t++) {
+        if ((unsigned char) (p[t] ^ XOR) != xkey[i + t]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * How many places in the process's readable memory, the stack aside,
+ * hold some 12-byte window of the key.  Read through /proc/self/mem, so
+ * freed and poisoned memory is read without ASan objecting; mappings over
+ * 256 MB (ASan's shadow) and read-only files (code) are skipped.
+ */
+
+static size_t
+key_windows_in_memory(void)
+{
+    FILE           *maps;
+    int             fd;
+    char            line[512], perms[8];
+    size_t          found, i, j, k, n;
+    ssize_t         got;
+    unsigned long   lo, hi, a;
+    unsigned char   buf[65536 + WINDOW], starts[256];
+
+    /* the bytes a window can start with */
+    memset(starts, 0, sizeof(starts));
+    for (i = 0; i + WINDOW <= KEY_LEN; i++) {
+        starts[xkey[i] ^ XOR] = 1;
+    }
+
+    maps = fopen("/proc/self/maps", "r");
+    fd = open("/proc/self/mem", O_RDONLY);
+    if (maps == NULL || fd == -1) {
+        if (maps != NULL) {
+            fclose(maps);
+        }
+        return (size_t) -1;
+    }
+
+    found = 0;
+
+    while (fgets(line, sizeof(line), maps) != NULL) {
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3
+            || perms[0] != 'r'
+            || strstr(line, "[stack") != NULL
+            || (strchr(line, '/') != NULL && perms[1] != 'w')
+            || hi - lo > 256UL * 1024 * 1024)
+        {
+            continue;
+        }
+
+        k = 0;      /* bytes carried over from the chunk before */
+
+        for (a = lo; a < hi; a += n) {
+            n = (hi - a < 65536) ? hi - a : 65536;
+            got = pread(fd, buf + k, n, (off_t) a);
+            if (got <= 0) {
+                break;
+            }
+            n = (size_t) got;
+
+            for (j = 0; j + WINDOW <= k + n; j++) {
+                if (!starts[buf[j]]) {
+                    continue;
+                }
+
+                for (i = 0; i + WINDOW <= KEY_LEN; i++) {
+                    if ((unsigned char) (buf[j] ^ XOR) == xkey[i]
+                        && window_at(buf + j, i))
+                    {
+                        found++;
+                        break;
+                    }
+                }
+            }
+
+            /* the last WINDOW - 1 bytes may start a window */
+            i = (k + n < WINDOW - 1) ? k + n : WINDOW - 1;
+            memmove(buf, buf + k + n - i, i);
+            k = i;
+        }
+    }
+
+    fclose(maps);
+    close(fd);
+
+    return found;
+}
+
+
+static void
+test_wipe_plain(void)
+{
+    static const char  pre[] = "{\"gap-key\": \"", post[] = "\"}";
+    size_t             len, before;
+    unsigned char     *json;
+    eci_err_t          err;
+    eci_keystore_t    *ks;
+    const eci_key_t   *key;
+
+    len = sizeof(pre) - 1 + KEY_LEN + sizeof(post) - 1;
+    json = malloc(len);
+    memcpy(json, pre, sizeof(pre) - 1);
+    key_put(json + sizeof(pre) - 1);
+    memcpy(json + sizeof(pre) - 1 + KEY_LEN, post, sizeof(post) - 1);
+
+    ks = eci_keystore_open_buffer(json, len, NULL, "mem", &err);
+    OPENSSL_cleanse(json, len);
+    free(json);
+
+    ok(ks != NULL, "a plain store with the key opens");
+    if (ks == NULL) {
+        printf("# %s\n", err.msg);
+        return;
+    }
+
+    key = eci_keystore_get(ks, "gap-key");
+    ok(key != NULL && key->len == KEY_LEN
+       && window_at((const unsigned char *) key->value, 0)
+       && window_at((const unsigned char *) key->value + KEY_LEN - WINDOW,
+                    KEY_LEN - WINDOW),
+       "get() gives the key");
+
+    before = key_windows_in_memory();
+    ok(before != (size_t) -1 && before >= 1,
+       "the search finds the key in the open store (%zu)", before);
+
+    eci_keystore_free(ks);
+
+    is_int(key_windows_in_memory(), 0,
+           "after open_buffer() and free() no 12-byte window of the key is "
+           "left in memory (jansson's freed copies wiped)");
+}
+
+
+static void
+test_wipe_sealed(void)
+{
+    int               fd;
+    char              kpath[256], spath[256];
+    size_t            len;
+    ssize_t           n;
+    unsigned char     master[ECI_MASTER_KEY_LEN], *value, *buf;
+    struct stat       st;
+    eci_err_t         err;
+    eci_keystore_t   *ks;
+
+    snprintf(kpath, sizeof(kpath), "%s/master.key", dir);
+    snprintf(spath, sizeof(spath), "%s/store.sealed", dir);
+
+    memset(master, 0x3c, sizeof(master));
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+        ok(0, "master key written");
+        return;
+    }
+    close(fd);
+
+    ks = eci_keystore_new(&err);
+    value = malloc(KEY_LEN);
+    key_put(value);
+    ok(ks != NULL
+       && eci_keystore_set(ks, "gap-key", (char *) value, KEY_LEN, &err) == 0,
+       "the key is set in a new store");
+    OPENSSL_cleanse(value, KEY_LEN);
+    free(value);
+
+    is_int(eci_keystore_save(ks, spath, kpath, &err), 0, "sealed and saved");
+    eci_keystore_free(ks);
+
+    /* the sealed file read back, opened from a buffer */
+    fd = open(spath, O_RDONLY);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        ok(0, "sealed store read");
+        return;
+    }
+    len = (size_t) st.st_size;
+    buf = malloc(len);
+    n = read(fd, buf, len);
+    close(fd);
+
+    ks = eci_keystore_open_buffer(buf, (size_t) n, master, "mem", &err);
+    free(buf);
+    ok(ks != NULL && eci_keystore_get(ks, "gap-key") != NULL,
+       "the sealed store opens with the key");
+    eci_keystore_free(ks);
+
+    ks = eci_keystore_open(spath, kpath, &err);
+    ok(ks != NULL, "and from its file");
+    eci_keystore_free(ks);
+
+    is_int(key_windows_in_memory(), 0,
+           "after set, save, open (buffer and file) and free no 12-byte "
+           "window of the key is left in memory");
+
+    unlink(kpath);
+    unlink(spath);
+}
+
+
+static void
+test_sealed_sizes(void)
+{
+    unsigned char    buf[64], master[ECI_MASTER_KEY_LEN];
+    unsigned char   *copy;
+    size_t           len;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    memset(master, 0x3c, sizeof(master));
+    memset(buf, 0, sizeof(buf));
+    memcpy(buf, "ECIKSTR\0", 8);
+    buf[8] = 1;         /* version */
+    buf[9] = 1;         /* AES-256-GCM */
+
+    for (len = 23; len <= 41; len++) {
+        copy = malloc(len);
+        memcpy(copy, buf, len);
+        err.msg[0] = '\0';
+        ks = eci_keystore_open_buffer(copy, len, master, "mem", &err);
+        free(copy);
+        ok(ks == NULL, "a sealed store of %zu bytes is refused", len);
+
+        if (len < 24 + 16) {
+            char  want[128];
+
+            snprintf(want, sizeof(want),
+                     "\"mem\": sealed keystore truncated (%zu bytes)", len);
+            is_str(err.msg, want, "%zu bytes (header + tag - %zu): exact "
+                   "message", len, 40 - len);
+
+        } else {
+            ok(strstr(err.msg, "truncated") == NULL,
+               "%zu bytes (header + tag%s): not truncated, the tag "
+               "decides (%s)", len, len == 40 ? "" : " + 1", err.msg);
+        }
+        eci_keystore_free(ks);
+    }
+}
+
+
+/* /proc/self/auxv: a regular 0400 file whose size says 0 and reads more */
+
+static void
+test_grows_while_read(void)
+{
+    struct stat      st;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    unsigned char    key[ECI_MASTER_KEY_LEN];
+
+    if (stat("/proc/self/auxv", &st) != 0 || !S_ISREG(st.st_mode)
+        || st.st_size != 0 || (st.st_mode & 077) != 0)
+    {
+        ok(1, "# skip /proc/self/auxv is not a 0400 file of size 0 here");
+        ok(1, "# skip");
+        return;
+    }
+
+    err.msg[0] = '\0';
+    ks = eci_keystore_open("/proc/self/auxv", NULL, &err);
+    ok(ks == NULL, "a plain store that grows after fstat() is refused");
+    is_str(err.msg, "\"/proc/self/auxv\": changed while being read",
+           "the message says it changed");
+    eci_keystore_free(ks);
+
+    err.msg[0] = '\0';
+    ok(eci_master_key_read("/proc/self/auxv", key, &err) != 0,
+       "so is a master key file of size 0");
+}
+
+
+int
+main(void)
+{
+    size_t  i;
+
+    if (mkdtemp(dir) == NULL) {
+        printf("Bail out! mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+
+    /* a key unlike any other bytes here: random, printable */
+    if (RAND_bytes(xkey, sizeof(xkey)) != 1) {
+        printf("Bail out! RAND_bytes\n");
+        return 1;
+    }
+    for (i = 0; i < KEY_LEN; i++) {
+        xkey[i] = ("abcdefghijklmnopqrstuvwxyz0123456789"[xkey[i] % 36])
+                  ^ XOR;
+    }
+
+    test_sealed_sizes();
+
+    is_int(eci_keystore_lock(NULL), 0, "eci_keystore_lock(NULL) is 0: no "
+           "store, nothing to lock");
+    test_grows_while_read();
+    test_wipe_plain();
+    test_wipe_sealed();
+
+    rmdir(dir);
+
+    return done_testing();
+}
