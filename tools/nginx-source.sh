@@ -74,9 +74,11 @@ work=$(mktemp -d)
 chmod 0755 "$work"     # apt downloads as _apt
 trap 'rm -rf "$work"' EXIT
 
-# the version of the installed nginx when apt still offers it
+# the version of the installed nginx when apt still offers it, else the
+# release's own (a security update's source may not be served; a plain
+# "nginx" would pick another release's, e.g. trixie's for test-versions)
 ( cd "$work" && { [ -n "$version" ] && apt-get source "nginx=$version" \
-                  || apt-get source nginx; } ) \
+                  || apt-get source "nginx/$codename"; } ) \
     || die "apt-get source nginx failed"
 
 tree=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'nginx-*' | head -n 1)
