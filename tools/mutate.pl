@@ -50,10 +50,11 @@ GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
 # through or read past the request.
-my $SECURITY = qr/^(?:eci_acl_(?:check|ids_cover|grant_has|entry_grant
-    |override_denied|permission_index|table_find|table_insert|hash
-    |allow_duplicate|ids_load|permissions_load|permission_add
-    |groups_load|entry_load|id_cmp)
+my $SECURITY = qr/^(?:eci_acl_(?:check|check_key|ids_cover|grant_has
+    |entry_grant|override_denied|permission_index|table_find|table_insert
+    |hash|allow_duplicate|ids_load|permissions_load|permission_add
+    |permission_intern|groups_load|entry_load|id_cmp
+    |check_indexed|prefix|postings_row|row_and|row_any|covers_all)
     |eci_target_\w+)$/x;
 
 # The t/ files run for a mutant that the unit tests and the fuzz
