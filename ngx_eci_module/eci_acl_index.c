@@ -27,8 +27,6 @@
 
 #define ECI_ACL_INDEX_MIN     4
 #define ECI_ACL_INDEX_BUDGET  (64 * 1024 * 1024)
-/* rows of up to this many words live on the stack during a check */
-#define ECI_ACL_INDEX_STACK   64
 
 
 typedef struct {
@@ -45,6 +43,13 @@ struct eci_acl_index_s {
     size_t                words;
     eci_acl_postings_t    report;
     eci_acl_postings_t    override;
+    /*
+     * Two rows a check works in, allocated with the index: a check then
+     * allocates nothing and has no failure path.  The ACL is used by one
+     * thread per process (a worker, a tool), as every nginx module's
+     * configuration is.
+     */
+    uint64_t             *scratch;
 };
 
 typedef struct {
@@ -155,6 +160,12 @@ eci_acl_index_new(eci_acl_t *acl, eci_acl_entry_t *e, eci_acl_index_t **out)
     ix->groups = e->groups;
     ix->ngroups = e->ngroups;
     ix->words = words;
+
+    ix->scratch = eci_acl_alloc(acl, 2 * words * sizeof(uint64_t));
+    if (ix->scratch == NULL) {
+        free(pairs);
+        return -1;
+    }
 
     rc = eci_acl_postings_fill(acl, e, 1, words, &ix->report, pairs, nr,
                                &budget);
@@ -285,27 +296,14 @@ eci_acl_check_indexed(const eci_acl_entry_t *e, const char *permission,
 {
     int                     own_perm, own_id;
     size_t                  i, k, words, stop;
-    uint64_t               *c, *c0, *heap, stack[2 * ECI_ACL_INDEX_STACK];
+    uint64_t               *c, *c0;
     eci_acl_rc_t            rc;
     const uint64_t         *row, *all;
     const eci_acl_index_t  *ix;
 
     ix = e->index;
     words = ix->words;
-    heap = NULL;
-
-    if (words <= ECI_ACL_INDEX_STACK) {
-        c = stack;
-
-    } else {
-        heap = malloc(2 * words * sizeof(uint64_t));
-        if (heap == NULL) {
-            return ECI_ACL_NO_PERMISSION;      /* fail closed */
-        }
-
-        c = heap;
-    }
-
+    c = ix->scratch;
     c0 = c + words;
 
     /* the groups that carry the permission */
@@ -385,8 +383,6 @@ eci_acl_check_indexed(const eci_acl_entry_t *e, const char *permission,
     *denied = ids[stop];
 
 done:
-
-    free(heap);
 
     return rc;
 }

@@ -16,6 +16,7 @@
 
 
 #define NGROUPS     16
+#define NGROUPS_MAX 300         /* the wide rounds: rows of 2 to 5 words */
 #define NPRIN       40
 #define UNIVERSE    10          /* ids 1 .. 10 */
 #define ACLS        150
@@ -35,7 +36,7 @@ typedef struct {
 typedef struct {
     grant_t  own;
     int      ngroups;
-    int      groups[12];
+    int      groups[NGROUPS_MAX];
 } principal_t;
 
 
@@ -148,7 +149,7 @@ oracle(const principal_t *p, const grant_t *groups, int id, const int32_t *o,
 {
     int             k, ng, have_perm, have_id, best, pre;
     size_t          i;
-    const grant_t  *g[13];
+    const grant_t  *g[NGROUPS_MAX + 1];
 
     ng = 0;
     g[ng++] = &p->own;
@@ -231,17 +232,20 @@ main(void)
     int            want_key, bad_key;
     const char    *key;
     char           kname[16];
-    char          *json, *p, name[16], groups_json[512], *q;
+    int            ng, nmax, wide;
+    char          *json, *p, name[16], *groups_json, *q;
     size_t         n;
     int32_t        o[8], d1, d2;
     eci_err_t      err;
     eci_acl_t     *acl;
-    grant_t        groups[NGROUPS];
-    principal_t    prin[NPRIN];
+    static grant_t      groups[NGROUPS_MAX];
+    static principal_t  prin_all[NPRIN];
+    principal_t   *prin = prin_all;
     eci_acl_rc_t   rc, want;
 
-    json = malloc(1 << 20);
-    if (json == NULL) {
+    json = malloc(8 << 20);
+    groups_json = malloc(NGROUPS_MAX * 8 + 32);
+    if (json == NULL || groups_json == NULL) {
         return 1;
     }
 
@@ -251,8 +255,16 @@ main(void)
     indexed = 0;
     plain = 0;
 
-    for (a = 0; a < ACLS; a++) {
-        for (k = 0; k < NGROUPS; k++) {
+    for (a = 0; a < ACLS + 12; a++) {
+        /*
+         * The last rounds are wide: principals in 65 to 300 groups, so
+         * the index's rows are several words long (group k in word k / 64).
+         */
+        wide = (a >= ACLS);
+        ng = wide ? NGROUPS_MAX : NGROUPS;
+        nmax = wide ? NGROUPS_MAX - 64 : 13;
+
+        for (k = 0; k < ng; k++) {
             grant_random(&groups[k]);
         }
 
@@ -261,14 +273,14 @@ main(void)
 
         for (i = 0; i < NPRIN; i++) {
             grant_random(&prin[i].own);
-            prin[i].ngroups = (int) rnd(13);
+            prin[i].ngroups = (int) rnd((unsigned) nmax) + (wide ? 65 : 0);
 
             memset(used, 0, sizeof(used));
             q = groups_json;
             q += sprintf(q, "\"groups\":[");
 
             for (k = 0; k < prin[i].ngroups; k++) {
-                prin[i].groups[k] = (int) rnd(NGROUPS);
+                prin[i].groups[k] = (int) rnd((unsigned) ng);
                 q += sprintf(q, "%s\"g%d\"", k ? "," : "", prin[i].groups[k]);
             }
 
@@ -288,7 +300,7 @@ main(void)
 
         p += sprintf(p, "},\"groups\":{");
 
-        for (k = 0; k < NGROUPS; k++) {
+        for (k = 0; k < ng; k++) {
             p += sprintf(p, "%s\"g%d\":", k ? "," : "", k);
             p = grant_json(p, &groups[k], "");
         }
@@ -356,12 +368,14 @@ main(void)
     ok(indexed > 1000 && plain > 1000,
        "both paths are exercised (%d principals indexed, %d plain)",
        indexed, plain);
-    is_int(bad_rc, 0, "%d random checks: every decision is the oracle's",
-           ACLS * REQUESTS);
+    is_int(bad_rc, 0, "%d random checks (%d in principals of 65 to 300 "
+           "groups): every decision is the oracle's", (ACLS + 12) * REQUESTS,
+           12 * REQUESTS);
     is_int(bad_denied, 0, "every denied override id is the oracle's");
     is_int(bad_key, 0, "every allowing grant's apiKey is the oracle's");
 
     free(json);
+    free(groups_json);
 
     return done_testing();
 }
