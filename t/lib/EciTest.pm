@@ -253,6 +253,10 @@ sub conf_head {
     my (%o) = @_;
     my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
     my $on = $VALGRIND ? 'off' : 'on';
+    # nginx passes a binary it execs (USR2) only the variables "env" names:
+    # under the sanitizers, their options too
+    $load .= "env ASAN_OPTIONS;\nenv LSAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
+        if $SANDIR;
 
     return $load . <<"EOF" . <<'EOF';
 user root;
