@@ -84,11 +84,14 @@ my $gateway = <<"EOF";
             proxy_http_version 1.1;
 EOF
 
+# as EciTest::conf_head has it: one foreground process under valgrind
+my $on = $t->valgrind ? 'off' : 'on';
+
 $t->write_config(<<"EOF");
 load_module %%MODULE%%;
 user root;
-daemon on;
-master_process on;
+daemon $on;
+master_process $on;
 worker_processes 1;
 error_log %%DIR%%/error.log info;
 $debug_log
