@@ -16,8 +16,9 @@ endif
 BUILD       ?= build
 CC          ?= cc
 
-CORE_NAMES  := eci_common eci_sha256 eci_keyscan eci_target eci_acl \
-               eci_acl_index eci_keystore eci_audit eci_chain
+# the core's sources: one list, which config reads too
+include ngx_eci_module/sources.mk
+CORE_NAMES  := $(ECI_CORE_NAMES)
 CORE_SRCS   := $(CORE_NAMES:%=ngx_eci_module/%.c)
 CORE_HDRS   := $(wildcard ngx_eci_module/eci_*.h)
 ADAPTER_SRCS := $(wildcard ngx_eci_module/ngx_http_eci_*.c \
@@ -148,7 +149,8 @@ else
 endif
 
 # nginx's configure writes objs/ where it runs: work on a copy of the tree.
-$(NGX_TREE)/Makefile: config $(NGINX_SRC)/configure Makefile
+$(NGX_TREE)/Makefile: config ngx_eci_module/sources.mk \
+                     $(NGINX_SRC)/configure Makefile
 	@rm -rf $(NGX_TREE) && mkdir -p $(dir $(NGX_TREE))
 	cp -a $(NGINX_SRC) $(NGX_TREE)
 	cd $(NGX_TREE) && bash -c ' \
@@ -295,7 +297,8 @@ $(ASAN_DIR)/unit/%: $(ASAN_DIR)/unit-o/%.o $(SAN_CORE_OBJS)
 # the unit tests alone with ASan+UBSan (make mutation runs these)
 asan-unit: $(SAN_UNIT_BINS)
 
-$(ASAN_DIR)/nginx/Makefile: config $(NGINX_FULL_SRC)/configure
+$(ASAN_DIR)/nginx/Makefile: config ngx_eci_module/sources.mk \
+                            $(NGINX_FULL_SRC)/configure
 	@rm -rf $(ASAN_DIR)/nginx && mkdir -p $(ASAN_DIR)
 	cp -a $(NGINX_FULL_SRC) $(ASAN_DIR)/nginx
 	cd $(ASAN_DIR)/nginx && ./configure $(SAN_NGX_FLAGS) \
