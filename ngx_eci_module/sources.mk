@@ -10,9 +10,9 @@ ECI_CORE_NAMES := \
     eci_common \
     eci_sha256 \
     eci_target \
-    eci_acl \
+    eci_acl_load \
     eci_acl_index \
     eci_keystore \
     eci_keyscan \
-    eci_audit \
+    eci_audit_line \
     eci_chain
