@@ -1,61 +1,21 @@
 /*
- * The audit record: one JSON line per request, and the parser of the
- * upstream's ReportDistributionLogResponse body that feeds it.
+ * The audit record: one JSON line per request (eci_audit_line.c), fed by
+ * the upstream's ReportDistributionLogResponse (eci_response.h).
  */
 
 #ifndef ECI_AUDIT_H
 #define ECI_AUDIT_H
 
 #include "eci_common.h"
+#include "eci_json.h"
+#include "eci_response.h"
 
 #define ECI_AUDIT_URI_MAX      2048     /* uri is cut here */
-#define ECI_AUDIT_FIELD_MAX    512      /* response strings are cut here */
 
 typedef struct {
     const char  *data;
     size_t       len;
 } eci_str_t;
-
-/*
- * What the audit keeps of a ReportDistributionLogResponse.  Strings are
- * NUL-terminated, cut at ECI_AUDIT_FIELD_MAX - 1 bytes on a UTF-8
- * character boundary.  An optional string is "present" when the upstream
- * sent it as a string (possibly ""); absent and null are the same and are
- * written as null, so the has_* flags, not "", tell the two apart.  Each
- * *_len is its string's strlen() (the scanner knows it; the line writer
- * need not count again).  An optional integer absent or null is -1.
- */
-typedef struct {
-    int          valid;                     /* parsed and well-typed */
-    int64_t      report_distribution_log_id;
-    char         status[ECI_AUDIT_FIELD_MAX];
-    size_t       status_len;
-    int64_t      number_of_recipients;      /* -1: absent */
-    char         begin_date[ECI_AUDIT_FIELD_MAX];
-    size_t       begin_date_len;
-    int          has_begin_date;
-    char         end_date[ECI_AUDIT_FIELD_MAX];
-    size_t       end_date_len;
-    int          has_end_date;              /* 0: null/absent (In Progress) */
-    int64_t      report_distribution_id;    /* -1: absent */
-    char         report_code[ECI_AUDIT_FIELD_MAX];
-    size_t       report_code_len;
-    int          has_report_code;
-    char         report_distribution_name[ECI_AUDIT_FIELD_MAX];
-    size_t       report_distribution_name_len;
-    int          has_report_distribution_name;
-    int64_t      created_by_user_id;        /* -1: absent */
-} eci_audit_response_t;
-
-/*
- * Parses body as a ReportDistributionLogResponse.  Required:
- * reportDistributionLogId (integer), status (string),
- * reportDistribution.reportDistributionId (integer); every other field is
- * optional but must have its documented type (null allowed for endDate).
- * Returns 1 and fills out when valid, else 0 with out->valid = 0.
- */
-int eci_audit_response_parse(const char *body, size_t len,
-    eci_audit_response_t *out);
 
 /*
  * What is known of an exec once its result line is written (docs/audit.md):
@@ -146,13 +106,5 @@ size_t eci_audit_u64(char *buf, uint64_t v);
  * outside years 0-9999; returns the bytes written (buf: 26 at least).
  */
 size_t eci_audit_time_write(char *buf, int64_t ms);
-
-/*
- * JSON string body escaping (no quotes); returns bytes written; the
- * destination needs at most 6 * len bytes.  Each maximal ill-formed UTF-8
- * subpart becomes one \ufffd; U+2028 and U+2029 are escaped for
- * JavaScript; the output never holds a byte below 0x20 or 0x7f.
- */
-size_t eci_json_escape(char *dst, const char *src, size_t len);
 
 #endif /* ECI_AUDIT_H */

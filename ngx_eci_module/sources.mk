@@ -14,5 +14,7 @@ ECI_CORE_NAMES := \
     eci_acl_index \
     eci_keystore \
     eci_keyscan \
+    eci_response \
+    eci_json \
     eci_audit_line \
     eci_chain
