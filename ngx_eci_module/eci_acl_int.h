@@ -1,8 +1,9 @@
 /*
  * The ACL's in-memory form, shared by the files of the core that build
- * and read it (eci_acl.c: loading and checking; eci_acl_index.c: the
- * per-group-set index).  Not for the adapter or the tools: they use
- * eci_acl.h.
+ * and read it (eci_acl_load.c and eci_acl_fields.c: loading; eci_acl.c:
+ * checking; eci_acl_table.c: the hash tables; eci_acl_index.c: the
+ * per-group-set index; eci_arena.c: the memory).  Not for the adapter or
+ * the tools: they use eci_acl.h.
  */
 
 #ifndef ECI_ACL_INT_H
@@ -76,7 +77,23 @@ struct eci_acl_s {
 };
 
 
+/* eci_arena.c: zeroed memory that lives as long as the ACL */
 void *eci_acl_alloc(eci_acl_t *acl, size_t size);
+/* memory from a list of blocks, freed all at once with the list */
+void *eci_acl_block_alloc(eci_acl_block_t **blocks, size_t size,
+    size_t block_size);
+void eci_acl_blocks_free(eci_acl_block_t *blocks);
+
+/* eci_acl_table.c */
+int eci_acl_table_init(eci_acl_t *acl, eci_acl_table_t *t, size_t n);
+int eci_acl_table_insert(eci_acl_table_t *t, eci_acl_entry_t *e);
+eci_acl_entry_t *eci_acl_table_find(const eci_acl_table_t *t,
+    const char *name, size_t len);
+int eci_acl_permission_intern(eci_acl_t *acl, size_t index);
+size_t eci_acl_permission_index(const eci_acl_t *acl,
+    const char *permission);
+
+/* eci_acl.c */
 int eci_acl_ids_cover(const eci_acl_ids_t *ids, int32_t id);
 int eci_acl_grant_has(const eci_acl_grant_t *g, const char *permission,
     size_t index);

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "eci_keystore.h"
+#include "eci_jansson.h"
 
 
 #define ECI_KS_MAGIC        "ECIKSTR\0"
@@ -52,8 +52,6 @@ typedef struct {
 } eci_ks_entry_t;
 
 
-static void eci_json_alloc_install(void);
-static void eci_json_free(void *p);
 static int eci_ks_name_valid(const char *name, size_t len);
 static int eci_ks_value_valid(const char *value, size_t len);
 static int eci_ks_entry_cmp(const void *a, const void *b);
@@ -82,53 +80,12 @@ static int eci_ks_write_all(int fd, const unsigned char *p, size_t len);
 static int eci_ks_hex(int c);
 
 
-/*
- * jansson copies every string it parses (and the lexer's buffers) into its
- * own heap, so without this a copy of each key would survive in freed
- * malloc() chunks.  The free function wipes a chunk before releasing it.
- *
- * This is process-global jansson state, which is why it is installed here
- * rather than by the caller; it is harmless for other parsing (the ACL,
- * the audit), only slower by a memset.  The size of a chunk comes from
- * malloc_usable_size() rather than from a header of our own: a header
- * would make it unsafe to free objects that jansson allocated with plain
- * malloc() before the functions were installed, and with the usable size
- * the two allocators are one and the same.  An allocator that some other
- * code installed is left alone.
- */
-
-static void
-eci_json_alloc_install(void)
-{
-    json_malloc_t  m;
-    json_free_t    f;
-
-    json_get_alloc_funcs(&m, &f);
-
-    if (m == malloc && f == free) {
-        json_set_alloc_funcs(malloc, eci_json_free);
-    }
-}
-
-
-static void
-eci_json_free(void *p)
-{
-    if (p == NULL) {
-        return;
-    }
-
-    OPENSSL_cleanse(p, malloc_usable_size(p));
-    free(p);
-}
-
-
 eci_keystore_t *
 eci_keystore_new(eci_err_t *err)
 {
     eci_keystore_t  *ks;
 
-    eci_json_alloc_install();
+    eci_jansson_wipe_install();
 
     ks = calloc(1, sizeof(eci_keystore_t));
     if (ks == NULL) {
@@ -143,7 +100,7 @@ eci_keystore_new(eci_err_t *err)
 eci_keystore_t *
 eci_keystore_open(const char *path, const char *master_path, eci_err_t *err)
 {
-    eci_json_alloc_install();
+    eci_jansson_wipe_install();
 
     if (master_path == NULL) {
         return eci_ks_open_plain(path, err);
@@ -168,7 +125,7 @@ eci_keystore_open_buffer(const unsigned char *data, size_t len,
     unsigned char   *plain;
     eci_keystore_t  *ks;
 
-    eci_json_alloc_install();
+    eci_jansson_wipe_install();
 
     /* the file readers' cap; it also keeps the GCM lengths within int */
     if (len > ECI_KS_FILE_MAX) {
@@ -400,7 +357,7 @@ eci_keystore_save(const eci_keystore_t *ks, const char *path,
     unsigned char   key[ECI_MASTER_KEY_LEN];
     unsigned char  *sealed;
 
-    eci_json_alloc_install();
+    eci_jansson_wipe_install();
 
     if (eci_master_key_read(master_path, key, err) != 0) {
         return -1;

@@ -8,10 +8,15 @@
 
 ECI_CORE_NAMES := \
     eci_common \
+    eci_jansson \
     eci_sha256 \
     eci_target \
+    eci_arena \
     eci_acl_load \
+    eci_acl_fields \
+    eci_acl_table \
     eci_acl_index \
+    eci_acl \
     eci_keystore \
     eci_keyscan \
     eci_response \
