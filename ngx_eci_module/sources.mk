@@ -8,6 +8,7 @@
 
 ECI_CORE_NAMES := \
     eci_common \
+    eci_secret \
     eci_jansson \
     eci_sha256 \
     eci_target \
@@ -17,6 +18,8 @@ ECI_CORE_NAMES := \
     eci_acl_table \
     eci_acl_index \
     eci_acl \
+    eci_file \
+    eci_seal \
     eci_keystore \
     eci_keyscan \
     eci_response \
