@@ -25,4 +25,5 @@ ECI_CORE_NAMES := \
     eci_response \
     eci_json \
     eci_audit_line \
-    eci_chain
+    eci_chain \
+    eci_chain_verify
