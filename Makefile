@@ -76,8 +76,10 @@ $(BUILD)/core/%.o: ngx_eci_module/%.c $(CORE_HDRS)
 $(BUILD)/eci-keytool: tools/eci-keytool.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
-$(BUILD)/eci-audit: tools/eci-audit.c $(CORE_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+$(BUILD)/eci-audit: tools/eci-audit.c tools/eci-audit-show.c \
+                   tools/eci-audit.h $(CORE_OBJS) $(CORE_HDRS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ tools/eci-audit.c \
+	    tools/eci-audit-show.c $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)

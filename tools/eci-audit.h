@@ -1,0 +1,46 @@
+/*
+ * eci-audit's two files (eci-audit.c: main, the options, verify;
+ * eci-audit-show.c: show, and the text helpers both commands use).
+ */
+
+#ifndef ECI_AUDIT_TOOL_H
+#define ECI_AUDIT_TOOL_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+
+#define ECI_AU_OK       0
+#define ECI_AU_FAIL     1
+#define ECI_AU_USAGE    2
+/* intact, but a gateway reported a discontinuity */
+#define ECI_AU_GAP      3
+
+/* a line longer than this is not one the gateway writes */
+#define ECI_AU_LINE_MAX   (4 * 1024 * 1024)
+
+
+typedef struct {
+    char       **files;
+    int          nfiles;
+    const char  *pubkey;
+    const char  *principal;
+    long         id;
+    const char  *decision;
+    const char  *event;
+    const char  *since;
+    const char  *until;
+    const char  *outcome;
+} eci_au_args_t;
+
+
+/* eci-audit.c */
+char *eci_au_line_read(FILE *f, size_t *len, int *complete);
+
+/* eci-audit-show.c */
+int eci_au_show(eci_au_args_t *args);
+const char *eci_au_str(json_t *o, const char *key);
+void eci_au_escape(char *buf, size_t size, const char *s);
+
+#endif /* ECI_AUDIT_TOOL_H */
