@@ -27,6 +27,13 @@
 #define ECI_KEY_FPR_LEN      16      /* hex chars of SHA-256 shown */
 
 /*
+ * The names the module and the tools share, here only.  ECI_KEY_DEFAULT
+ * is the key a location uses without eci_api_key, and the one eci-keytool
+ * adds without a NAME.
+ */
+#define ECI_KEY_DEFAULT        "default"
+
+/*
  * The keystore's own keys: never an ECI API key, never set by name.
  * audit-signing signs the audit chain (eci_chain.h); audit-chain keyed
  * the HMAC chain before it and is kept to verify old files.

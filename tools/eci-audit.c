@@ -22,6 +22,7 @@
 
 #include "eci_audit.h"
 #include "eci_chain.h"
+#include "eci_keystore.h"
 #include "eci-audit.h"
 
 
@@ -477,8 +478,8 @@ eci_au_verify(eci_au_args_t *args)
     if (legacy > 0 && !bad) {
         printf("%lu line%s of the old HMAC chain (written before the signed "
                "chain) not checked: verify them with the eci-audit of that "
-               "version and the keystore's \"audit-chain\" key\n", legacy,
-               legacy == 1 ? "" : "s");
+               "version and the keystore's \"" ECI_KEY_AUDIT_CHAIN "\" key\n",
+               legacy, legacy == 1 ? "" : "s");
     }
 
     if (!bad) {

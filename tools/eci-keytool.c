@@ -29,11 +29,6 @@
 #define ECI_KT_FAIL    1
 #define ECI_KT_USAGE   2
 
-#define ECI_KT_DEFAULT_NAME  "default"
-
-/* signs the audit chain (see eci_chain.h) */
-#define ECI_KT_SIGNING_NAME  ECI_KEY_AUDIT_SIGNING
-
 
 typedef struct {
     const char  *cmd;
@@ -83,7 +78,7 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
     { "set", eci_kt_set,
       "set STORE --master FILE [--name NAME]",
       "Reads a key from standard input (one trailing newline is dropped)\n"
-      "and stores it as NAME, \"" ECI_KT_DEFAULT_NAME "\" by default.  "
+      "and stores it as NAME, \"" ECI_KEY_DEFAULT "\" by default.  "
       "STORE is created if\n"
       "missing; it is sealed under the master key and replaced atomically,\n"
       "mode 0600.  Prints the key's fingerprint, never the key.  The audit's\n"
@@ -113,7 +108,7 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
 
     { "audit-key", eci_kt_audit_key,
       "audit-key STORE --master FILE",
-      "Adds the key \"" ECI_KT_SIGNING_NAME "\" (a new Ed25519 private "
+      "Adds the key \"" ECI_KEY_AUDIT_SIGNING "\" (a new Ed25519 private "
       "key, 32 random\n"
       "bytes in hex) with which the gateway signs its audit chain.  A new\n"
       "STORE made by set gets one already.  An existing one is never\n"
@@ -122,7 +117,7 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
 
     { "pubkey", eci_kt_pubkey,
       "pubkey STORE (--master FILE | --plain)",
-      "Prints the public key of \"" ECI_KT_SIGNING_NAME "\" as PEM: all "
+      "Prints the public key of \"" ECI_KEY_AUDIT_SIGNING "\" as PEM: all "
       "that eci-audit\n"
       "verify --pubkey needs.  It prints nothing secret: give it to\n"
       "auditors.\n"
@@ -307,7 +302,7 @@ eci_kt_parse(const eci_kt_cmd_t *cmd, int argc, char **argv,
     }
 
     if (args->name == NULL) {
-        args->name = ECI_KT_DEFAULT_NAME;
+        args->name = ECI_KEY_DEFAULT;
     }
 
     return 0;
@@ -479,7 +474,7 @@ eci_kt_set(eci_kt_args_t *args)
     }
 
     /* a new store comes with its audit signing key */
-    if (created && eci_keystore_get(ks, ECI_KT_SIGNING_NAME) == NULL
+    if (created && eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING) == NULL
         && eci_kt_signing_key_add(ks) != 0)
     {
         goto done;
@@ -491,7 +486,7 @@ eci_kt_set(eci_kt_args_t *args)
     }
 
     if (created) {
-        printf("created \"%s\" with an \"" ECI_KT_SIGNING_NAME "\" key "
+        printf("created \"%s\" with an \"" ECI_KEY_AUDIT_SIGNING "\" key "
                "to sign the audit chain\n", args->file);
     }
 
@@ -710,9 +705,9 @@ eci_kt_audit_key(eci_kt_args_t *args)
 
     rc = ECI_KT_FAIL;
 
-    if (eci_keystore_get(ks, ECI_KT_SIGNING_NAME) != NULL) {
+    if (eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING) != NULL) {
         fprintf(stderr, "eci-keytool: \"%s\" already has an \""
-                ECI_KT_SIGNING_NAME "\" key; replacing it would leave "
+                ECI_KEY_AUDIT_SIGNING "\" key; replacing it would leave "
                 "auditors with a public key that no longer verifies\n",
                 args->file);
         goto done;
@@ -727,9 +722,9 @@ eci_kt_audit_key(eci_kt_args_t *args)
         goto done;
     }
 
-    key = eci_keystore_get(ks, ECI_KT_SIGNING_NAME);
+    key = eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING);
 
-    printf("set \"" ECI_KT_SIGNING_NAME "\" (fingerprint %s); give "
+    printf("set \"" ECI_KEY_AUDIT_SIGNING "\" (fingerprint %s); give "
            "auditors its public key: eci-keytool pubkey\n",
            key != NULL ? key->fingerprint : "?");
     rc = ECI_KT_OK;
@@ -759,9 +754,9 @@ eci_kt_pubkey(eci_kt_args_t *args)
         return ECI_KT_FAIL;
     }
 
-    key = eci_keystore_get(ks, ECI_KT_SIGNING_NAME);
+    key = eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING);
     if (key == NULL) {
-        fprintf(stderr, "eci-keytool: \"%s\" has no \"" ECI_KT_SIGNING_NAME
+        fprintf(stderr, "eci-keytool: \"%s\" has no \"" ECI_KEY_AUDIT_SIGNING
                 "\" key; add one with eci-keytool audit-key\n", args->file);
         eci_keystore_free(ks);
         return ECI_KT_FAIL;
@@ -812,7 +807,7 @@ eci_kt_signing_key_add(eci_keystore_t *ks)
     eci_hex(hex, raw, sizeof(raw));
     hex[2 * sizeof(raw)] = '\0';
 
-    rc = eci_keystore_set(ks, ECI_KT_SIGNING_NAME, hex, 2 * sizeof(raw),
+    rc = eci_keystore_set(ks, ECI_KEY_AUDIT_SIGNING, hex, 2 * sizeof(raw),
                           &err);
     if (rc != 0) {
         fprintf(stderr, "eci-keytool: %s\n", err.msg);
