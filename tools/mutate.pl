@@ -58,18 +58,39 @@ my $SECURITY = qr/^(?:eci_acl_(?:check|check_key|ids_cover|grant_has
     |eci_target_\w+)$/x;
 
 # The t/ files run for a mutant that the unit tests and the fuzz
-# regressions did not kill, by core file (a name of the tidy-up finds its
-# row by prefix: eci_acl_table.c uses eci_acl's).
+# regressions did not kill, by core file (a name finds its row by prefix:
+# eci_acl_table.c uses eci_acl's).  A file split out of another keeps the
+# rows of the file it came from.
 my %T_FILES = (
     eci_target   => [qw(t/030-target.t)],
     eci_acl      => [qw(t/020-exec.t)],
+    eci_arena    => [qw(t/020-exec.t)],
     eci_keystore => [qw(t/015-keytool.t t/120-key-hygiene.t)],
-    eci_seal     => [qw(t/015-keytool.t)],
+    eci_seal     => [qw(t/015-keytool.t t/120-key-hygiene.t)],
+    eci_file     => [qw(t/015-keytool.t t/120-key-hygiene.t)],
     eci_secret   => [qw(t/120-key-hygiene.t)],
+    eci_jansson  => [qw(t/015-keytool.t t/120-key-hygiene.t t/020-exec.t)],
     eci_audit    => [qw(t/045-audit.t t/070-audit-chain.t)],
+    eci_response => [qw(t/045-audit.t t/070-audit-chain.t)],
+    eci_json     => [qw(t/045-audit.t t/070-audit-chain.t)],
     eci_chain    => [qw(t/070-audit-chain.t)],
-    eci_response => [qw(t/045-audit.t)],
-    eci_json     => [qw(t/045-audit.t)],
+);
+
+# The unit tests tried first for a file split out of another: those of
+# the file it came from (t/unit/test_<area>*.c).
+my %UNIT_AREA = (
+    acl_load     => 'acl',
+    acl_fields   => 'acl',
+    acl_table    => 'acl',
+    arena        => 'acl',
+    audit_line   => 'audit',
+    response     => 'audit',
+    json         => 'audit',
+    seal         => 'keystore',
+    file         => 'keystore',
+    secret       => 'keystore',
+    jansson      => 'keystore',
+    chain_verify => 'chain',
 );
 
 # --- the mutants ------------------------------------------------------------
@@ -305,9 +326,11 @@ sub unit_bins {
     @all = grep { !/\.o$/ } @all;
     return @all unless $base;
 
-    # the file's own tests first: they kill most mutants soonest
+    # the file's own tests first: they kill most mutants soonest (a file
+    # split out of another: that file's tests)
     (my $area = $base) =~ s/^eci_//;
     $area =~ s/\.c$//;
+    $area = $UNIT_AREA{$area} // $area;
     my @first = grep { m{/test_\Q$area\E} } @all;
     my %f = map { $_ => 1 } @first;
     return (@first, grep { !$f{$_} } @all);
