@@ -5,7 +5,7 @@
  * (eci_response.c); eci_json_escape() writes one for the audit line
  * (eci_audit_line.c) and the chain's lines (eci_chain.c).  Both check
  * UTF-8 the same way (eci_utf8_check()), and both pass over the bytes that
- * stand for themselves with one table (eci_json_plain).
+ * stand for themselves with one table (eci_json_plain, eci_json_int.h).
  */
 
 #include <stdlib.h>
@@ -320,51 +320,6 @@ eci_utf8_check(const unsigned char *p, size_t n, int *valid)
     *valid = 1;
 
     return need;
-}
-
-
-/*
- * The end of a run of bytes that stand for themselves in a JSON string:
- * 0x20-0x7f but '"' and '\\', and with del also but DEL (0x7f), which a
- * JSON text may hold raw but the audit writes escaped.  A byte at a time
- * through the table: the SSE2 version saved under 1% of the worker's CPU
- * per exec (make bench-simd, docs/performance.md), so it went.
- */
-/* 1: written as is by the audit; 2: taken as is from a JSON text */
-const unsigned char  eci_json_plain[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 00-0f */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 10-1f */
-    3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 20-2f */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 30-3f */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 40-4f */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 3,   /* 50-5f */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* 60-6f */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2,   /* 70-7f */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 80-8f */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 90-9f */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* a0-af */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* b0-bf */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* c0-cf */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* d0-df */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* e0-ef */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* f0-ff */
-};
-
-
-
-
-const unsigned char *
-eci_json_run(const unsigned char *p, const unsigned char *end, int del)
-{
-    unsigned char  mask;
-
-    mask = del ? 1 : 2;
-
-    while (p < end && (eci_json_plain[*p] & mask)) {
-        p++;
-    }
-
-    return p;
 }
 
 
