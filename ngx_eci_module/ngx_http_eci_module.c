@@ -97,6 +97,13 @@ static ngx_command_t  ngx_http_eci_commands[] = {
       offsetof(ngx_http_eci_loc_conf_t, audit_required),
       NULL },
 
+    { ngx_string("eci_audit_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_eci_loc_conf_t, audit_timeout),
+      NULL },
+
     { ngx_string("eci_audit_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -230,6 +237,7 @@ ngx_http_eci_create_loc_conf(ngx_conf_t *cf)
     elcf->candidate = NGX_CONF_UNSET_PTR;
     elcf->audit = NGX_CONF_UNSET_PTR;
     elcf->audit_required = NGX_CONF_UNSET;
+    elcf->audit_timeout = NGX_CONF_UNSET_MSEC;
     elcf->audit_body_max = NGX_CONF_UNSET_SIZE;
     elcf->exec_guard = NGX_CONF_UNSET_MSEC;
     elcf->forward_headers = NGX_CONF_UNSET_PTR;
@@ -258,6 +266,8 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
 
     ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
+    ngx_conf_merge_msec_value(conf->audit_timeout, prev->audit_timeout,
+                              5000);
     ngx_conf_merge_msec_value(conf->exec_guard, prev->exec_guard, 0);
     ngx_conf_merge_ptr_value(conf->forward_headers, prev->forward_headers,
                              NULL);
@@ -619,6 +629,7 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     audit->unreserved = NGX_HTTP_ECI_RESERVE_STEP;
     audit->reserve_fd = NGX_INVALID_FILE;
     audit->chain_fd = NGX_INVALID_FILE;
+    audit->nlink_fd = NGX_INVALID_FILE;
 
     if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
 
@@ -1032,6 +1043,7 @@ ngx_http_eci_init(ngx_conf_t *cf)
     }
 
     emcf->batch->emcf = emcf;
+    emcf->batch->retry.cancelable = 1;
 
     emcf->checkpoint = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
     if (emcf->checkpoint == NULL) {
@@ -1391,8 +1403,8 @@ ngx_http_eci_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (emcf->batch != NULL && emcf->batch->n > 0) {
-        ngx_http_eci_audit_flush(emcf->batch);
+    if (emcf->batch != NULL) {
+        ngx_http_eci_audit_drain(emcf->batch);
     }
 
     (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT, 0);

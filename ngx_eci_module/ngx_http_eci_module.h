@@ -51,8 +51,28 @@ typedef struct {
     ino_t                       ino;
     dev_t                       dev;
     unsigned                    started:1;
+
+    /*
+     * The right to write to the file (see ngx_http_eci_audit_acquire()):
+     * the process that holds it, 0 for none, and what recovers the chain
+     * if that process dies while it holds it (its state when taken and
+     * the file's size before the first byte was written; -1: unknown).
+     */
+    ngx_pid_t                   writer;
+    off_t                       inflight_at;
+    eci_chain_t                 inflight_chain;
+    uint64_t                    inflight_signed;
+    unsigned                    inflight_started:1;
+
+    uint64_t                    busy;        /* found held by another */
+    uint64_t                    deleted;     /* found deleted (nlink 0) */
+    uint64_t                    recovered;   /* from a writer that died */
+
+    /* a node of a target two configurations gone is given to a new one */
+    ngx_uint_t                  gen;         /* the last load naming it */
+    ngx_uint_t                  serial;      /* changes when given anew */
     size_t                      name_len;
-    u_char                      name[1];
+    u_char                     *name;
 } ngx_http_eci_chain_node_t;
 
 
@@ -101,6 +121,7 @@ typedef struct {
 #define NGX_HTTP_ECI_MAX_KEYS         256
 
 typedef struct {
+    ngx_uint_t                  gen;         /* configurations loaded */
     ngx_uint_t                  nnodes;
     ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
     ngx_http_eci_counters_t     counters;
@@ -127,7 +148,18 @@ typedef struct {
     ngx_open_file_t            *file;        /* NULL for syslog */
     ngx_syslog_peer_t          *syslog;
     ngx_http_eci_chain_node_t  *node;
+    ngx_uint_t                  serial;      /* the node's, when given */
     ngx_fd_t                    chain_fd;    /* the fd it last wrote to */
+
+    /* this worker's look at the file's link count, once a second */
+    ngx_fd_t                    nlink_fd;
+    ngx_msec_t                  nlink_at;
+    unsigned                    deleted:1;
+
+    /* counted with the right to the file, added to the node's at release */
+    uint64_t                    nwritten;
+    uint64_t                    nfailed;
+    uint64_t                    ndeleted;
 
     /* this worker's view of the room reserved ahead (see audit.c) */
     size_t                      unreserved;  /* written since it looked */
@@ -158,8 +190,11 @@ typedef struct {
     size_t                      cap;
     const char                 *event;       /* "intent", "result" */
     ngx_http_eci_ctx_t         *waiter;      /* an intent's, until written */
+    ngx_msec_t                  deadline;    /* an intent fails after it */
     unsigned                    written:1;
     unsigned                    done:1;
+    unsigned                    held:1;      /* its file is held: later */
+    unsigned                    heap:1;      /* line is ngx_alloc()ed */
 } ngx_http_eci_pending_t;
 
 
@@ -174,7 +209,11 @@ typedef struct {
     ngx_uint_t                  n;
     ngx_http_eci_pending_t      lines[NGX_HTTP_ECI_BATCH_LINES];
     ngx_event_t                 flush;
+    ngx_event_t                 retry;       /* a file was held: again */
 } ngx_http_eci_batch_t;
+
+/* how soon a batch tries again a file another process holds (ms) */
+#define NGX_HTTP_ECI_RETRY            10
 
 
 typedef struct {
@@ -215,6 +254,7 @@ typedef struct {
     const eci_key_t            *api_key;
     ngx_http_eci_audit_t       *audit;       /* NULL: eci_audit_log off */
     ngx_flag_t                  audit_required;
+    ngx_msec_t                  audit_timeout;
     size_t                      audit_body_max;
     ngx_msec_t                  exec_guard;  /* 0: off */
     ngx_array_t                *forward_headers;   /* of ngx_str_t */
@@ -316,6 +356,7 @@ ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b);
+void ngx_http_eci_audit_drain(ngx_http_eci_batch_t *b);
 ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_eci_key_counters_init(ngx_http_eci_main_conf_t *emcf);
 void ngx_http_eci_key_chosen(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
@@ -324,6 +365,11 @@ ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
 void ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
     ssize_t n);
+ngx_int_t ngx_http_eci_audit_acquire(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_release(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_writable(ngx_http_eci_audit_t *audit);
 size_t ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit);
 ssize_t ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
     size_t head, size_t len, ngx_err_t *err);

@@ -232,6 +232,20 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             "The seq of the last signed audit line (checkpoint).", "gauge",
             offsetof(ngx_http_eci_chain_node_t, signed_seq));
 
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_deleted_total",
+            "Times a worker found the audit file deleted (lines are not "
+            "written until a reopen).", "counter",
+            offsetof(ngx_http_eci_chain_node_t, deleted));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_recoveries_total",
+            "Chains recovered from a writer that died while writing.",
+            "counter", offsetof(ngx_http_eci_chain_node_t, recovered));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_busy_total",
+            "Times a worker found the audit file held by another process "
+            "and tried again later.", "counter",
+            offsetof(ngx_http_eci_chain_node_t, busy));
+
     acl = emcf->acls.elts;
 
     p = ngx_slprintf(p, last,
@@ -367,7 +381,7 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
 
     /* every per-file metric (ngx_http_eci_per_file), with room for more */
     for (i = 0; i < emcf->audits.nelts; i++) {
-        size += 8 * (128 + 2 * audits[i]->node->name_len);
+        size += 12 * (128 + 2 * audits[i]->name.len);
     }
 
     if (emcf->keystore != NULL) {
@@ -402,8 +416,15 @@ ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
 
     for (i = 0; i < emcf->audits.nelts; i++) {
         node = audits[i]->node;
+
+        if (node->serial != audits[i]->serial) {
+            /* an old worker's target, no longer configured */
+            continue;
+        }
+
         p = ngx_slprintf(p, last, "%s{file=\"", name);
-        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_http_eci_label(p, last, audits[i]->name.data,
+                               audits[i]->name.len);
         p = ngx_slprintf(p, last, "\"} %uL\n",
                          *(uint64_t *) ((u_char *) node + offset));
     }
