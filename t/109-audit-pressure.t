@@ -129,6 +129,9 @@ my $acl_doc = { principals => {
        'with audit_unavailable');
     ok($took < 8, sprintf('answered, not hung (after %.1f s; '
                           . 'eci_audit_timeout is 1s)', $took));
+    @health = map { $t->request('GET', '/health', timeout => 3) } 1 .. 3;
+    is(scalar(grep { ($_->{status} // 0) == 200 } @health), 3,
+       'and still served after that exec (no worker waits on a lock)');
     like($t->wait_for_log(qr/another process has been writing to the file/,
                           1),
          qr/\[crit\].*audit intent line to ".*audit\.fifo" not written: another process/,
