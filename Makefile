@@ -17,7 +17,7 @@ BUILD       ?= build
 CC          ?= cc
 
 CORE_NAMES  := eci_common eci_sha256 eci_keyscan eci_target eci_acl \
-               eci_acl_index eci_keystore eci_audit eci_chain
+               eci_acl_index eci_keystore eci_audit eci_chain eci_error
 CORE_SRCS   := $(CORE_NAMES:%=ngx_eci_module/%.c)
 CORE_HDRS   := $(wildcard ngx_eci_module/eci_*.h)
 ADAPTER_SRCS := $(wildcard ngx_eci_module/ngx_http_eci_*.c \

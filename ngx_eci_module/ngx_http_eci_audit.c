@@ -100,7 +100,7 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
 
     rec.event = "result";
     rec.decision = ctx->allowed ? "allow" : "deny";
-    rec.error = ctx->error;
+    rec.error = ctx->error ? eci_errors[ctx->error].code : NULL;
     rec.status = r->err_status ? r->err_status : r->headers_out.status;
 
     if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {

@@ -1270,11 +1270,14 @@ ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id)
  */
 ngx_int_t
 ngx_http_eci_error_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
-    const char *code, ngx_str_t *message, ngx_str_t *body)
+    eci_error_t error, ngx_str_t *message, ngx_str_t *body)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_str_t   rid;
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    rid;
+    const char  *code;
+
+    code = eci_errors[error].code;
 
     (void) ngx_http_eci_request_id(r, &rid);
 

@@ -15,6 +15,7 @@
 #include "ngx_http_eci_compat.h"
 
 #include "eci_common.h"
+#include "eci_error.h"
 #include "eci_sha256.h"
 #include "eci_keyscan.h"
 #include "eci_target.h"
@@ -93,10 +94,11 @@ typedef struct {
 #define NGX_HTTP_ECI_BODY_MAX         64
 
 
-/* the error codes the gateway answers and counts; 0 is "none" */
+/*
+ * Room for the counters of eci_error.h's codes in the shared zone, whose
+ * layout a reload keeps: more than ECI_NERRORS
+ */
 #define NGX_HTTP_ECI_NERRORS          24
-
-extern const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS];
 
 
 /* counted across workers for eci_status, kept over reloads */
@@ -276,7 +278,7 @@ struct ngx_http_eci_ctx_s {
     size_t                      n_overrides;
 
     /* what the gateway decided */
-    const char                 *error;       /* code, NULL when allowed */
+    eci_error_t                 error;       /* ECI_ERROR_NONE: allowed */
     ngx_str_t                   message;
 
     ngx_http_eci_audit_t       *audit;
@@ -340,7 +342,7 @@ ngx_int_t ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id);
 const eci_audit_response_t *ngx_http_eci_response(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, const char *code, ngx_str_t *message,
+    ngx_http_eci_ctx_t *ctx, eci_error_t error, ngx_str_t *message,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
