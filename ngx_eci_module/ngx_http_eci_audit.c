@@ -248,7 +248,7 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_eci_module);
-    b = emcf->batch;
+    b = &emcf->worker->batch;
 
     if (ctx->audit->syslog != NULL) {
         if (b->n > 0) {
@@ -864,7 +864,7 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
      * of overrides takes pool memory.
      */
     if (head + max <= NGX_HTTP_ECI_LINE_SCRATCH) {
-        buf = emcf->line_scratch;
+        buf = emcf->worker->line_scratch;
 
     } else {
         buf = ngx_pnalloc(r->pool, head + max);

@@ -640,7 +640,7 @@ ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf)
 {
     ngx_event_t  *ev;
 
-    ev = emcf->checkpoint;
+    ev = &emcf->worker->checkpoint;
 
     if (ev == NULL || ev->timer_set || ngx_exiting) {
         return;

@@ -900,12 +900,12 @@ ngx_http_eci_response(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
 
-    if (emcf->response_of != ctx->serial) {
+    if (emcf->worker->response_of != ctx->serial) {
         (void) eci_audit_response_parse((const char *) ctx->capture,
                                         ctx->truncated ? 0 : ctx->capture_len,
-                                        emcf->response);
-        emcf->response_of = ctx->serial;
+                                        emcf->worker->response);
+        emcf->worker->response_of = ctx->serial;
     }
 
-    return emcf->response;
+    return emcf->worker->response;
 }

@@ -998,6 +998,7 @@ static ngx_int_t
 ngx_http_eci_init(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
+    ngx_http_eci_worker_t      *w;
     ngx_http_core_main_conf_t  *cmcf;
     ngx_http_eci_main_conf_t   *emcf;
 
@@ -1020,43 +1021,26 @@ ngx_http_eci_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    emcf->random = ngx_palloc(cf->pool, NGX_HTTP_ECI_RANDOM_SIZE);
-    if (emcf->random == NULL) {
+    w = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_worker_t));
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
-    emcf->random_left = 0;
-
-    emcf->line_scratch = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_LINE_SCRATCH);
-    if (emcf->line_scratch == NULL) {
-        return NGX_ERROR;
-    }
-
-    emcf->batch = ngx_pcalloc(cf->pool, sizeof(ngx_http_eci_batch_t));
-    if (emcf->batch == NULL) {
-        return NGX_ERROR;
-    }
-
-    emcf->batch->buf = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_BATCH_SIZE);
-    if (emcf->batch->buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    emcf->batch->emcf = emcf;
-    emcf->batch->retry.cancelable = 1;
-
-    emcf->checkpoint = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
-    if (emcf->checkpoint == NULL) {
-        return NGX_ERROR;
-    }
-
+    w->random = ngx_palloc(cf->pool, NGX_HTTP_ECI_RANDOM_SIZE);
+    w->line_scratch = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_LINE_SCRATCH);
+    w->batch.buf = ngx_pnalloc(cf->pool, NGX_HTTP_ECI_BATCH_SIZE);
     /* not zeroed: response_of 0 says it holds no request's response */
-    emcf->response = ngx_palloc(cf->pool, sizeof(eci_audit_response_t));
-    if (emcf->response == NULL) {
+    w->response = ngx_palloc(cf->pool, sizeof(eci_audit_response_t));
+
+    if (w->random == NULL || w->line_scratch == NULL
+        || w->batch.buf == NULL || w->response == NULL)
+    {
         return NGX_ERROR;
     }
 
-    emcf->response_of = 0;
+    w->batch.emcf = emcf;
+    w->batch.retry.cancelable = 1;
+    emcf->worker = w;
 
     if (emcf->keystore != NULL) {
         emcf->key_counters = ngx_pcalloc(cf->pool,
@@ -1219,29 +1203,31 @@ ngx_int_t
 ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char                     *p;
+    ngx_http_eci_worker_t      *w;
     ngx_http_variable_value_t  *v;
     ngx_http_eci_main_conf_t   *emcf;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+    w = emcf->worker;
 
     v = &r->variables[emcf->request_id_index];
 
     if (!v->valid && !v->not_found) {
 
-        if (emcf->random_left < 16
-            && RAND_bytes(emcf->random, NGX_HTTP_ECI_RANDOM_SIZE) == 1)
+        if (w->random_left < 16
+            && RAND_bytes(w->random, NGX_HTTP_ECI_RANDOM_SIZE) == 1)
         {
-            emcf->random_left = NGX_HTTP_ECI_RANDOM_SIZE;
+            w->random_left = NGX_HTTP_ECI_RANDOM_SIZE;
         }
 
         p = ngx_pnalloc(r->pool, 32);
 
         /* else nginx's own handler below, which calls RAND_bytes() itself */
-        if (p != NULL && emcf->random_left >= 16) {
-            emcf->random_left -= 16;
+        if (p != NULL && w->random_left >= 16) {
+            w->random_left -= 16;
 
-            eci_hex((char *) p, emcf->random + emcf->random_left, 16);
-            ngx_memzero(emcf->random + emcf->random_left, 16);
+            eci_hex((char *) p, w->random + w->random_left, 16);
+            ngx_memzero(w->random + w->random_left, 16);
 
             v->data = p;
             v->len = 32;
@@ -1370,7 +1356,9 @@ ngx_http_eci_init_process(ngx_cycle_t *cycle)
     }
 
     /* no two workers may hand out the same request ids */
-    emcf->random_left = 0;
+    if (emcf->worker != NULL) {
+        emcf->worker->random_left = 0;
+    }
 
     if (emcf->keystore == NULL) {
         return NGX_OK;
@@ -1406,8 +1394,8 @@ ngx_http_eci_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (emcf->batch != NULL) {
-        ngx_http_eci_audit_drain(emcf->batch);
+    if (emcf->worker != NULL) {
+        ngx_http_eci_audit_drain(&emcf->worker->batch);
     }
 
     (void) ngx_http_eci_audit_sign(emcf, ECI_CHAIN_CHECKPOINT, 0);

@@ -218,12 +218,27 @@ typedef struct {
 #define NGX_HTTP_ECI_RETRY            10
 
 
+/*
+ * What a worker process changes as it runs, kept out of the configuration
+ * (which is read-only once loaded): allocated with it, one copy per worker
+ * after fork().
+ */
+typedef struct {
+    u_char                     *random;      /* see ngx_http_eci_request_id */
+    size_t                      random_left;
+    u_char                     *line_scratch;
+    ngx_http_eci_batch_t        batch;
+    ngx_event_t                 checkpoint;  /* see audit_chain.c */
+    eci_audit_response_t       *response;    /* see filter.c */
+    uint64_t                    response_of; /* the ctx->serial it holds */
+} ngx_http_eci_worker_t;
+
+
 typedef struct {
     eci_keystore_t             *keystore;
     ngx_str_t                   keystore_path;
     uint64_t                    keystore_load_us;
     eci_chain_signer_t         *signer;      /* NULL: no audit-signing */
-    ngx_event_t                *checkpoint;  /* per worker, see audit.c */
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
     ngx_shm_zone_t             *shm_zone;
@@ -237,12 +252,7 @@ typedef struct {
     ngx_int_t                   ssl_verify_index;
     /* the keystore's keys' counters, in eci_keystore_at() order */
     ngx_http_eci_key_counters_t  **key_counters;
-    u_char                     *random;      /* per worker, see .c */
-    size_t                      random_left;
-    u_char                     *line_scratch;
-    ngx_http_eci_batch_t       *batch;
-    eci_audit_response_t       *response;    /* per worker, see filter.c */
-    uint64_t                    response_of; /* the ctx->serial it holds */
+    ngx_http_eci_worker_t      *worker;      /* the state, not the conf */
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
