@@ -395,6 +395,18 @@ void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
 ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
     const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_eci_acl_keys_check(ngx_conf_t *cf,
+    ngx_http_eci_loc_conf_t *conf, ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_acl_ref_t *ref);
+ngx_uint_t ngx_http_eci_principal_from_cert(ngx_http_complex_value_t *cv);
 ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,
     ngx_str_t *first);
