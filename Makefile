@@ -502,7 +502,7 @@ BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
         bench-alloc bench-together bench-deps bench-acl-pathological \
-        bench-simd bench-candidate
+        bench-simd bench-candidate bench-candidate-absent
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -575,6 +575,18 @@ bench-ab: deps all bench-deps
 # (a build without the feature, same configuration as off); about 2 min
 bench-candidate: deps all bench-deps
 	timeout 600 perl bench/run.pl candidate
+
+# make bench-candidate-absent: the same with a fifth gateway, this tree
+# without the feature (bench/candidate-absent.patch, built in
+# build/absent/, about 2 min more): "off" against "absent" end to end
+bench-candidate-absent: deps all bench-deps
+	rm -rf $(BUILD)/absent && mkdir -p $(BUILD)/absent
+	tar -c --exclude=./build --exclude=./.git -f - . \
+	    | tar -x -C $(BUILD)/absent
+	patch -p1 -d $(BUILD)/absent < bench/candidate-absent.patch
+	$(MAKE) -C $(BUILD)/absent BUILD=build build/ngx_http_eci_module.so
+	BENCH_CAND_BASE=$(abspath $(BUILD)/absent/build/ngx_http_eci_module.so) \
+	    timeout 600 perl bench/run.pl candidate
 
 # B and C loaded at the same time on one core: C-B without the drift
 bench-together: deps all bench-deps
