@@ -485,8 +485,9 @@ load: all
 # make bench: figures, never a test (exits non-zero only when it could not
 # measure).  A = the mock ECI upstream (a second nginx) direct, B = plain
 # proxy_pass with a literal ECI-ApiKey, C = ngx_eci with everything on;
-# alternating rounds, medians, C/B; ACL scale; worker RSS over 200,000
-# requests.  Tested nginx on core 0, wrk + upstream on core 1; about 7 min.
+# alternating rounds, medians, C/B; eci_acl_candidate off and on; ACL
+# scale; worker RSS over 200,000 requests.  Tested nginx on core 0, wrk +
+# upstream on core 1; about 9 min.
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # make bench-syscalls: strace -c of B and C, system calls per exec by name.

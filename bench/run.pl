@@ -10,6 +10,7 @@
 #      audit lines with the SHA-256 chain to a file on disk)
 #
 # In one run: A B C rounds alternating (medians and paired ratios), the
+# candidate ACL off, off again (A/A), on and disagreeing (issue 15), the
 # ACL scale (100,000 principals and 1,000 groups against 3 principals:
 # nginx -t time, alternating throughput rounds with an A/A control, ns per
 # eci_acl_check() from bench/acl_lookup.c), worker RSS over 200,000
