@@ -902,7 +902,7 @@ sub candidate_ab {
         printf "%s - off: %+.2f us of worker CPU per exec (%+.1f%% of off's "
                . "%.2f); the A/A range is %+.2f .. %+.2f us: %s\n", $n, $m,
                100 * $m / $cpu_off, $cpu_off, $lo, $hi,
-               $m > $hi ? 'above it, a cost this run can see'
+               $m > $hi ? 'above it, larger than this run\'s A/A spread'
                : $m < $lo ? 'below it (faster than off: noise)'
                : 'inside it, not told from noise';
     }
