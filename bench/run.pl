@@ -799,11 +799,13 @@ sub module_ab {
 #            candidateDecision and candidateReason, and the disagreement
 #            counter is bumped (the worst case)
 # and with BENCH_CAND_BASE=other.so a fifth, "nofeat": the same
-# configuration as off on a module built without the feature (31dd457^).
-# "Off" leaves one pointer test in the access handler and three in the
-# audit line writer against nofeat; an end-to-end run cannot resolve that
-# (docs/performance.md has its instruction count), so what it can show is
-# that off2/off, on/off and nofeat/off are or are not inside the noise.
+# configuration as off on a module built without the feature (make
+# bench-candidate-absent: bench/candidate-absent.patch).  Against nofeat,
+# "off" adds a pointer test in the access handler, two pointer copies
+# into the audit record and three NULL tests in the audit line, 14
+# instructions per exec; an end-to-end run cannot resolve that
+# (docs/performance.md has the count), so what it can show is whether
+# on/off, on-diff/off and nofeat/off lie inside off2/off's noise.
 sub candidate_ab {
     my $rounds = $ENV{BENCH_CAND_ROUNDS} // 4;
     my $seconds = $ENV{BENCH_CAND_SECONDS} // 6;
@@ -814,7 +816,8 @@ sub candidate_ab {
         or die "acl_small(): no grant of 42 to change\n";
     write_file("$DIR/candidate-deny.json", $deny);
 
-    my %t = (off => { %{ $target{C} }, name => 'off (no eci_acl_candidate)' });
+    my %t = (off => { %{ $target{C} },
+                      name => 'off (no eci_acl_candidate)' });
     my @order = qw(off off2 on on-diff);
     my %spec = (
         off2      => [ undef, 'off2 (the same, A/A control)' ],
