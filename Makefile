@@ -485,14 +485,17 @@ load: all
 # make bench: figures, never a test (exits non-zero only when it could not
 # measure).  A = the mock ECI upstream (a second nginx) direct, B = plain
 # proxy_pass with a literal ECI-ApiKey, C = ngx_eci with everything on;
-# alternating rounds, medians, C/B; ACL scale; worker RSS over 200,000
-# requests.  Tested nginx on core 0, wrk + upstream on core 1; about 7 min.
+# alternating rounds, medians, C/B; eci_acl_candidate off and on; ACL
+# scale; worker RSS over 200,000 requests.  Tested nginx on core 0, wrk +
+# upstream on core 1; about 9 min.
 # make bench-profile: callgrind instruction counts per exec of B and C.
 # make bench-perf: native perf cpu-clock profile, us per exec of B and C.
 # make bench-syscalls: strace -c of B and C, system calls per exec by name.
 # make bench-alloc: bytes one exec takes from nginx's pools, B and C.
 # make bench-acl: ns per eci_acl_check(), small and large ACL (below).
-# BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SKIP=acl,memory,
+# make bench-candidate: eci_acl_candidate off / on, end to end (below).
+# BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS,
+# BENCH_SKIP=candidate,acl,memory,
 # BENCH_KEEP=1: see bench/README.md.
 
 BENCH_ROUNDS  ?= 5
@@ -500,7 +503,7 @@ BENCH_SECONDS ?= 10
 
 .PHONY: bench bench-acl bench-ab bench-profile bench-perf bench-syscalls \
         bench-alloc bench-together bench-deps bench-acl-pathological \
-        bench-simd
+        bench-simd bench-candidate bench-candidate-absent
 
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -515,7 +518,7 @@ bench: deps all bench-deps $(BUILD)/acl_lookup $(BUILD)/floor \
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    BENCH_ACL_LOOKUP=$(abspath $(BUILD)/acl_lookup) \
 	    BENCH_FLOOR=$(abspath $(BUILD)/floor) \
-	    timeout 900 perl bench/run.pl
+	    timeout 1200 perl bench/run.pl
 	timeout 300 $(BUILD)/acl_pathological
 
 # make bench-acl-pathological: hostile-sized ACLs and override lists
@@ -566,6 +569,25 @@ bench-ab: deps all bench-deps
 	@test -n "$(BASE)" || { echo "bench-ab: set BASE=path/to/ngx_http_eci_module.so"; exit 1; }
 	BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    timeout 900 perl bench/run.pl ab $(abspath $(BASE))
+
+# make bench-candidate: only make bench's candidate ACL part (issue 15):
+# eci_acl_candidate off, off again (A/A), on, on and disagreeing, rounds
+# rotating; BENCH_CAND_ROUNDS, BENCH_CAND_SECONDS, BENCH_CAND_BASE=other.so
+# (a build without the feature, same configuration as off); about 2 min
+bench-candidate: deps all bench-deps
+	timeout 600 perl bench/run.pl candidate
+
+# make bench-candidate-absent: the same with a fifth gateway, this tree
+# without the feature (bench/candidate-absent.patch, built in
+# build/absent/, about 2 min more): "off" against "absent" end to end
+bench-candidate-absent: deps all bench-deps
+	rm -rf $(BUILD)/absent && mkdir -p $(BUILD)/absent
+	tar -c --exclude=./build --exclude=./.git -f - . \
+	    | tar -x -C $(BUILD)/absent
+	patch -p1 -d $(BUILD)/absent < bench/candidate-absent.patch
+	$(MAKE) -C $(BUILD)/absent BUILD=build build/ngx_http_eci_module.so
+	BENCH_CAND_BASE=$(abspath $(BUILD)/absent/build/ngx_http_eci_module.so) \
+	    timeout 600 perl bench/run.pl candidate
 
 # B and C loaded at the same time on one core: C-B without the drift
 bench-together: deps all bench-deps
