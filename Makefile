@@ -577,15 +577,22 @@ bench-ab: deps all bench-deps
 bench-candidate: deps all bench-deps
 	timeout 600 perl bench/run.pl candidate
 
-# make bench-candidate-absent: the same with a fifth gateway, this tree
-# without the feature (bench/candidate-absent.patch, built in
-# build/absent/, about 2 min more): "off" against "absent" end to end
+# make bench-candidate-absent: the same with a fifth gateway, the module
+# without the feature (bench/candidate-absent.patch, about 2 min more):
+# "off" against "absent" end to end.  The patch is against commit
+# CAND_ABSENT_BASE, so every gateway of this run is built from that
+# commit (build/absent-base/) and nofeat from it with the patch
+# (build/absent/): one tree but for the feature.
+CAND_ABSENT_BASE := 570b407
 bench-candidate-absent: deps all bench-deps
-	rm -rf $(BUILD)/absent && mkdir -p $(BUILD)/absent
-	tar -c --exclude=./build --exclude=./.git -f - . \
-	    | tar -x -C $(BUILD)/absent
+	rm -rf $(BUILD)/absent $(BUILD)/absent-base
+	mkdir -p $(BUILD)/absent $(BUILD)/absent-base
+	git archive $(CAND_ABSENT_BASE) | tar -x -C $(BUILD)/absent-base
+	git archive $(CAND_ABSENT_BASE) | tar -x -C $(BUILD)/absent
 	patch -p1 -d $(BUILD)/absent < bench/candidate-absent.patch
+	$(MAKE) -C $(BUILD)/absent-base BUILD=build build/ngx_http_eci_module.so
 	$(MAKE) -C $(BUILD)/absent BUILD=build build/ngx_http_eci_module.so
+	BENCH_MODULE=$(abspath $(BUILD)/absent-base/build/ngx_http_eci_module.so) \
 	BENCH_CAND_BASE=$(abspath $(BUILD)/absent/build/ngx_http_eci_module.so) \
 	    timeout 600 perl bench/run.pl candidate
 
