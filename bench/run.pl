@@ -10,6 +10,7 @@
 #      audit lines with the SHA-256 chain to a file on disk)
 #
 # In one run: A B C rounds alternating (medians and paired ratios), the
+# candidate ACL off, off again (A/A), on and disagreeing (issue 15), the
 # ACL scale (100,000 principals and 1,000 groups against 3 principals:
 # nginx -t time, alternating throughput rounds with an A/A control, ns per
 # eci_acl_check() from bench/acl_lookup.c), worker RSS over 200,000
@@ -143,6 +144,7 @@ my %mode = (
     syscalls    => \&syscalls,
     allocations => \&per_request_allocations,
     together    => \&together,
+    candidate   => \&candidate_ab,
     ab          => sub {
         module_ab($ARGV[1] // die "usage: run.pl ab OTHER-MODULE.so\n");
     },
@@ -196,6 +198,8 @@ metrics_check($port{gw});
 floor($target{C}{audit}, \%res, median(@extra));
 
 stop_nginx($px);
+
+candidate_ab() if $SKIP !~ /\bcandidate\b/;
 
 
 # --- ACL scale ---------------------------------------------------------
@@ -779,6 +783,154 @@ sub module_ab {
                join(' ', map { sprintf '%+.2f', $_ } @d), median(@d),
                $x, $y, median(@r);
     }
+}
+
+
+# --- the candidate ACL (issue 15; make bench-candidate) -----------------
+
+# eci_acl_candidate off and on, end to end: four gateways of this build
+# with the same configuration as C, the order rotating by round:
+#   off      no eci_acl_candidate (C itself)
+#   off2     the same again, its own nginx, port and audit file: off2/off
+#            is an A/A comparison, this benchmark's own noise floor
+#   on       eci_acl_candidate with a copy of the enforced ACL: a second
+#            lookup per exec, the two always agree (the usual roll-out)
+#   on-diff  a candidate that denies the exec: every result line carries
+#            candidateDecision and candidateReason, and the disagreement
+#            counter is bumped (the worst case)
+# and with BENCH_CAND_BASE=other.so a fifth, "nofeat": the same
+# configuration as off on a module built without the feature (make
+# bench-candidate-absent: bench/candidate-absent.patch).  Against nofeat,
+# "off" adds a pointer test in the access handler, two pointer copies
+# into the audit record and three NULL tests in the audit line, 14
+# instructions per exec; an end-to-end run cannot resolve that
+# (docs/performance.md has the count), so what it can show is whether
+# on/off, on-diff/off and nofeat/off lie inside off2/off's noise.
+sub candidate_ab {
+    my $rounds = $ENV{BENCH_CAND_ROUNDS} // 4;
+    my $seconds = $ENV{BENCH_CAND_SECONDS} // 6;
+    my $base = $ENV{BENCH_CAND_BASE};
+
+    write_file("$DIR/candidate-same.json", acl_small());
+    (my $deny = acl_small()) =~ s/\[1, 2, 42\]/[1, 2, 43]/
+        or die "acl_small(): no grant of 42 to change\n";
+    write_file("$DIR/candidate-deny.json", $deny);
+
+    my %t = (off => { %{ $target{C} },
+                      name => 'off (no eci_acl_candidate)' });
+    my @order = qw(off off2 on on-diff);
+    my %spec = (
+        off2      => [ undef, 'off2 (the same, A/A control)' ],
+        on        => [ "$DIR/candidate-same.json",
+                       'on (candidate = enforced ACL)' ],
+        'on-diff' => [ "$DIR/candidate-deny.json",
+                       'on-diff (candidate denies)' ],
+    );
+    if (defined $base && $base ne '') {
+        -e $base or die "BENCH_CAND_BASE $base is missing\n";
+        system('cp', $base, "$DIR/nofeat_module.so") == 0
+            or die "cp $base: failed\n";
+        $spec{nofeat} = [ undef, 'nofeat (module without the feature)',
+                          "$DIR/nofeat_module.so" ];
+        push @order, 'nofeat';
+    }
+
+    my @gw;
+    for my $n (grep { $_ ne 'off' } @order) {
+        my ($cand, $name, $module) = @{ $spec{$n} };
+        (my $file = "cand-$n") =~ s/-diff$/diff/;
+        my $port = free_port();
+        my $conf = write_gateway_conf($file, $port, "$DIR/acl-small.json",
+                                      'warn', $module);
+        if (defined $cand) {
+            my $c = slurp($conf);
+            $c =~ s/^([ \t]*)(eci_acl\s+\S+;\n)
+                   /$1$2$1eci_acl_candidate $cand;\n/mx
+                or die "$conf: no eci_acl line\n";
+            write_file($conf, $c);
+        }
+        my $master = start_nginx_conf($file, $conf, $CORE_NGINX);
+        push @gw, $master;
+        $t{$n} = { name => $name, port => $port, pid => worker_of($master),
+                   audit => "$DIR/$file-audit.log" };
+        my ($st) = http_post($port);
+        die "$name: answered $st, not 200\n" unless $st == 200;
+    }
+
+    section("Candidate ACL: $rounds rounds of ${seconds}s of "
+            . join(' ', @order) . ", the order rotating; wrk -t1 -c$CONNS"
+            . " on core $CORE_LOAD");
+
+    wrk_round($t{$_}, $WARMUP) for @order;
+
+    my %res;
+    for my $round (1 .. $rounds) {
+        my @o = @order;
+        push @o, shift @o for 1 .. ($round - 1) % @order;
+        for my $n (@o) {
+            truncate_audit($t{$n}{audit});
+            my $m = wrk_round($t{$n}, $seconds);
+            push @{ $res{$n} }, $m;
+            print_round($round, $n, $m);
+        }
+    }
+
+    print "\n";
+    summary_table(\%res, \@order, \%t);
+
+    # paired with off in the same round; off2 gives the noise's range
+    my %d;
+    print "\npaired with off by round (X/off throughput, X-off worker CPU "
+          . "per request): median [min .. max]\n";
+    for my $n (grep { $_ ne 'off' } @order) {
+        my @i = 0 .. $rounds - 1;
+        $d{$n}{rps} = [ map { $res{$n}[$_]{rps} / $res{off}[$_]{rps} } @i ];
+        $d{$n}{cpu} = [ map { $res{$n}[$_]{cpu_us} - $res{off}[$_]{cpu_us} }
+                        @i ];
+        for my $p (qw(p50 p99)) {
+            $d{$n}{$p} = [ map { $res{$n}[$_]{$p} - $res{off}[$_]{$p} } @i ];
+        }
+        printf "%-8s throughput %.3f [%.3f .. %.3f]  CPU %+.2f us "
+               . "[%+.2f .. %+.2f]  p50 %+.0f us  p99 %+.0f us\n", $n,
+               median(@{ $d{$n}{rps} }), minmax(@{ $d{$n}{rps} }),
+               median(@{ $d{$n}{cpu} }), minmax(@{ $d{$n}{cpu} }),
+               median(@{ $d{$n}{p50} }), median(@{ $d{$n}{p99} });
+    }
+
+    my ($lo, $hi) = minmax(@{ $d{off2}{cpu} });
+    my $cpu_off = median(map { $_->{cpu_us} } @{ $res{off} });
+    print "\n";
+    for my $n (grep { $_ ne 'off' && $_ ne 'off2' } @order) {
+        my $m = median(@{ $d{$n}{cpu} });
+        printf "%s - off: %+.2f us of worker CPU per exec (%+.1f%% of off's "
+               . "%.2f); the A/A range is %+.2f .. %+.2f us: %s\n", $n, $m,
+               100 * $m / $cpu_off, $cpu_off, $lo, $hi,
+               $m > $hi ? 'above it, larger than this run\'s A/A spread'
+               : $m < $lo ? 'below it (faster than off: noise)'
+               : 'inside it, not told from noise';
+    }
+
+    # the candidate really ran: on-diff disagreed on every exec, on never
+    my %dis;
+    for my $n (qw(on on-diff)) {
+        my $mt = metrics($t{$n}{port});
+        my $sum = 0;
+        $sum += $1 while $mt =~ /^eci_acl_candidate_disagreements_total
+                                  \{[^}]*\}\ (\d+)/mgx;
+        $dis{$n} = $sum;
+    }
+    my $served = served($t{'on-diff'}{port});
+    printf "eci_status: on disagreed %d times; on-diff %d times in %d "
+           . "execs\n", $dis{on}, $dis{'on-diff'}, $served;
+    die "on-diff: the candidate did not disagree on every exec\n"
+        unless $dis{'on-diff'} == $served && $dis{on} == 0;
+
+    stop_nginx($_) for @gw;
+}
+
+sub minmax {
+    my @s = sort { $a <=> $b } @_;
+    return ($s[0], $s[-1]);
 }
 
 

@@ -14,8 +14,7 @@
 static ngx_int_t ngx_http_eci_forward(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 static ngx_int_t ngx_http_eci_deny(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *fmt, ...);
+    ngx_http_eci_ctx_t *ctx, eci_error_t error, const char *fmt, ...);
 static ngx_int_t ngx_http_eci_check_request(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 static ngx_int_t ngx_http_eci_read_body(ngx_http_request_t *r,
@@ -156,7 +155,7 @@ ngx_http_eci_check_request(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                                 &ctx->id, &err);
 
     if (trc == ECI_TARGET_NOT_FOUND) {
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_NOT_FOUND, "not_found",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_NOT_FOUND,
                                  "no such operation: the gateway serves "
                                  "only POST /api/v202106/reportdistribution/"
                                  "{reportDistributionId}/exec");
@@ -164,13 +163,12 @@ ngx_http_eci_check_request(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     if (trc != ECI_TARGET_OK) {
         ctx->id = 0;
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                 "invalid_request", "%s", err.msg);
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_INVALID_REQUEST, "%s",
+                                 err.msg);
     }
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                 "method_not_allowed",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_METHOD_NOT_ALLOWED,
                                  "the exec operation takes POST only");
     }
 
@@ -189,21 +187,19 @@ ngx_http_eci_check_request(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         != ECI_TARGET_OK)
     {
         ctx->n_overrides = 0;
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                 "invalid_request", "%s", err.msg);
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_INVALID_REQUEST, "%s",
+                                 err.msg);
     }
 
     ctx->has_overrides = present ? 1 : 0;
 
     if (ngx_http_eci_check_content_type(r, &ct_count) != NGX_OK) {
         if (ct_count > 1) {
-            return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request",
+            return ngx_http_eci_deny(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                      "more than one Content-Type header");
         }
 
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                 "unsupported_media_type",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_UNSUPPORTED_MEDIA_TYPE,
                                  "Content-Type must be application/json");
     }
 
@@ -223,8 +219,7 @@ ngx_http_eci_read_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
     ngx_int_t  rc;
 
     if (r->headers_in.content_length_n > NGX_HTTP_ECI_BODY_MAX) {
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                 "invalid_request",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                  "the exec operation takes no request "
                                  "body; recipients go in overrideUserIds");
     }
@@ -306,8 +301,7 @@ ngx_http_eci_check_body(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
     }
 
     if (state == 1 || state == 3) {
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                 "invalid_request",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                  "the exec operation takes no request "
                                  "body; recipients go in overrideUserIds");
     }
@@ -345,16 +339,14 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         if (vv == NULL || vv->not_found || vv->len != 7
             || ngx_strncmp(vv->data, "SUCCESS", 7) != 0)
         {
-            return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                     "unauthenticated",
+            return ngx_http_eci_deny(r, ctx, ECI_ERROR_UNAUTHENTICATED,
                                      "the caller's client certificate was "
                                      "not verified");
         }
     }
 
     if (principal.len == 0) {
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                 "unauthenticated",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_UNAUTHENTICATED,
                                  "the caller could not be identified");
     }
 
@@ -381,10 +373,9 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
             if (key == NULL) {
                 /* nginx -t checked every name: fail closed anyway */
-                return ngx_http_eci_deny(r, ctx,
-                                         NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                         "internal_error", "the grant's API "
-                                         "key is not in the keystore");
+                return ngx_http_eci_deny(r, ctx, ECI_ERROR_INTERNAL_ERROR,
+                                         "the grant's API key is not in "
+                                         "the keystore");
             }
         }
 
@@ -392,22 +383,22 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         break;
 
     case ECI_ACL_UNKNOWN_PRINCIPAL:
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_FORBIDDEN,
                                  "the caller has no grant in the gateway "
                                  "ACL");
 
     case ECI_ACL_NO_PERMISSION:
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_FORBIDDEN,
                                  "the caller lacks the permission "
                                  ECI_PERMISSION_EXEC);
 
     case ECI_ACL_ID_DENIED:
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_FORBIDDEN,
                                  "the caller may not execute report "
                                  "distribution %d", (int) ctx->id);
 
     default: /* ECI_ACL_OVERRIDE_DENIED */
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_FORBIDDEN,
                                  "the caller may not send report "
                                  "distribution %d to user %d",
                                  (int) ctx->id, (int) denied);
@@ -426,8 +417,7 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             break;
 
         case NGX_DECLINED:
-            return ngx_http_eci_deny(r, ctx, NGX_HTTP_CONFLICT,
-                                     "duplicate_exec",
+            return ngx_http_eci_deny(r, ctx, ECI_ERROR_DUPLICATE_EXEC,
                                      "report distribution %d was executed "
                                      "with the same recipients less than "
                                      "%M ms ago by request %V; not sent "
@@ -435,8 +425,7 @@ ngx_http_eci_authorise(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                                      elcf->exec_guard, &first);
 
         default:
-            return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "service_unavailable",
+            return ngx_http_eci_deny(r, ctx, ECI_ERROR_SERVICE_UNAVAILABLE,
                                      "the duplicate-exec guard cannot "
                                      "record the exec");
         }
@@ -517,8 +506,7 @@ ngx_http_eci_reentry(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    return ngx_http_eci_deny(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                             "internal_error",
+    return ngx_http_eci_deny(r, ctx, ECI_ERROR_INTERNAL_ERROR,
                              "an internal redirect re-entered the gateway "
                              "after its decision");
 }
@@ -532,8 +520,7 @@ ngx_http_eci_forward(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     if (ctx->intent_failed && elcf->audit_required) {
         ngx_http_eci_guard_release(r, ctx);
 
-        return ngx_http_eci_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "audit_unavailable",
+        return ngx_http_eci_deny(r, ctx, ECI_ERROR_AUDIT_UNAVAILABLE,
                                  "the gateway cannot write its audit log; "
                                  "no exec is forwarded until it can");
     }
@@ -565,7 +552,7 @@ ngx_http_eci_forward(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
+    eci_error_t error, const char *fmt, ...)
 {
     u_char           *p;
     va_list           args;
@@ -582,7 +569,7 @@ ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     ctx->decided = 1;
     ctx->allowed = 0;
-    ctx->error = code;
+    ctx->error = error;
     ctx->message.len = p - msg;
     ctx->message.data = ngx_pnalloc(r->pool, ctx->message.len);
     if (ctx->message.data == NULL) {
@@ -593,20 +580,20 @@ ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ngx_memcpy(ctx->message.data, msg, ctx->message.len);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "eci: %s: %V", code, &ctx->message);
+                  "eci: %s: %V", eci_errors[error].code, &ctx->message);
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (ngx_http_eci_error_body(r, ctx, code, &ctx->message, &body)
+    if (ngx_http_eci_error_body(r, ctx, error, &ctx->message, &body)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (status == NGX_HTTP_NOT_ALLOWED) {
+    if (error == ECI_ERROR_METHOD_NOT_ALLOWED) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -620,7 +607,7 @@ ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     ctx->own_response = 1;
 
-    r->headers_out.status = status;
+    r->headers_out.status = eci_errors[error].status;
     r->headers_out.content_length_n = body.len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = sizeof("application/json") - 1;

@@ -4,10 +4,11 @@
  * Each line is sealed into a chain (seq + SHA-256, see eci_chain.h) whose
  * state lives in shared memory, so all workers write one sequence and a
  * reload continues it (its start, checkpoints and stop are in
- * ngx_http_eci_audit_chain.c).  The chain is advanced, and the line
- * written with one write(2) to a file the master opened with O_APPEND,
- * under one lock: the order of lines in the file is the order of the
- * chain.
+ * ngx_http_eci_audit_chain.c).  The chain is advanced, and the lines
+ * written with one writev(2) to a file the master opened with O_APPEND,
+ * by the one process that holds the right to the file: the order of lines
+ * in the file is the order of the chain.  No lock that other workers wait
+ * for is held while writing, so a hung write stalls its own worker only.
  *
  * An allowed exec gets an "intent" line before it is forwarded (if that
  * cannot be written and eci_audit_required is on, the exec does not
@@ -15,15 +16,14 @@
  * request gets its result line only.
  *
  * Lines to a file are gathered per worker over one pass of the event loop
- * and written together at its end, by a posted event: one lock, one
- * writev(2) for the dozens of lines a busy worker makes per pass instead
- * of a write each.  An exec waits for its intent line (its request
- * resumes once the line is in the file), so nothing is forwarded before
- * its intent is written; a result line reaches the file at the end of the
- * pass its request ended in.  The seq and the chain are given at the
- * write, under the lock, so the file's order is still the chain's.
- * Syslog lines go out at once (ngx_http_eci_audit_syslog()), and so does
- * the rare line longer than the batch, built in the pool.
+ * and written together at its end, by a posted event: one writev(2) for
+ * the dozens of lines a busy worker makes per pass instead of a write
+ * each.  An exec waits for its intent line (its request resumes once the
+ * line is in the file, or once eci_audit_timeout has passed while another
+ * process held the file), so nothing is forwarded before its intent is
+ * written.  A result line reaches the file at the end of the pass its
+ * request ended in, or with the next try when the file was held.  Syslog
+ * lines go out at once (ngx_http_eci_audit_syslog()).
  */
 
 #include "ngx_http_eci_module.h"
@@ -35,9 +35,12 @@ static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
 static ngx_int_t ngx_http_eci_audit_queue(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
-static ngx_int_t ngx_http_eci_audit_large(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, size_t max);
 static void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
+static void ngx_http_eci_audit_compact(ngx_http_eci_batch_t *b);
+static ssize_t ngx_http_eci_audit_writev(ngx_http_eci_audit_t *audit,
+    struct iovec *iov, ngx_uint_t niov);
+static void ngx_http_eci_audit_failed(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
 static void ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_pending_t *lines, ngx_uint_t n);
 static void ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
@@ -97,7 +100,7 @@ ngx_http_eci_audit_handler(ngx_http_request_t *r)
 
     rec.event = "result";
     rec.decision = ctx->allowed ? "allow" : "deny";
-    rec.error = ctx->error;
+    rec.error = ctx->error ? eci_errors[ctx->error].code : NULL;
     rec.status = r->err_status ? r->err_status : r->headers_out.status;
 
     if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {
@@ -229,20 +232,23 @@ ngx_http_eci_audit_record(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
  * Puts the line in the worker's batch, without its seq and chain, and has
  * the batch written at the end of this pass of the event loop.  NGX_AGAIN:
  * an intent waits for that (ctx->pending); NGX_OK: a result line is
- * queued, or a line that does not go through the batch is written;
- * NGX_ERROR: it is not.
+ * queued, or a syslog line sent; NGX_ERROR: it is not (the batch is full
+ * of lines for a file another process holds, or memory ran out).
  */
 static ngx_int_t
 ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     eci_audit_record_t *rec)
 {
-    size_t                     len;
+    size_t                     len, max;
+    u_char                    *line;
     ngx_http_eci_batch_t      *b;
     ngx_http_eci_pending_t    *p;
+    ngx_http_eci_loc_conf_t   *elcf;
     ngx_http_eci_main_conf_t  *emcf;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-    b = emcf->batch;
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_eci_module);
+    b = &emcf->worker->batch;
 
     if (ctx->audit->syslog != NULL) {
         if (b->n > 0) {
@@ -253,17 +259,25 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         return ngx_http_eci_audit_syslog(r, ctx, rec);
     }
 
+    if (b->n == NGX_HTTP_ECI_BATCH_LINES) {
+        ngx_http_eci_audit_flush(b);
+    }
+
+    if (b->n == NGX_HTTP_ECI_BATCH_LINES) {
+        goto full;
+    }
+
     /*
      * The line is written straight into the room left in the batch; only
      * one that does not fit even an empty batch is measured (which reads
-     * every string once more) and built in the pool.
+     * every string once more) and built in memory of its own.
      */
     len = 0;
+    line = b->buf + b->used;
+    max = 0;
 
-    if (b->n < NGX_HTTP_ECI_BATCH_LINES
-        && NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM)
-    {
-        len = eci_audit_line_write(rec, (char *) b->buf + b->used,
+    if (NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM) {
+        len = eci_audit_line_write(rec, (char *) line,
                                    NGX_HTTP_ECI_BATCH_SIZE - b->used
                                    - NGX_HTTP_ECI_LINE_ROOM);
     }
@@ -271,29 +285,64 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     if (len == 0 && b->n > 0) {
         ngx_http_eci_audit_flush(b);
 
-        len = eci_audit_line_write(rec, (char *) b->buf,
-                                   NGX_HTTP_ECI_BATCH_SIZE
-                                   - NGX_HTTP_ECI_LINE_ROOM);
+        if (b->n == NGX_HTTP_ECI_BATCH_LINES) {
+            goto full;
+        }
+
+        line = b->buf + b->used;
+
+        if (NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM) {
+            len = eci_audit_line_write(rec, (char *) line,
+                                       NGX_HTTP_ECI_BATCH_SIZE - b->used
+                                       - NGX_HTTP_ECI_LINE_ROOM);
+        }
     }
 
     if (len == 0) {
-        return ngx_http_eci_audit_large(r, ctx, rec,
-                                        eci_audit_line_max(rec));
+        /* a line longer than the batch, or a batch still held */
+        max = eci_audit_line_max(rec);
+
+        line = ngx_alloc(max, r->connection->log);
+        if (line == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = eci_audit_line_write(rec, (char *) line, max);
+
+        if (len == 0) {
+            ngx_free(line);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "eci: audit line did not fit its own bound");
+            ngx_http_eci_audit_failed(emcf, ctx->audit);
+
+            return NGX_ERROR;
+        }
     }
 
     p = &b->lines[b->n];
 
     p->audit = ctx->audit;
-    p->line = b->buf + b->used;
+    p->line = line;
     p->len = len;
-    /* the line and what seq and seal add to it */
-    p->cap = len + NGX_HTTP_ECI_LINE_ROOM;
     p->event = rec->event;
     p->written = 0;
     p->done = 0;
+    p->held = 0;
     p->waiter = NULL;
+    p->deadline = ngx_current_msec + elcf->audit_timeout;
 
-    b->used += p->cap;
+    if (max) {
+        p->cap = max;
+        p->heap = 1;
+
+    } else {
+        /* the line and what seq and seal add to it */
+        p->cap = len + NGX_HTTP_ECI_LINE_ROOM;
+        p->heap = 0;
+        b->used += p->cap;
+    }
+
     b->n++;
 
     if (!b->flush.posted) {
@@ -311,45 +360,18 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ctx->pending = p;
 
     return NGX_AGAIN;
-}
 
+full:
 
-/* a line longer than the batch: built in the pool and written at once */
-static ngx_int_t
-ngx_http_eci_audit_large(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
-    eci_audit_record_t *rec, size_t max)
-{
-    ngx_http_eci_pending_t     p;
-    ngx_http_eci_main_conf_t  *emcf;
+    /* its file has been held longer than the batch could wait */
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                  "eci: audit %s line to \"%V\" not written: the lines "
+                  "before it still wait for the file", rec->event,
+                  &ctx->audit->name);
 
-    emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
+    ngx_http_eci_audit_failed(emcf, ctx->audit);
 
-    ngx_memzero(&p, sizeof(ngx_http_eci_pending_t));
-
-    p.line = ngx_pnalloc(r->pool, max);
-    if (p.line == NULL) {
-        return NGX_ERROR;
-    }
-
-    p.audit = ctx->audit;
-    p.len = eci_audit_line_write(rec, (char *) p.line, max);
-    p.cap = max;
-    p.event = rec->event;
-
-    if (p.len == 0) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "eci: audit line did not fit its own bound");
-
-        ngx_shmtx_lock(&emcf->shpool->mutex);
-        ctx->audit->node->failed++;
-        ngx_shmtx_unlock(&emcf->shpool->mutex);
-
-        return NGX_ERROR;
-    }
-
-    ngx_http_eci_audit_write_lines(emcf, &p, 1);
-
-    return p.written ? NGX_OK : NGX_ERROR;
+    return NGX_ERROR;
 }
 
 
@@ -370,9 +392,11 @@ ngx_http_eci_audit_flush_handler(ngx_event_t *ev)
 
 
 /*
- * Writes the batch: under the lock, each file's lines get their seq and
- * chain and go out in one writev(2); then each waiting exec is told how
- * its intent fared and resumed through its connection's write event.
+ * Writes the batch: each file's lines get their seq and chain and go out
+ * in one writev(2); then each waiting exec is told how its intent fared
+ * and resumed through its connection's write event.  The lines of a file
+ * another process is writing to stay for the next try, an intent among
+ * them until its eci_audit_timeout.
  */
 void
 ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
@@ -387,8 +411,95 @@ ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b)
 
     ngx_http_eci_audit_write_lines(b->emcf, b->lines, b->n);
 
-    b->n = 0;
-    b->used = 0;
+    ngx_http_eci_audit_compact(b);
+
+    /* cancelable: it keeps no exiting worker alive by itself */
+    if (b->n > 0 && !b->retry.timer_set) {
+        b->retry.handler = ngx_http_eci_audit_flush_handler;
+        b->retry.data = b;
+        b->retry.log = ngx_cycle->log;
+        ngx_add_timer(&b->retry, NGX_HTTP_ECI_RETRY);
+    }
+}
+
+
+/*
+ * At a worker's exit: its lines wait a second at most for a file another
+ * process holds; what is still not written then is lost, and said so.
+ */
+void
+ngx_http_eci_audit_drain(ngx_http_eci_batch_t *b)
+{
+    ngx_uint_t  i, tries;
+
+    for (tries = 0; b->n > 0 && tries < 1000 / NGX_HTTP_ECI_RETRY; tries++) {
+        if (tries > 0) {
+            ngx_msleep(NGX_HTTP_ECI_RETRY);
+            ngx_time_update();
+        }
+
+        ngx_http_eci_audit_flush(b);
+    }
+
+    for (i = 0; i < b->n; i++) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "eci: audit %s line to \"%V\" not written: another "
+                      "process held the file while this one exited",
+                      b->lines[i].event, &b->lines[i].audit->name);
+
+        ngx_http_eci_audit_failed(b->emcf, b->lines[i].audit);
+
+        b->lines[i].done = 1;
+    }
+
+    ngx_http_eci_audit_compact(b);
+}
+
+
+/* the lines written or given up leave the batch; the others move up */
+static void
+ngx_http_eci_audit_compact(ngx_http_eci_batch_t *b)
+{
+    size_t                   used;
+    ngx_uint_t               i, k;
+    ngx_http_eci_pending_t  *p;
+
+    used = 0;
+    k = 0;
+
+    for (i = 0; i < b->n; i++) {
+        p = &b->lines[i];
+
+        if (p->done) {
+            if (p->heap) {
+                ngx_free(p->line);
+            }
+
+            continue;
+        }
+
+        if (!p->heap) {
+            if (p->line != b->buf + used) {
+                ngx_memmove(b->buf + used, p->line, p->len);
+                p->line = b->buf + used;
+            }
+
+            used += p->cap;
+        }
+
+        if (k != i) {
+            b->lines[k] = *p;
+
+            if (b->lines[k].waiter != NULL) {
+                b->lines[k].waiter->pending = &b->lines[k];
+            }
+        }
+
+        k++;
+    }
+
+    b->n = k;
+    b->used = used;
 }
 
 
@@ -404,21 +515,21 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 
     err = 0;
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
+    for (i = 0; i < n; i++) {
+        lines[i].held = 0;
+    }
 
     for (i = 0; i < n; i++) {
-        if (!lines[i].done) {
+        if (!lines[i].done && !lines[i].held) {
             ngx_http_eci_audit_write_file(emcf, lines, n, i, &err);
         }
     }
 
-    ngx_shmtx_unlock(&emcf->shpool->mutex);
-
     ngx_http_eci_audit_arm(emcf);
 
-    /* outside the lock: it needs none, and it may wait for the disk */
+    /* it needs no right to the file, and it may wait for the disk */
     for (i = 0; i < n; i++) {
-        if (lines[i].audit->reserve_due) {
+        if (lines[i].done && lines[i].audit->reserve_due) {
             ngx_http_eci_audit_reserve(ngx_cycle->log, lines[i].audit);
         }
     }
@@ -427,7 +538,25 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
         p = &lines[i];
         ctx = p->waiter;
 
-        if (!p->written) {
+        if (!p->done) {
+            /* its file is held; an intent waits no longer than its time */
+            if (ctx == NULL
+                || (ngx_msec_int_t) (p->deadline - ngx_current_msec) > 0)
+            {
+                continue;
+            }
+
+            p->done = 1;
+
+            ngx_log_error(NGX_LOG_CRIT, ctx->request->connection->log, 0,
+                          "eci: audit intent line to \"%V\" not written: "
+                          "another process has been writing to the file "
+                          "for longer than eci_audit_timeout",
+                          &p->audit->name);
+
+            ngx_http_eci_audit_failed(emcf, p->audit);
+
+        } else if (!p->written) {
             log = ctx ? ctx->request->connection->log : ngx_cycle->log;
 
             ngx_log_error(NGX_LOG_CRIT, log, err,
@@ -441,13 +570,18 @@ ngx_http_eci_audit_write_lines(ngx_http_eci_main_conf_t *emcf,
 
         ctx->pending = NULL;
         ctx->intent_failed = p->written ? 0 : 1;
+        p->waiter = NULL;
 
         ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
     }
 }
 
 
-/* the lines for one file, from lines[first] on: seal, one writev */
+/*
+ * The lines for one file, from lines[first] on: seal, one writev, with
+ * the right to the file but not the zone's lock.  When another process
+ * holds the file, the lines are left as they are (held).
+ */
 static void
 ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_pending_t *lines, ngx_uint_t n, ngx_uint_t first,
@@ -455,7 +589,8 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
 {
     size_t                      len, at;
     ssize_t                     w;
-    ngx_uint_t                  i, niov;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, niov, writable;
     eci_chain_t                 chain;
     ngx_http_eci_audit_t       *audit;
     ngx_http_eci_pending_t     *p;
@@ -465,9 +600,33 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
     audit = lines[first].audit;
     node = audit->node;
 
-    /* a chain's first line is its start; a new file begins signed */
-    (void) ngx_http_eci_audit_begin(emcf, audit);
-    ngx_http_eci_audit_rotated(emcf, audit);
+    rc = ngx_http_eci_audit_acquire(emcf, audit);
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        for (i = first; i < n; i++) {
+            if (lines[i].audit != audit) {
+                continue;
+            }
+
+            if (rc == NGX_BUSY) {
+                lines[i].held = 1;
+
+            } else {
+                /* the target is no longer configured: nothing to write */
+                lines[i].done = 1;
+            }
+        }
+
+        return;
+    }
+
+    writable = (rc == NGX_OK && ngx_http_eci_audit_writable(audit) == NGX_OK);
+
+    if (writable) {
+        /* a chain's first line is its start; a new file begins signed */
+        (void) ngx_http_eci_audit_begin(emcf, audit);
+        ngx_http_eci_audit_rotated(emcf, audit);
+    }
 
     chain = node->chain;
     niov = 0;
@@ -475,21 +634,24 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
     for (i = first; i < n; i++) {
         p = &lines[i];
 
-        if (p->audit != audit) {
+        if (p->audit != audit || p->done) {
             continue;
         }
 
         p->done = 1;
 
-        len = (p->len > 0)
+        len = (writable && p->len > 0)
               ? eci_chain_seal(&chain, (char *) p->line, p->len, p->cap)
               : 0;
 
         p->len = len;
 
         if (len == 0) {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "eci: audit line did not fit its own bound");
+            if (writable) {
+                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                              "eci: audit line did not fit its own bound");
+            }
+
             continue;
         }
 
@@ -498,7 +660,7 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
         niov++;
     }
 
-    w = (niov > 0) ? writev(audit->file->fd, iov, niov) : 0;
+    w = (niov > 0) ? ngx_http_eci_audit_writev(audit, iov, niov) : 0;
 
     if (w == -1) {
         *err = ngx_errno;
@@ -520,7 +682,7 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
     for (i = first; i < n; i++) {
         p = &lines[i];
 
-        if (p->audit != audit) {
+        if (p->audit != audit || p->written || p->held) {
             continue;
         }
 
@@ -528,24 +690,149 @@ ngx_http_eci_audit_write_file(ngx_http_eci_main_conf_t *emcf,
             at += p->len;
             p->written = 1;
             node->chain.seq++;
-            node->written++;
+            audit->nwritten++;
             ngx_memcpy(node->chain.head,
                        p->line + p->len - 3 - ECI_CHAIN_HASH_HEX,
                        ECI_CHAIN_HASH_HEX);
             continue;
         }
 
-        node->failed++;
+        audit->nfailed++;
     }
 
     if (w > 0 && (size_t) w > at) {
         /*
          * A full disk took part of a line: cut it off again, or the next
-         * line would be glued to a fragment.  Under the lock and with
-         * O_APPEND the fragment is the end of the file.
+         * line would be glued to a fragment.  With the right to the file
+         * and O_APPEND the fragment is the end of the file.
          */
         ngx_http_eci_audit_cut(ngx_cycle->log, audit, w - at);
     }
+
+    ngx_http_eci_audit_release(emcf, audit);
+}
+
+
+/*
+ * writev(2), and for a pipe or a device the rest of a write that a signal
+ * cut short: a fragment there cannot be cut off again, as it can from the
+ * end of a file.
+ */
+static ssize_t
+ngx_http_eci_audit_writev(ngx_http_eci_audit_t *audit, struct iovec *iov,
+    ngx_uint_t niov)
+{
+    size_t           total, left;
+    ssize_t          w, n;
+    ngx_uint_t       i;
+    ngx_file_info_t  fi;
+
+    w = writev(audit->file->fd, iov, niov);
+
+    total = 0;
+
+    for (i = 0; i < niov; i++) {
+        total += iov[i].iov_len;
+    }
+
+    if (w <= 0 || (size_t) w == total
+        || ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR
+        || S_ISREG(fi.st_mode))
+    {
+        return w;
+    }
+
+    left = w;
+
+    for (i = 0; i < niov; i++) {
+        if (left >= iov[i].iov_len) {
+            left -= iov[i].iov_len;
+            continue;
+        }
+
+        while (left < iov[i].iov_len) {
+            n = write(audit->file->fd, (u_char *) iov[i].iov_base + left,
+                      iov[i].iov_len - left);
+
+            if (n == -1 && ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            if (n <= 0) {
+                return w;
+            }
+
+            left += n;
+            w += n;
+        }
+
+        left = 0;
+    }
+
+    return w;
+}
+
+
+/* a line that is not written, counted in eci_status */
+static void
+ngx_http_eci_audit_failed(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit)
+{
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    if (audit->node->serial == audit->serial) {
+        audit->node->failed++;
+    }
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+}
+
+
+/*
+ * NGX_ERROR when the file was deleted: lines written to the open
+ * descriptor would go to a file no one can read (with its reserved room
+ * pinned) while every counter said all is well.  Looked at once a second
+ * per worker, and at once through a new descriptor (a reopen).
+ */
+ngx_int_t
+ngx_http_eci_audit_writable(ngx_http_eci_audit_t *audit)
+{
+    ngx_file_info_t  fi;
+
+    if (audit->file == NULL) {
+        return NGX_OK;
+    }
+
+    if (audit->file->fd == audit->nlink_fd
+        && ngx_current_msec - audit->nlink_at < 1000)
+    {
+        return audit->deleted ? NGX_ERROR : NGX_OK;
+    }
+
+    audit->nlink_fd = audit->file->fd;
+    audit->nlink_at = ngx_current_msec;
+
+    if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR) {
+        return audit->deleted ? NGX_ERROR : NGX_OK;
+    }
+
+    if (!S_ISREG(fi.st_mode) || fi.st_nlink > 0) {
+        audit->deleted = 0;
+        return NGX_OK;
+    }
+
+    if (!audit->deleted) {
+        audit->deleted = 1;
+
+        audit->ndeleted++;
+
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "eci: audit file \"%V\" was deleted; no line is "
+                      "written to it until nginx reopens it "
+                      "(nginx -s reopen)", &audit->name);
+    }
+
+    return NGX_ERROR;
 }
 
 
@@ -577,7 +864,7 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
      * of overrides takes pool memory.
      */
     if (head + max <= NGX_HTTP_ECI_LINE_SCRATCH) {
-        buf = emcf->line_scratch;
+        buf = emcf->worker->line_scratch;
 
     } else {
         buf = ngx_pnalloc(r->pool, head + max);
@@ -593,7 +880,10 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     len = eci_audit_line_write(rec, (char *) line, max);
 
-    ngx_shmtx_lock(&emcf->shpool->mutex);
+    if (ngx_http_eci_audit_acquire(emcf, audit) != NGX_OK) {
+        /* no longer configured (a reload): the lock is not held */
+        return NGX_ERROR;
+    }
 
     (void) ngx_http_eci_audit_begin(emcf, audit);
 
@@ -615,7 +905,7 @@ ngx_http_eci_audit_syslog(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         node->failed++;
     }
 
-    ngx_shmtx_unlock(&emcf->shpool->mutex);
+    ngx_http_eci_audit_release(emcf, audit);
 
     ngx_http_eci_audit_arm(emcf);
 

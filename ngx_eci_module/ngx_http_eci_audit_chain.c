@@ -6,14 +6,24 @@
  * line, what the master found wrong with that chain's end.  Checkpoints
  * sign a file's new lines within a second (a timer in each worker, paced
  * per chain), begin a reopened file and follow a worker's exit; the
- * master's exit writes the stop line.  Every signed line is written under
- * the zone's lock, as the batches of ngx_http_eci_audit.c are.
+ * master's exit writes the stop line.
+ *
+ * A file's lines are written by one process at a time, the one holding
+ * the right to the file (ngx_http_eci_audit_acquire()): taken and given
+ * back under the zone's lock, but held without it, so a write that hangs
+ * (a pipe no one reads, a dead NFS server) stops only the process that
+ * makes it, as access_log does.  If that process dies holding it, the
+ * next one recovers the chain from the file's end.  Syslog lines are
+ * sent without blocking, under the lock.
  */
 
 #include "ngx_http_eci_module.h"
 
 
-/* the longest tail of a file read to check how its last chain ended */
+/*
+ * The longest tail of a file read to check how its last chain ended, or
+ * to recover the lines of a writer that died
+ */
 #define NGX_HTTP_ECI_TAIL_MAX    (4 * 1024 * 1024)
 
 
@@ -26,6 +36,290 @@ static ngx_http_eci_chain_node_t *ngx_http_eci_chain_node(
 static void ngx_http_eci_chain_tail(ngx_log_t *log,
     ngx_http_eci_main_conf_t *emcf, ngx_http_eci_chain_node_t *node,
     ngx_str_t *name);
+static void ngx_http_eci_audit_recover(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, ngx_pid_t pid, off_t from);
+static ssize_t ngx_http_eci_audit_read_back(ngx_http_eci_audit_t *audit,
+    ngx_file_info_t *wfi, u_char *buf, off_t len, off_t from);
+
+
+/*
+ * The right to write to an audit file.  NGX_OK: held (for syslog: the
+ * zone's lock is); NGX_BUSY: another live process holds it; NGX_DECLINED:
+ * the target is no longer configured (its node went to another).
+ */
+ngx_int_t
+ngx_http_eci_audit_acquire(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit)
+{
+    off_t                       from;
+    ngx_pid_t                   pid;
+    ngx_file_info_t             fi;
+    ngx_http_eci_chain_node_t  *node;
+
+    node = audit->node;
+
+    ngx_shmtx_lock(&emcf->shpool->mutex);
+
+    if (node->serial != audit->serial) {
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (audit->syslog != NULL) {
+        return NGX_OK;
+    }
+
+    pid = node->writer;
+
+    /* EPERM: alive, as another user */
+    if (pid != 0 && pid != ngx_pid
+        && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH))
+    {
+        node->busy++;
+        ngx_shmtx_unlock(&emcf->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    node->writer = ngx_pid;
+
+    if (pid == 0) {
+        node->inflight_chain = node->chain;
+        node->inflight_signed = node->signed_seq;
+        node->inflight_started = node->started;
+    }
+
+    /* nothing of this holder's is in the file before it knows the size */
+    from = node->inflight_at;
+    node->inflight_at = -1;
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+
+    if (pid != 0) {
+        ngx_http_eci_audit_recover(emcf, audit, pid, from);
+    }
+
+    if (ngx_fd_info(audit->file->fd, &fi) != NGX_FILE_ERROR
+        && S_ISREG(fi.st_mode))
+    {
+        node->inflight_at = ngx_file_size(&fi);
+    }
+
+    return NGX_OK;
+}
+
+
+/* gives the right back, with what this process counted while it held it */
+void
+ngx_http_eci_audit_release(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit)
+{
+    ngx_http_eci_chain_node_t  *node;
+
+    node = audit->node;
+
+    if (audit->syslog == NULL) {
+        ngx_shmtx_lock(&emcf->shpool->mutex);
+    }
+
+    node->written += audit->nwritten;
+    node->failed += audit->nfailed;
+    node->deleted += audit->ndeleted;
+    audit->nwritten = 0;
+    audit->nfailed = 0;
+    audit->ndeleted = 0;
+
+    if (audit->syslog == NULL) {
+        node->inflight_chain = node->chain;
+        node->inflight_signed = node->signed_seq;
+        node->inflight_started = node->started;
+        node->writer = 0;
+    }
+
+    ngx_shmtx_unlock(&emcf->shpool->mutex);
+}
+
+
+/*
+ * Reads what the descriptor (opened to append only) wrote: through the
+ * file's name, if it is still the same file, or through /proc.
+ */
+static ssize_t
+ngx_http_eci_audit_read_back(ngx_http_eci_audit_t *audit,
+    ngx_file_info_t *wfi, u_char *buf, off_t len, off_t from)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_uint_t       i;
+    ngx_file_info_t  fi;
+    u_char           proc[64];
+
+    for (i = 0; i < 2; i++) {
+        if (i == 0) {
+            fd = ngx_open_file(audit->name.data, NGX_FILE_RDONLY,
+                               NGX_FILE_OPEN, 0);
+
+        } else {
+            ngx_sprintf(proc, "/proc/self/fd/%d%Z", audit->file->fd);
+            fd = ngx_open_file(proc, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        }
+
+        if (fd == NGX_INVALID_FILE) {
+            continue;
+        }
+
+        n = -1;
+
+        if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+            && fi.st_ino == wfi->st_ino && fi.st_dev == wfi->st_dev)
+        {
+            n = pread(fd, buf, (size_t) len, from);
+        }
+
+        (void) ngx_close_file(fd);
+
+        if (n >= 0) {
+            return n;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * The process that held the file died while it held it (the OOM killer):
+ * the lines it wrote whole after the size it saw are the chain's, a
+ * partial last line is cut, and a signed discontinuity line says so.
+ * The chain goes on from there, so verification stays truthful.
+ */
+static void
+ngx_http_eci_audit_recover(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, ngx_pid_t pid, off_t from)
+{
+    u_char                     *buf, *p, *end, *nl;
+    off_t                       size;
+    ssize_t                     n;
+    ngx_uint_t                  lines;
+    eci_chain_t                 chain;
+    ngx_file_info_t             fi;
+    eci_chain_line_t            l;
+    eci_chain_event_t           ev;
+    ngx_http_eci_chain_node_t  *node;
+    char                        found[ECI_CHAIN_FOUND_MAX + 1];
+
+    ngx_memzero(found, sizeof(found));
+
+    node = audit->node;
+
+    node->chain = node->inflight_chain;
+    node->signed_seq = node->inflight_signed;
+    node->started = node->inflight_started;
+    node->recovered++;
+
+    chain = node->chain;
+    lines = 0;
+    size = 0;
+    buf = NULL;
+    n = 0;
+
+    if (from >= 0
+        && ngx_fd_info(audit->file->fd, &fi) != NGX_FILE_ERROR
+        && S_ISREG(fi.st_mode))
+    {
+        size = ngx_file_size(&fi);
+
+        /* a batch, or one line longer than it: no more can be in flight */
+        if (size > from && size - from <= NGX_HTTP_ECI_TAIL_MAX) {
+            buf = ngx_alloc((size_t) (size - from), ngx_cycle->log);
+        }
+    }
+
+    if (buf != NULL) {
+        n = ngx_http_eci_audit_read_back(audit, &fi, buf, size - from, from);
+    }
+
+    p = buf;
+    end = buf + (n > 0 ? n : 0);
+
+    while (p < end) {
+        nl = ngx_strlchr(p, end, '\n');
+
+        if (nl == NULL
+            || eci_chain_line_parse((char *) p, nl - p, &l) != 0
+            || ngx_strcmp(l.chain, chain.id) != 0
+            || l.seq != chain.seq + 1
+            || !eci_chain_line_follows((char *) p, &l, chain.head))
+        {
+            break;
+        }
+
+        chain.seq = l.seq;
+        ngx_memcpy(chain.head, l.hash, ECI_CHAIN_HASH_HEX + 1);
+
+        if (l.is_signed) {
+            node->signed_seq = l.seq;
+
+            if (ngx_strcmp(l.event, ECI_CHAIN_START) == 0) {
+                node->started = 1;
+            }
+        }
+
+        lines++;
+        p = nl + 1;
+    }
+
+    node->chain = chain;
+
+    if (buf != NULL && n < 0) {
+        /* the chain cannot go on after lines it cannot see: they go */
+        ngx_http_eci_audit_cut(ngx_cycle->log, audit, size - from);
+
+        ngx_snprintf((u_char *) found, ECI_CHAIN_FOUND_MAX,
+                     "process %P died while writing to this file; the %O "
+                     "bytes of its write could not be read back and were "
+                     "cut%Z", pid, size - from);
+
+    } else if (p < end && ngx_strlchr(p, end, '\n') == NULL) {
+        /* what the writer left of its last line: the file's end */
+        ngx_http_eci_audit_cut(ngx_cycle->log, audit, end - p);
+
+        ngx_snprintf((u_char *) found, ECI_CHAIN_FOUND_MAX,
+                     "process %P died while writing to this file; %ui "
+                     "whole lines of its write are in the chain, a partial "
+                     "line of %z bytes was cut%Z", pid, lines, end - p);
+
+    } else if (p < end) {
+        ngx_snprintf((u_char *) found, ECI_CHAIN_FOUND_MAX,
+                     "process %P died while writing to this file; %ui "
+                     "whole lines of its write are in the chain, %z bytes "
+                     "after them are not%Z", pid, lines, end - p);
+
+    } else {
+        ngx_snprintf((u_char *) found, ECI_CHAIN_FOUND_MAX,
+                     "process %P died while writing to this file; %ui "
+                     "lines of its write are in the chain%Z", pid, lines);
+    }
+
+    if (buf != NULL) {
+        ngx_free(buf);
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "eci: audit file \"%V\": discontinuity: %s",
+                  &audit->name, found);
+
+    if (!node->started) {
+        /* the start line comes first; the discontinuity follows it */
+        ngx_memcpy(node->tail.found, found, sizeof(found));
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(eci_chain_event_t));
+    ev.event = ECI_CHAIN_DISCONTINUITY;
+    ev.found = found;
+
+    (void) ngx_http_eci_audit_event(emcf, audit, &ev);
+}
 
 
 /*
@@ -91,7 +385,13 @@ ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
     ev.event = ECI_CHAIN_DISCONTINUITY;
     ev.found = node->tail.found;
 
-    return ngx_http_eci_audit_event(emcf, audit, &ev);
+    if (ngx_http_eci_audit_event(emcf, audit, &ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    node->tail.found[0] = '\0';
+
+    return NGX_OK;
 }
 
 
@@ -171,7 +471,7 @@ ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "eci: audit %s line to \"%V\" could not be signed",
                       ev->event, &audit->name);
-        node->failed++;
+        audit->nfailed++;
         return NGX_ERROR;
     }
 
@@ -194,14 +494,14 @@ ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, err,
                       "eci: audit %s line to \"%V\" not written",
                       ev->event, &audit->name);
-        node->failed++;
+        audit->nfailed++;
         return NGX_ERROR;
     }
 
     node->chain = chain;
     node->signed_seq = chain.seq;
     node->signed_ms = (uint64_t) ev->time_ms;
-    node->written++;
+    audit->nwritten++;
 
     return NGX_OK;
 }
@@ -225,9 +525,16 @@ ngx_http_eci_audit_start(ngx_cycle_t *cycle, ngx_http_eci_main_conf_t *emcf)
             continue;
         }
 
-        ngx_shmtx_lock(&emcf->shpool->mutex);
-        (void) ngx_http_eci_audit_begin(emcf, audits[i]);
-        ngx_shmtx_unlock(&emcf->shpool->mutex);
+        if (ngx_http_eci_audit_acquire(emcf, audits[i]) != NGX_OK) {
+            /* held or gone: the first line this worker writes begins it */
+            continue;
+        }
+
+        if (ngx_http_eci_audit_writable(audits[i]) == NGX_OK) {
+            (void) ngx_http_eci_audit_begin(emcf, audits[i]);
+        }
+
+        ngx_http_eci_audit_release(emcf, audits[i]);
     }
 }
 
@@ -269,7 +576,27 @@ ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event,
             continue;
         }
 
-        ngx_shmtx_lock(&emcf->shpool->mutex);
+        switch (ngx_http_eci_audit_acquire(emcf, audits[i])) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_BUSY:
+            /* its holder signs what it writes in time; look again soon */
+            if (wait == 0 || NGX_HTTP_ECI_RETRY < wait) {
+                wait = NGX_HTTP_ECI_RETRY;
+            }
+
+            continue;
+
+        default:
+            continue;
+        }
+
+        if (ngx_http_eci_audit_writable(audits[i]) != NGX_OK) {
+            ngx_http_eci_audit_release(emcf, audits[i]);
+            continue;
+        }
 
         /* a reopened file begins with its checkpoint: it may sign all */
         if (node->started) {
@@ -300,7 +627,7 @@ ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf, const char *event,
             }
         }
 
-        ngx_shmtx_unlock(&emcf->shpool->mutex);
+        ngx_http_eci_audit_release(emcf, audits[i]);
     }
 
     return wait;
@@ -313,7 +640,7 @@ ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf)
 {
     ngx_event_t  *ev;
 
-    ev = emcf->checkpoint;
+    ev = &emcf->worker->checkpoint;
 
     if (ev == NULL || ev->timer_set || ngx_exiting) {
         return;
@@ -345,7 +672,10 @@ ngx_http_eci_audit_checkpoint_handler(ngx_event_t *ev)
 /*
  * Runs in the master when a configuration is loaded, once the zone is
  * there: a reload keeps every file's chain; a file new to the zone
- * resumes from its own last line.
+ * resumes from its own last line.  A target named by neither this
+ * configuration nor the one before gives its node to a new target (the
+ * workers of older ones see its serial change and write to it no more),
+ * so reloads do not use nodes up.
  */
 ngx_int_t
 ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
@@ -356,12 +686,17 @@ ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
 
     audits = emcf->audits.elts;
 
+    emcf->sh->gen++;
+
     for (i = 0; i < emcf->audits.nelts; i++) {
         audits[i]->node = ngx_http_eci_chain_node(shm_zone, emcf->shpool,
                                                   emcf->sh, audits[i]);
         if (audits[i]->node == NULL) {
             return NGX_ERROR;
         }
+
+        audits[i]->node->gen = emcf->sh->gen;
+        audits[i]->serial = audits[i]->node->serial;
     }
 
     return NGX_OK;
@@ -372,7 +707,8 @@ static ngx_http_eci_chain_node_t *
 ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
     ngx_http_eci_shctx_t *sh, ngx_http_eci_audit_t *audit)
 {
-    ngx_uint_t                  i;
+    u_char                     *name;
+    ngx_uint_t                  i, serial;
     ngx_http_eci_chain_node_t  *node;
 
     for (i = 0; i < sh->nnodes; i++) {
@@ -385,24 +721,54 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
         }
     }
 
-    if (sh->nnodes == NGX_HTTP_ECI_MAX_AUDIT_FILES) {
+    /* this generation's and the last one's workers may still write */
+    node = NULL;
+
+    for (i = 0; i < sh->nnodes; i++) {
+        if (sh->nodes[i]->gen + 1 < sh->gen) {
+            node = sh->nodes[i];
+            break;
+        }
+    }
+
+    if (node == NULL && sh->nnodes == NGX_HTTP_ECI_MAX_AUDIT_FILES) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "eci: more than %d audit logs",
+                      "eci: more than %d audit logs in this configuration "
+                      "and the one before it",
                       NGX_HTTP_ECI_MAX_AUDIT_FILES);
         return NULL;
     }
 
-    node = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_chain_node_t)
-                                   + audit->name.len);
-    if (node == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "eci: no room for the audit chain of \"%V\"",
-                      &audit->name);
-        return NULL;
+    name = ngx_slab_alloc(shpool, audit->name.len);
+    if (name == NULL) {
+        goto nomem;
     }
 
-    node->name_len = audit->name.len;
-    ngx_memcpy(node->name, audit->name.data, audit->name.len);
+    ngx_memcpy(name, audit->name.data, audit->name.len);
+
+    if (node != NULL) {
+        ngx_shmtx_lock(&shpool->mutex);
+
+        serial = node->serial + 1;
+        ngx_slab_free_locked(shpool, node->name);
+        ngx_memzero(node, sizeof(ngx_http_eci_chain_node_t));
+        node->serial = serial;
+        node->name = name;
+        node->name_len = audit->name.len;
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+    } else {
+        node = ngx_slab_calloc(shpool, sizeof(ngx_http_eci_chain_node_t));
+        if (node == NULL) {
+            ngx_slab_free(shpool, name);
+            goto nomem;
+        }
+
+        node->name = name;
+        node->name_len = audit->name.len;
+        sh->nodes[sh->nnodes++] = node;
+    }
 
     /* a syslog chain starts anew with nginx: the collector has the past */
     if (audit->file != NULL) {
@@ -410,9 +776,14 @@ ngx_http_eci_chain_node(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
                                 &audit->name);
     }
 
-    sh->nodes[sh->nnodes++] = node;
-
     return node;
+
+nomem:
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "eci: no room for the audit chain of \"%V\"",
+                  &audit->name);
+    return NULL;
 }
 
 

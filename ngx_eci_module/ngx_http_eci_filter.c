@@ -27,7 +27,7 @@ static ngx_int_t ngx_http_eci_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_eci_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_eci_replace(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, const char *code, const char *message);
+    ngx_http_eci_ctx_t *ctx, eci_error_t error, const char *message);
 static ngx_uint_t ngx_http_eci_strip_headers(ngx_http_request_t *r,
     ngx_uint_t all, const eci_key_t *key);
 static ngx_uint_t ngx_http_eci_carries(const eci_key_t *key, ngx_str_t *s);
@@ -136,7 +136,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
             r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
             r->headers_out.status_line.len = 0;
 
-            rc = ngx_http_eci_replace(r, ctx, "upstream_reflected_key",
+            rc = ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_REFLECTED_KEY,
                                       NGX_HTTP_ECI_REFLECTED);
 
             /* nothing of a body that came with the key is kept */
@@ -178,7 +178,7 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
             r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
             r->headers_out.status_line.len = 0;
 
-            return ngx_http_eci_replace(r, ctx, "upstream_rejected_key",
+            return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_REJECTED_KEY,
                                         "the ECI API rejected the gateway's "
                                         "credentials; the operators have "
                                         "been told");
@@ -196,53 +196,53 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     switch (status) {
 
     case NGX_HTTP_BAD_GATEWAY:
-        return ngx_http_eci_replace(r, ctx, "upstream_unavailable",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_UNAVAILABLE,
                                     "the ECI API could not be reached or "
                                     "sent an invalid response");
 
     case NGX_HTTP_GATEWAY_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, "upstream_timeout",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_TIMEOUT,
                                     "the ECI API did not answer in time");
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return ngx_http_eci_replace(r, ctx, "invalid_request",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                     "request body too large");
 
     case NGX_HTTP_BAD_REQUEST:
-        return ngx_http_eci_replace(r, ctx, "invalid_request",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                     "invalid request");
 
     case NGX_HTTP_UNAUTHORIZED:
         /* e.g. auth_basic: its WWW-Authenticate challenge stays */
-        return ngx_http_eci_replace(r, ctx, "unauthenticated",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UNAUTHENTICATED,
                                     "the caller could not be "
                                     "authenticated");
 
     case NGX_HTTP_FORBIDDEN:
-        return ngx_http_eci_replace(r, ctx, "forbidden", "forbidden");
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_FORBIDDEN, "forbidden");
 
     case NGX_HTTP_NOT_ALLOWED:
-        return ngx_http_eci_replace(r, ctx, "method_not_allowed",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_METHOD_NOT_ALLOWED,
                                     "method not allowed");
 
     case NGX_HTTP_REQUEST_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, "invalid_request",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
                                     "the request was not received in "
                                     "time");
 
     case NGX_HTTP_TOO_MANY_REQUESTS:
-        return ngx_http_eci_replace(r, ctx, "too_many_requests",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_TOO_MANY_REQUESTS,
                                     "too many requests");
 
     case NGX_HTTP_NOT_FOUND:
-        return ngx_http_eci_replace(r, ctx, "not_found", "not found");
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_NOT_FOUND, "not found");
 
     case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return ngx_http_eci_replace(r, ctx, "service_unavailable",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_SERVICE_UNAVAILABLE,
                                     "service unavailable");
 
     default:
-        return ngx_http_eci_replace(r, ctx, "internal_error",
+        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INTERNAL_ERROR,
                                     "the gateway failed to handle the "
                                     "request");
     }
@@ -251,12 +251,12 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
-    const char *code, const char *message)
+    eci_error_t error, const char *message)
 {
     ngx_str_t  msg;
 
-    if (ctx->error == NULL) {
-        ctx->error = code;
+    if (ctx->error == ECI_ERROR_NONE) {
+        ctx->error = error;
         ctx->message.data = (u_char *) message;
         ctx->message.len = ngx_strlen(message);
     }
@@ -264,7 +264,7 @@ ngx_http_eci_replace(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     msg.data = (u_char *) message;
     msg.len = ngx_strlen(message);
 
-    if (ngx_http_eci_error_body(r, ctx, code, &msg, &ctx->body) != NGX_OK) {
+    if (ngx_http_eci_error_body(r, ctx, error, &msg, &ctx->body) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -309,8 +309,8 @@ ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
                   "(fingerprint %s) %s",
                   ctx->api_key->name, ctx->api_key->fingerprint, where);
 
-    if (ctx->error == NULL) {
-        ctx->error = "upstream_reflected_key";
+    if (ctx->error == ECI_ERROR_NONE) {
+        ctx->error = ECI_ERROR_UPSTREAM_REFLECTED_KEY;
         ngx_str_set(&ctx->message, NGX_HTTP_ECI_REFLECTED);
     }
 }
@@ -900,12 +900,12 @@ ngx_http_eci_response(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
 
-    if (emcf->response_of != ctx->serial) {
+    if (emcf->worker->response_of != ctx->serial) {
         (void) eci_audit_response_parse((const char *) ctx->capture,
                                         ctx->truncated ? 0 : ctx->capture_len,
-                                        emcf->response);
-        emcf->response_of = ctx->serial;
+                                        emcf->worker->response);
+        emcf->worker->response_of = ctx->serial;
     }
 
-    return emcf->response;
+    return emcf->worker->response;
 }

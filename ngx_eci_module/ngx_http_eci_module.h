@@ -15,6 +15,7 @@
 #include "ngx_http_eci_compat.h"
 
 #include "eci_common.h"
+#include "eci_error.h"
 #include "eci_sha256.h"
 #include "eci_keyscan.h"
 #include "eci_target.h"
@@ -51,8 +52,28 @@ typedef struct {
     ino_t                       ino;
     dev_t                       dev;
     unsigned                    started:1;
+
+    /*
+     * The right to write to the file (see ngx_http_eci_audit_acquire()):
+     * the process that holds it, 0 for none, and what recovers the chain
+     * if that process dies while it holds it (its state when taken and
+     * the file's size before the first byte was written; -1: unknown).
+     */
+    ngx_pid_t                   writer;
+    off_t                       inflight_at;
+    eci_chain_t                 inflight_chain;
+    uint64_t                    inflight_signed;
+    unsigned                    inflight_started:1;
+
+    uint64_t                    busy;        /* found held by another */
+    uint64_t                    deleted;     /* found deleted (nlink 0) */
+    uint64_t                    recovered;   /* from a writer that died */
+
+    /* a node of a target two configurations gone is given to a new one */
+    ngx_uint_t                  gen;         /* the last load naming it */
+    ngx_uint_t                  serial;      /* changes when given anew */
     size_t                      name_len;
-    u_char                      name[1];
+    u_char                     *name;
 } ngx_http_eci_chain_node_t;
 
 
@@ -73,10 +94,11 @@ typedef struct {
 #define NGX_HTTP_ECI_BODY_MAX         64
 
 
-/* the error codes the gateway answers and counts; 0 is "none" */
+/*
+ * Room for the counters of eci_error.h's codes in the shared zone, whose
+ * layout a reload keeps: more than ECI_NERRORS
+ */
 #define NGX_HTTP_ECI_NERRORS          24
-
-extern const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS];
 
 
 /* counted across workers for eci_status, kept over reloads */
@@ -101,6 +123,7 @@ typedef struct {
 #define NGX_HTTP_ECI_MAX_KEYS         256
 
 typedef struct {
+    ngx_uint_t                  gen;         /* configurations loaded */
     ngx_uint_t                  nnodes;
     ngx_http_eci_chain_node_t  *nodes[NGX_HTTP_ECI_MAX_AUDIT_FILES];
     ngx_http_eci_counters_t     counters;
@@ -127,7 +150,18 @@ typedef struct {
     ngx_open_file_t            *file;        /* NULL for syslog */
     ngx_syslog_peer_t          *syslog;
     ngx_http_eci_chain_node_t  *node;
+    ngx_uint_t                  serial;      /* the node's, when given */
     ngx_fd_t                    chain_fd;    /* the fd it last wrote to */
+
+    /* this worker's look at the file's link count, once a second */
+    ngx_fd_t                    nlink_fd;
+    ngx_msec_t                  nlink_at;
+    unsigned                    deleted:1;
+
+    /* counted with the right to the file, added to the node's at release */
+    uint64_t                    nwritten;
+    uint64_t                    nfailed;
+    uint64_t                    ndeleted;
 
     /* this worker's view of the room reserved ahead (see audit.c) */
     size_t                      unreserved;  /* written since it looked */
@@ -158,8 +192,11 @@ typedef struct {
     size_t                      cap;
     const char                 *event;       /* "intent", "result" */
     ngx_http_eci_ctx_t         *waiter;      /* an intent's, until written */
+    ngx_msec_t                  deadline;    /* an intent fails after it */
     unsigned                    written:1;
     unsigned                    done:1;
+    unsigned                    held:1;      /* its file is held: later */
+    unsigned                    heap:1;      /* line is ngx_alloc()ed */
 } ngx_http_eci_pending_t;
 
 
@@ -174,7 +211,27 @@ typedef struct {
     ngx_uint_t                  n;
     ngx_http_eci_pending_t      lines[NGX_HTTP_ECI_BATCH_LINES];
     ngx_event_t                 flush;
+    ngx_event_t                 retry;       /* a file was held: again */
 } ngx_http_eci_batch_t;
+
+/* how soon a batch tries again a file another process holds (ms) */
+#define NGX_HTTP_ECI_RETRY            10
+
+
+/*
+ * What a worker process changes as it runs, kept out of the configuration
+ * (which is read-only once loaded): allocated with it, one copy per worker
+ * after fork().
+ */
+typedef struct {
+    u_char                     *random;      /* see ngx_http_eci_request_id */
+    size_t                      random_left;
+    u_char                     *line_scratch;
+    ngx_http_eci_batch_t        batch;
+    ngx_event_t                 checkpoint;  /* see audit_chain.c */
+    eci_audit_response_t       *response;    /* see filter.c */
+    uint64_t                    response_of; /* the ctx->serial it holds */
+} ngx_http_eci_worker_t;
 
 
 typedef struct {
@@ -182,7 +239,6 @@ typedef struct {
     ngx_str_t                   keystore_path;
     uint64_t                    keystore_load_us;
     eci_chain_signer_t         *signer;      /* NULL: no audit-signing */
-    ngx_event_t                *checkpoint;  /* per worker, see audit.c */
     ngx_array_t                 acls;        /* ngx_http_eci_acl_ref_t */
     ngx_array_t                 audits;      /* ngx_http_eci_audit_t * */
     ngx_shm_zone_t             *shm_zone;
@@ -196,12 +252,7 @@ typedef struct {
     ngx_int_t                   ssl_verify_index;
     /* the keystore's keys' counters, in eci_keystore_at() order */
     ngx_http_eci_key_counters_t  **key_counters;
-    u_char                     *random;      /* per worker, see .c */
-    size_t                      random_left;
-    u_char                     *line_scratch;
-    ngx_http_eci_batch_t       *batch;
-    eci_audit_response_t       *response;    /* per worker, see filter.c */
-    uint64_t                    response_of; /* the ctx->serial it holds */
+    ngx_http_eci_worker_t      *worker;      /* the state, not the conf */
     ngx_flag_t                  used;
 } ngx_http_eci_main_conf_t;
 
@@ -215,6 +266,7 @@ typedef struct {
     const eci_key_t            *api_key;
     ngx_http_eci_audit_t       *audit;       /* NULL: eci_audit_log off */
     ngx_flag_t                  audit_required;
+    ngx_msec_t                  audit_timeout;
     size_t                      audit_body_max;
     ngx_msec_t                  exec_guard;  /* 0: off */
     ngx_array_t                *forward_headers;   /* of ngx_str_t */
@@ -236,7 +288,7 @@ struct ngx_http_eci_ctx_s {
     size_t                      n_overrides;
 
     /* what the gateway decided */
-    const char                 *error;       /* code, NULL when allowed */
+    eci_error_t                 error;       /* ECI_ERROR_NONE: allowed */
     ngx_str_t                   message;
 
     ngx_http_eci_audit_t       *audit;
@@ -300,7 +352,7 @@ ngx_int_t ngx_http_eci_request_id(ngx_http_request_t *r, ngx_str_t *id);
 const eci_audit_response_t *ngx_http_eci_response(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
-    ngx_http_eci_ctx_t *ctx, const char *code, ngx_str_t *message,
+    ngx_http_eci_ctx_t *ctx, eci_error_t error, ngx_str_t *message,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
@@ -316,6 +368,7 @@ ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_audit_unqueue(ngx_http_eci_ctx_t *ctx);
 void ngx_http_eci_audit_flush(ngx_http_eci_batch_t *b);
+void ngx_http_eci_audit_drain(ngx_http_eci_batch_t *b);
 ngx_int_t ngx_http_eci_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_eci_key_counters_init(ngx_http_eci_main_conf_t *emcf);
 void ngx_http_eci_key_chosen(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
@@ -324,6 +377,11 @@ ngx_int_t ngx_http_eci_audit_init_nodes(ngx_shm_zone_t *shm_zone,
     ngx_http_eci_main_conf_t *emcf);
 void ngx_http_eci_audit_cut(ngx_log_t *log, ngx_http_eci_audit_t *audit,
     ssize_t n);
+ngx_int_t ngx_http_eci_audit_acquire(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+void ngx_http_eci_audit_release(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_writable(ngx_http_eci_audit_t *audit);
 size_t ngx_http_eci_syslog_head(ngx_http_eci_audit_t *audit);
 ssize_t ngx_http_eci_syslog_send(ngx_http_eci_audit_t *audit, u_char *buf,
     size_t head, size_t len, ngx_err_t *err);
@@ -337,6 +395,18 @@ void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
 ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
     const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_eci_forward_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_eci_acl_keys_check(ngx_conf_t *cf,
+    ngx_http_eci_loc_conf_t *conf, ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_acl_ref_t *ref);
+ngx_uint_t ngx_http_eci_principal_from_cert(ngx_http_complex_value_t *cv);
 ngx_int_t ngx_http_eci_guard_check(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, ngx_msec_t window, ngx_uint_t bypass,
     ngx_str_t *first);

@@ -15,26 +15,9 @@ static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
 
 
-const char  *ngx_http_eci_errors[NGX_HTTP_ECI_NERRORS] = {
-    "",
-    "invalid_request",
-    "unauthenticated",
-    "forbidden",
-    "not_found",
-    "method_not_allowed",
-    "unsupported_media_type",
-    "upstream_rejected_key",
-    "upstream_unavailable",
-    "upstream_timeout",
-    "audit_unavailable",
-    "duplicate_exec",
-    "service_unavailable",
-    "internal_error",
-    "too_many_requests",
-    "upstream_reflected_key",
-    "other",
-    NULL
-};
+#if (ECI_NERRORS > NGX_HTTP_ECI_NERRORS)
+#error "eci_error.h has more codes than the shared counters have room for"
+#endif
 
 
 /* counts the request once, from the log phase */
@@ -54,19 +37,7 @@ ngx_http_eci_count(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx)
 
     c = &emcf->sh->counters;
 
-    e = 0;
-
-    if (ctx->error != NULL) {
-        for (e = 1; ngx_http_eci_errors[e] != NULL; e++) {
-            if (ngx_strcmp(ngx_http_eci_errors[e], ctx->error) == 0) {
-                break;
-            }
-        }
-
-        if (ngx_http_eci_errors[e] == NULL) {
-            e--;        /* the last one: "other" */
-        }
-    }
+    e = ctx->error;
 
     (void) ngx_atomic_fetch_add(&c->requests[e][ctx->allowed ? 1 : 0], 1);
     (void) ngx_atomic_fetch_add(&c->outcomes[ctx->outcome], 1);
@@ -156,7 +127,7 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             "locations, by decision and error code.\n"
             "# TYPE eci_requests_total counter\n");
 
-    for (e = 0; ngx_http_eci_errors[e] != NULL; e++) {
+    for (e = 0; e < ECI_NERRORS; e++) {
         for (d = 0; d < 2; d++) {
             if (sh->counters.requests[e][d] == 0 && !(e == 0 && d == 1)) {
                 continue;
@@ -164,7 +135,7 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
 
             p = ngx_slprintf(p, last,
                     "eci_requests_total{decision=\"%s\",error=\"%s\"} %uA\n",
-                    decisions[d], ngx_http_eci_errors[e],
+                    decisions[d], eci_errors[e].code,
                     sh->counters.requests[e][d]);
         }
     }
@@ -231,6 +202,20 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_signed_seq",
             "The seq of the last signed audit line (checkpoint).", "gauge",
             offsetof(ngx_http_eci_chain_node_t, signed_seq));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_deleted_total",
+            "Times a worker found the audit file deleted (lines are not "
+            "written until a reopen).", "counter",
+            offsetof(ngx_http_eci_chain_node_t, deleted));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_recoveries_total",
+            "Chains recovered from a writer that died while writing.",
+            "counter", offsetof(ngx_http_eci_chain_node_t, recovered));
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_busy_total",
+            "Times a worker found the audit file held by another process "
+            "and tried again later.", "counter",
+            offsetof(ngx_http_eci_chain_node_t, busy));
 
     acl = emcf->acls.elts;
 
@@ -367,7 +352,7 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
 
     /* every per-file metric (ngx_http_eci_per_file), with room for more */
     for (i = 0; i < emcf->audits.nelts; i++) {
-        size += 8 * (128 + 2 * audits[i]->node->name_len);
+        size += 12 * (128 + 2 * audits[i]->name.len);
     }
 
     if (emcf->keystore != NULL) {
@@ -402,8 +387,15 @@ ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
 
     for (i = 0; i < emcf->audits.nelts; i++) {
         node = audits[i]->node;
+
+        if (node->serial != audits[i]->serial) {
+            /* an old worker's target, no longer configured */
+            continue;
+        }
+
         p = ngx_slprintf(p, last, "%s{file=\"", name);
-        p = ngx_http_eci_label(p, last, node->name, node->name_len);
+        p = ngx_http_eci_label(p, last, audits[i]->name.data,
+                               audits[i]->name.len);
         p = ngx_slprintf(p, last, "\"} %uL\n",
                          *(uint64_t *) ((u_char *) node + offset));
     }

@@ -101,13 +101,13 @@ ngx_http_eci_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_ECI_VAR_ERROR:
-        if (ctx->error == NULL) {
+        if (ctx->error == ECI_ERROR_NONE) {
             v->not_found = 1;
             break;
         }
 
-        v->data = (u_char *) ctx->error;
-        v->len = ngx_strlen(ctx->error);
+        v->data = (u_char *) eci_errors[ctx->error].code;
+        v->len = ngx_strlen(v->data);
         break;
 
     case NGX_HTTP_ECI_VAR_ID:

@@ -8,6 +8,7 @@
 
 ECI_CORE_NAMES := \
     eci_common \
+    eci_error \
     eci_secret \
     eci_jansson \
     eci_sha256 \

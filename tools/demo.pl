@@ -11,13 +11,17 @@ use File::Basename ();
 use File::Path ();
 use POSIX ();
 
+# the instructions appear as soon as nginx is up, also through a pipe or
+# into a file (block buffering would hold them until the demo exits)
+$| = 1;
+
 my $ROOT = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/..');
-my $RUN = "$ROOT/run";
+my $RUN = $ENV{ECI_DEMO_RUN} || "$ROOT/run";
 my $PORT = $ENV{ECI_DEMO_PORT} || 8080;
 my $MOCK_PORT = $ENV{ECI_DEMO_MOCK_PORT} || 8081;
 my $NGINX = $ENV{ECI_DEMO_NGINX} || '/usr/sbin/nginx';
-my $KEYTOOL = "$ROOT/build/eci-keytool";
-my $MODULE = "$ROOT/build/ngx_http_eci_module.so";
+my $KEYTOOL = $ENV{ECI_DEMO_KEYTOOL} || "$ROOT/build/eci-keytool";
+my $MODULE = $ENV{ECI_DEMO_MODULE} || "$ROOT/build/ngx_http_eci_module.so";
 
 # the demo key is not a secret; a real one never goes on a command line
 my $DEMO_KEY = 'demo-eci-api-key-not-a-secret';
