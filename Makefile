@@ -90,10 +90,13 @@ $(eval $(call eci_core_objects,$(BUILD),$(CC) $(CFLAGS) -fPIC))
 $(BUILD)/eci-keytool: tools/eci-keytool.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
-$(BUILD)/eci-audit: tools/eci-audit.c tools/eci-audit-show.c \
-                   tools/eci-audit.h $(CORE_OBJS) $(CORE_HDRS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ tools/eci-audit.c \
-	    tools/eci-audit-show.c $(CORE_OBJS) $(CORE_LIBS)
+ECI_AUDIT_SRCS := tools/eci-audit.c tools/eci-audit-verify.c \
+                  tools/eci-audit-show.c
+
+$(BUILD)/eci-audit: $(ECI_AUDIT_SRCS) tools/eci-audit.h $(CORE_OBJS) \
+                   $(CORE_HDRS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $(ECI_AUDIT_SRCS) \
+	    $(CORE_OBJS) $(CORE_LIBS)
 
 $(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ingx_eci_module -o $@ $< $(CORE_OBJS) $(CORE_LIBS)

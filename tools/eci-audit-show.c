@@ -4,6 +4,7 @@
  */
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <jansson.h>
 
 #include "eci_audit.h"
+#include "eci_chain.h"
+#include "eci_keystore.h"
 #include "eci-audit.h"
 
 
@@ -23,9 +26,9 @@ typedef struct {
 
 
 static void eci_au_cell(char *buf, size_t size, json_t *v);
-static int eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set);
 static const char *eci_au_outcome_of(json_t *j, eci_au_args_t *args,
     eci_au_ids_t *set);
+static int eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set);
 static int eci_au_id_cmp(const void *a, const void *b);
 
 

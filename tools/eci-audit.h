@@ -1,6 +1,7 @@
 /*
- * eci-audit's two files (eci-audit.c: main, the options, verify;
- * eci-audit-show.c: show, and the text helpers both commands use).
+ * eci-audit's files: eci-audit.c (main, the options, reading a line),
+ * eci-audit-verify.c (verify) and eci-audit-show.c (show, and the text
+ * helpers both commands use).
  */
 
 #ifndef ECI_AUDIT_TOOL_H
@@ -37,6 +38,9 @@ typedef struct {
 
 /* eci-audit.c */
 char *eci_au_line_read(FILE *f, size_t *len, int *complete);
+
+/* eci-audit-verify.c */
+int eci_au_verify(eci_au_args_t *args);
 
 /* eci-audit-show.c */
 int eci_au_show(eci_au_args_t *args);
