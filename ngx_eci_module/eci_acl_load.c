@@ -92,6 +92,8 @@ failed:
 }
 
 
+/* jansson's values come from an arena while the ACL is read (eci_jansson.h) */
+
 eci_acl_t *
 eci_acl_load_buffer(const char *data, size_t len, const char *name,
     eci_err_t *err)
