@@ -356,12 +356,19 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 ngx_int_t ngx_http_eci_content_handler(ngx_http_request_t *r);
 char *ngx_http_eci_proxy_merge(ngx_conf_t *cf,
     ngx_http_eci_loc_conf_t *elcf);
 ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
+void ngx_http_eci_body_filter_init(void);
+void ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    const char *where);
 void ngx_http_eci_wipe_held(ngx_chain_t *cl);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
@@ -389,6 +396,8 @@ void ngx_http_eci_audit_start(ngx_cycle_t *cycle,
     ngx_http_eci_main_conf_t *emcf);
 ngx_int_t ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, eci_chain_event_t *ev);
 void ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_audit_t *audit);
 void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);
