@@ -964,6 +964,16 @@ eci_au_show(eci_au_args_t *args)
                     }
                 }
 
+            } else if (json_is_integer(json_object_get(j,
+                                                   "overrideUserIdCount")))
+            {
+                /* a syslog line's bounded form: the count and the digest */
+                snprintf(over, sizeof(over), "%lld ids %.23s...",
+                         (long long) json_integer_value(
+                             json_object_get(j, "overrideUserIdCount")),
+                         eci_au_str(j, "overrideUserIdsDigest") != NULL
+                         ? eci_au_str(j, "overrideUserIdsDigest") : "-");
+
             } else {
                 snprintf(over, sizeof(over), "-");
             }
