@@ -1,6 +1,7 @@
 # eci-audit's bounds (issue 17): a line longer than --max-line (1 MiB) is
 # not parsed (jansson takes ~25 times a line's size): verify fails on it,
-# naming it, and show skips it; both read on after it.
+# naming it, and show skips it; both read on after it.  verify tracks at
+# most 100,000 intents waiting for their result and counts the rest.
 
 use strict;
 use warnings;
@@ -8,6 +9,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use Digest::SHA qw(sha256_hex);
+use MIME::Base64 qw(encode_base64);
 use Test::More;
 use EciTest;
 
@@ -54,6 +57,51 @@ my $big = $t->write_file('long.log', "$long\n$line\n");
     is(scalar(() = $out =~ /^\S+\s+aaaaaaaa\s+result\s+alice\b/mg), 2,
        'the lines around it are shown: it was read to its end');
     like($out, qr/^2 lines shown$/m, 'two lines');
+}
+
+# 100,005 intents without a result, in a chain signed at its end (by
+# openssl, with the plain stores' signing key): the last 5 are not tracked
+{
+    my $seed = pack('H*', $EciTest::PLAIN_SIGNING);
+    my $key = $t->write_file('sign.pem', "-----BEGIN PRIVATE KEY-----\n"
+        . encode_base64(pack('H*', '302e020100300506032b657004220420')
+                        . $seed)
+        . "-----END PRIVATE KEY-----\n");
+    my ($rc, $pem) = $t->_run(['openssl', 'pkey', '-in', $key, '-pubout']);
+    my $cpub = $t->write_file('chain.pub', $pem);
+
+    my $chain = '20261203T100000Z-0123456789abcdef';
+    my $prev = '0' x 64;
+    my $text = '';
+    my $seq = 1;            # the first line here is seq 2, taken as given
+
+    for my $i (1 .. 100_005) {
+        $seq++;
+        my $body = qq({"time":"2026-12-03T10:00:00.000Z","event":"intent",)
+                 . sprintf('"requestId":"%032x"', $i)
+                 . qq(,"decision":"allow","seq":$seq,"chain":"$chain");
+        $prev = sha256_hex($prev . $body);
+        $text .= qq($body,"hash":"$prev"}\n);
+    }
+
+    $seq++;
+    my $signed = qq({"time":"2026-12-03T10:00:01.000Z","event":"stop",)
+               . qq("head":"$prev","seq":$seq,"chain":"$chain");
+    my $msg = $t->write_file('signed.bin', $signed);
+    ($rc, my $sig) = $t->_run(['openssl', 'pkeyutl', '-sign', '-inkey', $key,
+                               '-rawin', '-in', $msg]);
+    my $body = $signed . ',"sig":"' . unpack('H*', $sig) . '"';
+    $text .= $body . ',"hash":"' . sha256_hex($prev . $body) . qq("}\n);
+
+    my $file = $t->write_file('pending.log', $text);
+    my $out;
+    ($rc, $out) = $t->verify($cpub, $file);
+    is($rc, 0, '100,005 intents without a result: the chain verifies')
+        or diag substr($out, -2000);
+    like($out, qr/^100000 execs with an intent but no result/m,
+         '100,000 of them are listed');
+    like($out, qr/^5 more intents came while 100000 were waiting for their result and were not tracked/m,
+         'the 5 beyond are counted, not tracked');
 }
 
 $t->done;
