@@ -46,6 +46,8 @@ typedef struct {
     uint64_t                    signed_ms;   /* and when, for the pace */
     uint64_t                    written;
     uint64_t                    failed;
+    uint64_t                    syslog_errors;   /* send(2) failures */
+    uint64_t                    syslog_bounded;  /* lines sent bounded */
     /* what the master found at the file's end, for the start line */
     eci_chain_tail_t            tail;
     /* the file its last line went to: a new one is a rotation */
@@ -88,6 +90,11 @@ typedef struct {
 #define NGX_HTTP_ECI_BATCH_LINES      128
 /* what a queued line keeps free after it for its place in the chain */
 #define NGX_HTTP_ECI_LINE_ROOM        ECI_CHAIN_ROOM
+/*
+ * The largest syslog datagram (header and line): UDP's largest payload
+ * over IPv4 (65,535 - 20 - 8); a longer line is sent in its bounded form
+ */
+#define NGX_HTTP_ECI_SYSLOG_MAX       65507
 
 
 /* a request body larger than this is not "{}": refused unread */
@@ -169,6 +176,10 @@ typedef struct {
     off_t                       reserve_end;
     unsigned                    reserve_due:1;
     unsigned                    no_reserve:1;
+
+    /* this worker's syslog send errors not yet logged (one log a second) */
+    time_t                      syslog_logged;
+    ngx_uint_t                  syslog_unlogged;
 } ngx_http_eci_audit_t;
 
 

@@ -29,8 +29,25 @@
 /* intact, but a gateway reported a discontinuity */
 #define ECI_AU_GAP      3
 
-/* a line longer than this is not one the gateway writes */
-#define ECI_AU_LINE_MAX   (4 * 1024 * 1024)
+/*
+ * A line longer than this is refused unparsed (--max-line changes it):
+ * jansson takes up to about 25 times a line's size.  The gateway's
+ * longest line with nginx's default header buffers is about 200 KB
+ * (10,000 override ids and a principal of 8 KB escaped).
+ */
+#define ECI_AU_LINE_MAX   (1024 * 1024)
+
+/* what eci_au_line_read() found: a line, one cut by the file's end, or
+ * one longer than the limit (read to its end, only its start kept) */
+#define ECI_AU_LINE_WHOLE  1
+#define ECI_AU_LINE_CUT    0
+#define ECI_AU_LINE_LONG   2
+
+/*
+ * Intents without a result that verify lists at most; those beyond are
+ * counted, not tracked (about 130 bytes each).
+ */
+#define ECI_AU_PENDING_MAX  100000
 
 
 typedef struct {
@@ -44,6 +61,7 @@ typedef struct {
     const char  *since;
     const char  *until;
     const char  *outcome;
+    size_t       max_line;
 } eci_au_args_t;
 
 
@@ -81,6 +99,7 @@ typedef struct {
     char   **where;
     size_t   n;
     size_t   cap;
+    unsigned long  untracked;   /* intents beyond ECI_AU_PENDING_MAX */
 } eci_au_pending_t;
 
 
@@ -88,7 +107,8 @@ static int eci_au_verify(eci_au_args_t *args);
 static int eci_au_show(eci_au_args_t *args);
 static int eci_au_parse(int argc, char **argv, eci_au_args_t *args,
     int verify);
-static char *eci_au_line_read(FILE *f, size_t *len, int *complete);
+static char *eci_au_line_read(FILE *f, size_t max, size_t *len,
+    int *complete);
 static void eci_au_pending_add(eci_au_pending_t *p, const char *id,
     const char *file, unsigned long line);
 static void eci_au_pending_remove(eci_au_pending_t *p, const char *id);
@@ -127,6 +147,7 @@ main(int argc, char **argv)
 
     memset(&args, 0, sizeof(eci_au_args_t));
     args.id = -1;
+    args.max_line = ECI_AU_LINE_MAX;
 
     if (strcmp(argv[1], "verify") == 0) {
         switch (eci_au_parse(argc - 1, argv + 1, &args, 1)) {
@@ -163,12 +184,13 @@ static void
 eci_au_usage(FILE *f)
 {
     fprintf(f,
-        "usage: eci-audit verify FILE... --pubkey FILE\n"
+        "usage: eci-audit verify FILE... --pubkey FILE [--max-line BYTES]\n"
         "       eci-audit show FILE... [--principal P] [--id N] "
         "[--decision allow|deny]\n"
         "                      [--event EVENT] [--since TIME] "
         "[--until TIME]\n"
         "                      [--outcome sent|refused|failed|unknown]\n"
+        "                      [--max-line BYTES]\n"
         "\n"
         "verify  checks every chain of audit lines in the files, in any\n"
         "        interleaving: the hashes that link its lines and the\n"
@@ -181,6 +203,9 @@ eci_au_usage(FILE *f)
         "between).\n"
         "        Exit 0: intact; 1: not intact; 3: intact, but a gateway\n"
         "        reported a discontinuity (its file's end cut or unsigned).\n"
+        "        A line longer than --max-line (1 MiB) is not parsed: it\n"
+        "        fails the file.  At most 100,000 intents waiting for their\n"
+        "        result are tracked; more are counted, not listed.\n"
         "show    prints the lines as a table, control characters escaped;\n"
         "        EVENT is intent or result, or start, checkpoint,\n"
         "        discontinuity or stop for the chain's own signed lines;\n"
@@ -197,8 +222,9 @@ eci_au_usage(FILE *f)
 static int
 eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 {
-    int    c, i;
-    char  *end;
+    int             c, i;
+    char           *end;
+    unsigned long   ul;
 
     static struct option  opts[] = {
         { "pubkey",    required_argument, NULL, 'k' },
@@ -211,6 +237,7 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         { "since",     required_argument, NULL, 's' },
         { "until",     required_argument, NULL, 'u' },
         { "outcome",   required_argument, NULL, 'o' },
+        { "max-line",  required_argument, NULL, 'm' },
         { "help",      no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -271,6 +298,18 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
             }
             args->outcome = optarg;
             break;
+        case 'm':
+            errno = 0;
+            ul = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || optarg[0] == '-' || ul < 4096
+                || ul > 1024UL * 1024 * 1024)
+            {
+                fprintf(stderr, "eci-audit: --max-line takes bytes from "
+                        "4096 to 1073741824\n");
+                return -1;
+            }
+            args->max_line = ul;
+            break;
         default:
             fprintf(stderr, "eci-audit: unknown or incomplete option; see "
                     "eci-audit --help\n");
@@ -297,15 +336,17 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 
 
 /*
- * Reads one line of any length up to ECI_AU_LINE_MAX; *complete is 0 when
- * the file ended before a newline.  NULL at end of file.
+ * Reads one line; *complete is ECI_AU_LINE_CUT when the file ended before
+ * a newline, ECI_AU_LINE_LONG when the line is longer than max: it is
+ * read to its end but only its first bytes are kept (*len is its whole
+ * length), so memory stays bounded.  NULL at end of file.
  */
 static char *
-eci_au_line_read(FILE *f, size_t *len, int *complete)
+eci_au_line_read(FILE *f, size_t max, size_t *len, int *complete)
 {
     int      c;
     char    *buf, *nbuf;
-    size_t   n, cap;
+    size_t   n, cap, total;
 
     cap = 4096;
     buf = malloc(cap);
@@ -314,14 +355,28 @@ eci_au_line_read(FILE *f, size_t *len, int *complete)
     }
 
     n = 0;
-    *complete = 0;
+    total = 0;
+    *complete = ECI_AU_LINE_CUT;
 
     while ((c = getc(f)) != EOF) {
-        if (n + 1 >= cap) {
-            if (cap >= ECI_AU_LINE_MAX) {
-                break;
-            }
+        total++;
 
+        if (c == '\n' && total <= max) {
+            buf[n++] = (char) c;
+            *complete = ECI_AU_LINE_WHOLE;
+            break;
+        }
+
+        if (c == '\n') {
+            *complete = ECI_AU_LINE_LONG;
+            break;
+        }
+
+        if (total > max) {
+            continue;       /* too long: skipped to its newline */
+        }
+
+        if (n + 1 >= cap) {
             cap *= 2;
             nbuf = realloc(buf, cap);
             if (nbuf == NULL) {
@@ -333,20 +388,19 @@ eci_au_line_read(FILE *f, size_t *len, int *complete)
         }
 
         buf[n++] = (char) c;
-
-        if (c == '\n') {
-            *complete = 1;
-            break;
-        }
     }
 
-    if (n == 0) {
+    if (total == 0) {
         free(buf);
         return NULL;
     }
 
+    if (total > max) {
+        *complete = ECI_AU_LINE_LONG;
+    }
+
     buf[n] = '\0';
-    *len = n;
+    *len = (*complete == ECI_AU_LINE_LONG) ? total : n;
 
     return buf;
 }
@@ -397,14 +451,22 @@ eci_au_verify(eci_au_args_t *args)
 
         lineno = 0;
 
-        while (!bad && (line = eci_au_line_read(f, &len, &complete))
+        while (!bad && (line = eci_au_line_read(f, args->max_line, &len,
+                                                &complete))
                        != NULL)
         {
             lineno++;
             why = NULL;
             j = NULL;
 
-            if (!complete) {
+            if (complete == ECI_AU_LINE_LONG) {
+                snprintf(msg, sizeof(msg), "line of %zu bytes, longer than "
+                         "%zu (--max-line): not parsed; the gateway writes "
+                         "no such line unless its header buffers allow a "
+                         "principal that long", len, args->max_line);
+                why = msg;
+
+            } else if (complete == ECI_AU_LINE_CUT) {
                 why = "line cut short (no newline): written when the "
                       "gateway stopped, or truncated";
 
@@ -541,6 +603,15 @@ eci_au_verify(eci_au_args_t *args)
             eci_au_escape(text, sizeof(text), pending.ids[i]);
             printf("  %s  %s\n", text, pending.where[i]);
         }
+    }
+
+    if (pending.untracked > 0) {
+        printf("%lu more intent%s came while %d were waiting for their "
+               "result and %s not tracked: whether %s a result is not "
+               "checked here (list the execs with show --outcome unknown)\n",
+               pending.untracked, pending.untracked == 1 ? "" : "s",
+               ECI_AU_PENDING_MAX, pending.untracked == 1 ? "was" : "were",
+               pending.untracked == 1 ? "it has" : "they have");
     }
 
     eci_au_pending_free(&pending);
@@ -712,6 +783,11 @@ eci_au_pending_add(eci_au_pending_t *p, const char *id, const char *file,
     char   **ids, **where;
     size_t   cap;
     char     buf[4096];
+
+    if (p->n == ECI_AU_PENDING_MAX) {
+        p->untracked++;
+        return;
+    }
 
     if (p->n == p->cap) {
         cap = p->cap ? 2 * p->cap : 64;
@@ -887,8 +963,20 @@ eci_au_show(eci_au_args_t *args)
 
         lineno = 0;
 
-        while ((line = eci_au_line_read(f, &len, &complete)) != NULL) {
+        while ((line = eci_au_line_read(f, args->max_line, &len,
+                                        &complete))
+               != NULL)
+        {
             lineno++;
+
+            if (complete == ECI_AU_LINE_LONG) {
+                free(line);
+                fprintf(stderr, "eci-audit: %s:%lu: line of %zu bytes, "
+                        "longer than %zu (--max-line): not shown\n",
+                        args->files[fi], lineno, len, args->max_line);
+                rc = ECI_AU_FAIL;
+                continue;
+            }
 
             j = json_loadb(line, len, 0, &jerr);
             free(line);
@@ -963,6 +1051,16 @@ eci_au_show(eci_au_args_t *args)
                         break;
                     }
                 }
+
+            } else if (json_is_integer(json_object_get(j,
+                                                   "overrideUserIdCount")))
+            {
+                /* a syslog line's bounded form: the count and the digest */
+                snprintf(over, sizeof(over), "%lld ids %.23s...",
+                         (long long) json_integer_value(
+                             json_object_get(j, "overrideUserIdCount")),
+                         eci_au_str(j, "overrideUserIdsDigest") != NULL
+                         ? eci_au_str(j, "overrideUserIdsDigest") : "-");
 
             } else {
                 snprintf(over, sizeof(over), "-");
@@ -1044,8 +1142,13 @@ eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set)
             continue;       /* the second pass says so */
         }
 
-        while ((line = eci_au_line_read(f, &len, &complete)) != NULL) {
-            j = json_loadb(line, len, 0, NULL);
+        while ((line = eci_au_line_read(f, args->max_line, &len,
+                                        &complete))
+               != NULL)
+        {
+            /* the second pass says so */
+            j = (complete != ECI_AU_LINE_LONG)
+                ? json_loadb(line, len, 0, NULL) : NULL;
             free(line);
 
             if (j == NULL) {
