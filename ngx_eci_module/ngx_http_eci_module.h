@@ -367,6 +367,11 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
+void ngx_http_eci_audit_failed(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
