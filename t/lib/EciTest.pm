@@ -71,6 +71,8 @@ sub new {
         allowed => [],
         nginx   => $opt{nginx} || $NGINX,
         done    => 0,
+        answered => [],         # X-Request-Ids of responses, in order
+        blind   => 0,           # exchanges whose lines have no known id
         san_old => { map { $_ => 1 } _sanitizer_reports() },
     }, $class;
 
@@ -93,6 +95,7 @@ sub write_file {
     my ($self, $rel, $content, $mode) = @_;
     my $path = $self->path($rel);
 
+    delete $self->{audit}{$path};
     File::Path::make_path(File::Basename::dirname($path),
                           { mode => 0755 });
     open(my $fh, '>:raw', $path) or die "$path: $!\n";
@@ -307,6 +310,7 @@ sub start {
 
     $self->start_mock if $self->{uses_mock};
     unlink $self->path('nginx.pid');
+    $self->{blind}++;           # the chain's start line
 
     my ($rc, $out) = $VALGRIND ? $self->_spawn_valgrind
                                : $self->_run([$self->_nginx_args]);
@@ -339,6 +343,7 @@ sub stop {
 
     return unless $pid && $self->_pid_alive($pid);
     my @workers = $self->worker_pids;
+    $self->{blind}++;           # the chain's stop line
 
     for my $sig (qw(QUIT TERM KILL)) {
         kill $sig, $pid;
@@ -447,6 +452,7 @@ sub reload {
     my %old = map { $_ => 1 } $self->worker_pids;
 
     kill 'HUP', $pid;
+    $self->{blind}++;
     my $deadline = Time::HiRes::time() + $WAIT;
     my $new = 0;
     while (Time::HiRes::time() < $deadline) {
@@ -607,6 +613,7 @@ sub request {
 
     my ($raw, $err) = _exchange($port, $req, $o{timeout} // $TIMEOUT);
     my $resp = parse_response($raw, $method);
+    $self->_answered($raw);
     $resp->{error} = $err if $err;
     return $resp;
 }
@@ -615,6 +622,7 @@ sub raw_request {
     my ($self, $bytes, %o) = @_;
     my ($raw) = _exchange($o{port} // $self->port(0), $bytes,
                           $o{timeout} // $TIMEOUT);
+    $self->_answered($raw);
     return $raw;
 }
 
@@ -771,40 +779,138 @@ sub can_reserve_room {
 }
 
 # A worker writes a pass's audit lines at the end of that pass, a moment
-# after the caller has its response: the file is read once it has not
-# grown for 60 ms (at most 2 s; 20 under valgrind), so a test sees every
-# line of the requests it has been answered for.
-sub audit_raw {
-    my ($self, $file) = @_;
-    my $path = $self->path($file // 'audit.log');
+# after the caller has its response.  The harness remembers the
+# X-Request-Id of every response it was given (request, raw_request) and,
+# per audit file, how far it has read: a read takes only the bytes added
+# since, and waits (at most 2 s; 20 under valgrind) until the result line
+# of each request answered since the last read is there.  When it has no
+# such line to wait for (no request since, a request without an id, a
+# location that audits elsewhere) it waits as before, until the file has
+# not grown for 60 ms.
+sub _audit_file {
+    my ($self, $path) = @_;
+    my $c = $self->{audit}{$path} //= { lines => [], off => 0, tail => '' };
+    my @st = stat $path;
+
+    unless (@st) {
+        %$c = (lines => [], off => 0, tail => '');
+        return $c;
+    }
+
+    # rotated, truncated or rewritten: read it again from the start
+    if ($c->{off}) {
+        my $same = "$st[0]:$st[1]" eq ($c->{id} // '') && $st[7] >= $c->{off};
+        if ($same && open(my $fh, '<:raw', $path)) {
+            my $at = $c->{off} - length $c->{tail};
+            seek($fh, $at, 0);
+            read($fh, my $was, length $c->{tail});
+            $same = defined $was && $was eq $c->{tail};
+            close $fh;
+        } else {
+            $same = 0;
+        }
+        %$c = (lines => [], off => 0, tail => '') unless $same;
+    }
+    $c->{id} = "$st[0]:$st[1]";
+
+    return $c if $st[7] <= $c->{off};
+    open(my $fh, '<:raw', $path) or return $c;
+    seek($fh, $c->{off}, 0);
+    local $/;
+    my $new = <$fh> // '';
+    close $fh;
+
+    # whole lines only: a line being written is taken on a later read
+    my $end = rindex($new, "\n") + 1;
+    $c->{partial} = substr($new, $end);
+    return $c unless $end;
+    my $done = substr($new, 0, $end);
+    push @{ $c->{lines} }, split /\n/, $done;
+    $c->{off} += $end;
+    $c->{tail} = substr($done, -64);
+    return $c;
+}
+
+# the lines read so far, the last one even if unfinished (as a file read
+# whole would give it)
+sub _audit_text_lines {
+    my ($c) = @_;
+    my $p = $c->{partial} // '';
+    return (@{ $c->{lines} }, length $p ? split(/\n/, $p) : ());
+}
+
+sub _audit_settle {
+    my ($self, $path) = @_;
     my $deadline = Time::HiRes::time() + ($VALGRIND ? 20 : 2);
+    my $since = $self->{audit_seen}{$path} // 0;
+    my @want = @{ $self->{answered} }[$since .. $#{ $self->{answered} }];
+    my $blind = ($self->{blind} // 0) != ($self->{audit_blind}{$path} // 0);
     my ($size, $same) = (-s $path // -1, 0);
 
-    while ($same < 3 && Time::HiRes::time() < $deadline) {
+    $self->{audit_seen}{$path} = @{ $self->{answered} };
+    $self->{audit_blind}{$path} = $self->{blind} // 0;
+
+    while (Time::HiRes::time() < $deadline) {
+        my $c = $self->_audit_file($path);
+        if (@want && !$blind) {
+            my %got = map { /"event":"result","requestId":"([^"]+)"/
+                            ? ($1 => 1) : () } @{ $c->{lines} };
+            @want = grep { !$got{$_} } @want;
+            return $c unless @want;
+        }
+        last if $same >= 3;
         Time::HiRes::sleep(0.02);
         my $now = -s $path // -1;
         $same = $now == $size ? $same + 1 : 0;
         $size = $now;
     }
+    return $self->_audit_file($path);
+}
 
-    my $text = _slurp($path) // '';
-    return split /\n/, $text;
+# request and raw_request: what a later audit read waits for
+sub _answered {
+    my ($self, $raw) = @_;
+    my ($rid) = ($raw // '') =~ /^X-Request-Id:[ \t]*([^\r\n]+?)[ \t]*\r?$/mi;
+    if (defined $rid) {
+        push @{ $self->{answered} }, $rid;
+    } else {
+        $self->{blind}++;
+    }
+}
+
+sub audit_raw {
+    my ($self, $file) = @_;
+    return _audit_text_lines($self->_audit_settle($self->path($file
+                                                         // 'audit.log')));
+}
+
+sub _audit_decode {
+    my ($path, $all, @raw) = @_;
+    my $json = JSON::PP->new->utf8;
+    my ($n, @list) = (0);
+
+    for my $line (@raw) {
+        $n++;
+        my $rec = eval { $json->decode($line) };
+        die "$path line $n is not valid JSON ($@): $line\n"
+            unless ref $rec eq 'HASH';
+        push @list, $rec unless defined $rec->{sig} && !$all;
+    }
+    return @list;
 }
 
 sub audit_lines {
     my ($self, $file, %o) = @_;
     my $path = $self->path($file // 'audit.log');
-    my $json = JSON::PP->new->utf8;
-    my ($n, @list) = (0);
+    return _audit_decode($path, $o{all}, $self->audit_raw($path));
+}
 
-    for my $line ($self->audit_raw($path)) {
-        $n++;
-        my $rec = eval { $json->decode($line) };
-        die "$path line $n is not valid JSON ($@): $line\n"
-            unless ref $rec eq 'HASH';
-        push @list, $rec unless defined $rec->{sig} && !$o{all};
-    }
-    return @list;
+# the lines of an audit file as they are now, no waiting
+sub _audit_now {
+    my ($self, $file, $all) = @_;
+    my $path = $self->path($file // 'audit.log');
+    return _audit_decode($path, $all,
+                         _audit_text_lines($self->_audit_file($path)));
 }
 
 # The audit line of request $rid and $event ('result' unless said), polled
@@ -818,9 +924,9 @@ sub audit_record {
     while (1) {
         my @l = grep { ($_->{event} // '') eq $event
                        && ($_->{requestId} // '') eq $rid }
-                $self->audit_lines($file);
+                $self->_audit_now($file);
         return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
@@ -833,9 +939,9 @@ sub audit_results {
 
     while (1) {
         @res = grep { ($_->{event} // '') eq 'result' }
-               $self->audit_lines($file);
+               $self->_audit_now($file);
         return @res if @res >= $n || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
@@ -846,12 +952,14 @@ my $SIGNED_LINE = qr/,"sig":"[0-9a-f]+","hash":"[0-9a-f]+"\}$/m;
 # writes no line until it has more to sign.  True when it came.
 sub wait_for_checkpoint {
     my ($self, $file) = @_;
+    my $path = $self->path($file // 'audit.log');
     my $deadline = Time::HiRes::time() + $WAIT;
 
     while (Time::HiRes::time() < $deadline) {
-        my @raw = $self->audit_raw($file);
-        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
-        Time::HiRes::sleep(0.1);
+        my $c = $self->_audit_file($path);
+        return 1 if @{ $c->{lines} } && !length $c->{partial}
+                    && $c->{lines}[-1] =~ /"event":"checkpoint"/;
+        Time::HiRes::sleep(0.05);
     }
     return 0;
 }
@@ -863,10 +971,10 @@ sub wait_for_lines {
     my $count = 0;
 
     while (1) {
-        my $text = _slurp($path) // '';
-        $count = (() = $text =~ /\n/g) - (() = $text =~ /$SIGNED_LINE/g);
+        my $c = $self->_audit_file($path);
+        $count = grep { !/$SIGNED_LINE/ } @{ $c->{lines} };
         return $count if $count >= $n || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
