@@ -20,8 +20,8 @@ use IO::Socket::INET;
 use Time::HiRes ();
 
 my $KEY  = 'eci-outcome-key-3b9e1f02';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;

@@ -14,7 +14,7 @@ use Test::More;
 use EciTest;
 use JSON::PP;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my $tool = $t->root . '/build/eci-acl';

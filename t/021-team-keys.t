@@ -16,8 +16,7 @@ use Test::More;
 use EciTest;
 use MockEci;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
-my $EXEC = '/api/v202106/reportdistribution';
+my $PERM = $EciTest::PERM;
 my %KEY = (default => 'team-default-key-2b7e01', finance => 'team-finance-key-9c44aa',
            hr => 'team-hr-key-51d0e3');
 
@@ -62,8 +61,7 @@ my @raw;
 
 sub exec_as {
     my ($who, $id) = @_;
-    my $r = $t->request('POST', "$EXEC/$id/exec",
-                        headers => ['X-Caller' => $who]);
+    my $r = $t->exec_as($who, $id);
     push @raw, $r->{raw} // '';
     my ($m) = $mock->requests;
     $mock->clear;

@@ -20,8 +20,8 @@ use JSON::PP;
 use Time::HiRes ();
 
 my $KEY  = 'eci-faults-key-3e8a51c0';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;
@@ -64,9 +64,7 @@ EOF
     my $dead = $t->port(1);
     return EciTest::conf_head() . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 

@@ -13,7 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use EciTest;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
@@ -54,15 +54,13 @@ my $mock = $t->mock;
 
 sub exec_id {
     my ($id, $server) = @_;
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec",
-                       port => $t->port($server // 0),
-                       headers => ['X-Caller' => 'alice'])->{status};
+    return $t->exec_as('alice', $id, port => $t->port($server // 0))->{status};
 }
 
 sub metric {
     my ($name) = @_;
-    my $body = $t->request('GET', '/metrics')->{body} // '';
-    return $body =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+    my $v = $t->metrics->{$name};
+    return defined $v && $v =~ /^\d+$/ ? $v : undef;
 }
 
 

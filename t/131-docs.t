@@ -10,15 +10,10 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use EciTest ();
 
 my $ROOT = "$FindBin::Bin/..";
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!\n";
-    local $/;
-    return scalar <$fh>;
-}
 
 # "a.{c,h}" -> a.c, a.h
 sub expand {
@@ -49,7 +44,7 @@ sub layout_paths {
     return @paths;
 }
 
-my @listed = layout_paths(slurp("$ROOT/docs/development.md"));
+my @listed = layout_paths(EciTest::slurp("$ROOT/docs/development.md"));
 ok(@listed > 20, 'docs/development.md has a layout list ('
                  . scalar(@listed) . ' entries)');
 
@@ -70,8 +65,8 @@ is_deeply(\@stale, [], 'every file the layout list names exists')
     or diag("listed but not in the tree: @stale");
 
 # the package states the repository's licence, word for word
-my $license = slurp("$ROOT/LICENSE");
-my $copyright = slurp("$ROOT/packaging/deb/copyright");
+my $license = EciTest::slurp("$ROOT/LICENSE");
+my $copyright = EciTest::slurp("$ROOT/packaging/deb/copyright");
 my ($terms) = $license =~ /^(Redistribution and use.*)\z/ms;
 ok($terms, 'LICENSE has the BSD-2-Clause terms');
 my ($deb) = $copyright =~ /^License: BSD-2-clause\n( Redistribution.*)\z/ms;

@@ -277,6 +277,7 @@ sub write_config {
     my ($self, $template) = @_;
     my $conf = $template;
 
+    $conf =~ s/^[ \t]*%%HTTP_PATHS%%\n/http_paths()/gme;
     $conf =~ s/%%PORT(\d*)%%/$self->port($1 eq '' ? 0 : $1)/ge;
     $self->{uses_mock} = 1 if $conf =~ /%%MOCK%%/;
     $conf =~ s/%%MOCK%%/$self->mock_port/ge;
@@ -285,6 +286,34 @@ sub write_config {
 
     File::Path::make_path($self->path('tmp'), { mode => 0755 });
     return $self->write_file('nginx.conf', $conf, 0644);
+}
+
+# The lines most test configs open their http block with: logs and
+# temporary files in the test dir.
+sub http_paths {
+    return <<'EOF';
+    access_log %%DIR%%/access.log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+EOF
+}
+
+# The directives of a gateway location that forwards to the mock: the
+# caller named by X-Caller, the ACL $acl, the audit in DIR/audit.log
+# unless $o{audit}.  Put where its first directive goes, indented 12.
+sub gateway_location {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($acl, %o) = @_;
+    my $audit = $o{audit} // '%%DIR%%/audit.log';
+    (my $text = <<"EOF") =~ s/^ {12}//;
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log $audit;
+
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+EOF
+    return $text;
 }
 
 sub _nginx_args {
@@ -753,6 +782,41 @@ sub json {
     return eval { JSON::PP->new->utf8->allow_nonref->decode($body) };
 }
 
+# the exec operation's path before the id, and the permission it needs
+our $EXEC = '/api/v202106/reportdistribution';
+our $PERM = 'DistributedReportsSettings (Manage)';
+
+# An exec as $caller (the X-Caller header) of report distribution $id:
+# POST $EXEC/$id/exec, plus $o{query} ("?overrideUserIds=7"); $o{headers}
+# are added, $o{json} sends Content-Type: application/json and "{}", the
+# rest goes to request (port, timeout, ...).
+sub exec_as {
+    my ($self, $caller, $id, %o) = @_;
+    my @h = (defined $caller ? ('X-Caller' => $caller) : (),
+             @{ delete $o{headers} || [] });
+    my $query = delete $o{query} // '';
+    if (delete $o{json}) {
+        push @h, 'Content-Type' => 'application/json';
+        $o{body} //= '{}';
+    }
+    return $self->request(delete $o{method} // 'POST',
+                          "$EXEC/$id/exec$query", headers => \@h, %o);
+}
+
+# eci_status's figures at $uri (default /metrics) as { name => value }
+# (names with their labels); in list context (response, figures).
+sub metrics {
+    my ($self, $uri, %o) = @_;
+    my $r = $self->request('GET', $uri // '/metrics', %o);
+    my %m;
+    for (split /\n/, $r->{body} // '') {
+        next if /^#/;
+        /^(\S+) (\S+)$/ or next;
+        $m{$1} = $2;
+    }
+    return wantarray ? ($r, \%m) : \%m;
+}
+
 
 # --- files the gateway writes --------------------------------------------
 
@@ -763,6 +827,23 @@ sub _slurp {
     my $text = <$fh>;
     close $fh;
     return $text // '';
+}
+
+# a file's bytes; dies when it cannot be read
+sub slurp {
+    my ($path) = @_;
+    my $text = _slurp($path);
+    die "$path: $!\n" unless defined $text;
+    return $text;
+}
+
+# a file's lines, each with its newline; dies when it cannot be read
+sub file_lines {
+    my ($path) = @_;
+    open(my $fh, '<:raw', $path) or die "$path: $!\n";
+    my @l = <$fh>;
+    close $fh;
+    return @l;
 }
 
 # Whether the test directory's file system keeps room allocated beyond a
@@ -1181,9 +1262,25 @@ callable as a method.
 
 =item $t->write_config($template)
 
-Replaces C<%%PORT%%> (port 0), C<%%PORTn%%> (port n), C<%%MOCK%%>,
-C<%%DIR%%>, C<%%MODULE%%>; writes DIR/nginx.conf and creates DIR/tmp.  A
-config that uses C<%%MOCK%%> makes C<start> start the mock.
+Replaces a line C<%%HTTP_PATHS%%> with C<http_paths>, C<%%PORT%%> (port
+0), C<%%PORTn%%> (port n), C<%%MOCK%%>, C<%%DIR%%>, C<%%MODULE%%>; writes
+DIR/nginx.conf and creates DIR/tmp.  A config that uses C<%%MOCK%%> makes
+C<start> start the mock.
+
+=item EciTest::http_paths()
+
+The lines most test configs begin their http block with: C<access_log
+%%DIR%%/access.log>, C<client_body_temp_path> and C<proxy_temp_path> in
+DIR/tmp.
+
+=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log')
+
+The directives of a gateway location in front of the mock:
+C<eci_gateway on>, C<eci_principal $http_x_caller>, C<eci_acl $acl>,
+C<eci_audit_log> (C<off> or another file with C<audit>), C<proxy_pass> to
+the mock.  Its first line is not indented: write
+C<${\ EciTest::gateway_location($acl) }> where the first directive goes,
+and the location's own directives after it.
 
 =item $t->nginx_test
 
@@ -1250,6 +1347,20 @@ The parser behind C<request>.
 
 The body decoded as JSON, or undef.
 
+=item $t->exec_as($caller, $id, query => '?overrideUserIds=7', json => 1, headers => [...], method => 'POST', ...)
+
+An exec of report distribution C<$id> as C<$caller> (sent as C<X-Caller>,
+left out when undef): C<POST $EciTest::EXEC/$id/exec> plus C<query>;
+C<json> adds C<Content-Type: application/json> and the body C<{}>;
+C<headers> are added; anything else goes to C<request> (C<port>,
+C<body>, C<timeout>).  C<$EciTest::EXEC> is the path before the id and
+C<$EciTest::PERM> the permission an exec needs.
+
+=item $t->metrics($uri)
+
+C<GET $uri> (default F</metrics>, an C<eci_status> location) parsed into
+C<{ name_with_labels =E<gt> value }>; in list context (response, figures).
+
 =back
 
 =head1 AUDIT AND LOGS
@@ -1262,6 +1373,19 @@ The decoded JSON objects, or the raw lines, of an audit file (relative to
 the test dir; default audit.log).  C<audit_lines> dies naming the first line
 that is not a JSON object, and leaves out the chain's own signed lines
 (start, checkpoint, discontinuity, stop) unless called with C<all =E<gt> 1>.
+
+A worker writes a pass's lines a moment after the caller has its
+response.  The harness remembers the C<X-Request-Id> of every response
+C<request> and C<raw_request> returned, and how far it has read each file
+(a rotated, truncated or rewritten file is read again from its start): a
+read takes the bytes added since and waits (2 s at most, 20 under
+valgrind) until the result line of every request answered since the last
+read of that file is there.  With nothing to wait for (no request since,
+one without an id, a start, stop or reload, whose lines have no id), it
+waits until the file has not grown for 60 ms, as it did before.  Lines
+sent by other clients (nghttp, a socket of the test's own) are only
+certain to be there once something else is waited for: use
+C<audit_record> or C<audit_results> for them.
 
 =item $t->audit_record($request_id, $event, $file)
 
@@ -1292,6 +1416,11 @@ and C<eci-audit verify FILES --pubkey PUB>: its exit status and output.
 =item $t->error_log
 
 The text of DIR/error.log.
+
+=item EciTest::slurp($path), EciTest::file_lines($path)
+
+A file's bytes, or its lines with their newlines; both die when it cannot
+be read.
 
 =item $t->allow_log(qr/.../, ...)
 
