@@ -92,8 +92,12 @@ ok(defined $evicted && $evicted > 0,
 like($t->error_log,
      qr/exec guard zone is full: \d+ entries evicted before their window/,
      'the eviction is logged');
-is(scalar(() = $t->error_log =~ /exec guard zone is full/g), 1,
-   'and logged once, not once per eviction');
+# at most once in 10 s: a slow machine may take longer than that for the
+# 300 execs, so the count is not fixed, only far below the evictions
+my $logged = () = $t->error_log =~ /exec guard zone is full/g;
+ok($logged >= 1 && $logged < ($evicted // 0),
+   "and logged $logged time(s) for ${\ ($evicted // 'no') } evictions,"
+   . ' not once per eviction');
 
 is(exec_id(1001), 200,
    'the oldest exec was evicted: its repeat is no longer refused');
