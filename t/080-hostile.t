@@ -107,19 +107,7 @@ sub results {
 }
 
 # The audit line of this request id and event (bounded poll), or undef.
-sub audit_of {
-    my ($rid, $event) = @_;
-    return undef unless defined $rid;
-    $event //= 'result';
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq $event
-                       && ($_->{requestId} // '') eq $rid }
-                $t->audit_lines('audit.log');
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
+sub audit_of { $t->audit_record(@_) }
 
 # A refusal by the gateway: JSON error, nothing forwarded, audited as deny.
 sub refused {

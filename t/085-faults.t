@@ -99,17 +99,7 @@ sub lines_of {
     return $t->audit_lines($file // 'audit.log');
 }
 
-sub audit_of {
-    my ($rid, $event, $file) = @_;
-    return undef unless defined $rid;
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq ($event // 'result')
-                       && ($_->{requestId} // '') eq $rid } lines_of($file);
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
+sub audit_of { $t->audit_record(@_) }
 
 sub json_error {
     my ($name, $r, $status, $code) = @_;

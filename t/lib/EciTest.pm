@@ -965,33 +965,42 @@ sub audit_raw {
                                                          // 'audit.log')));
 }
 
-sub _audit_decode {
-    my ($path, $all, @raw) = @_;
+# The records of the whole lines read so far, each decoded once (the same
+# hashes on every call: a test must not change them), and of an unfinished
+# last line when $partial; the chain's signed lines left out unless $all.
+# Dies naming a line that is not a JSON object.
+sub _audit_records {
+    my ($c, $path, $all, $partial) = @_;
     my $json = JSON::PP->new->utf8;
-    my ($n, @list) = (0);
+    my $recs = $c->{recs} //= [];
+    my $whole = @{ $c->{lines} };
+    my @lines = $partial ? _audit_text_lines($c) : @{ $c->{lines} };
+    my @more;
 
-    for my $line (@raw) {
-        $n++;
-        my $rec = eval { $json->decode($line) };
-        die "$path line $n is not valid JSON ($@): $line\n"
+    for my $n (scalar(@$recs) .. $#lines) {
+        my $rec = eval { $json->decode($lines[$n]) };
+        die "$path line @{[ $n + 1 ]} is not valid JSON ($@): $lines[$n]\n"
             unless ref $rec eq 'HASH';
-        push @list, $rec unless defined $rec->{sig} && !$all;
+        if ($n < $whole) {
+            push @$recs, $rec;
+        } else {
+            push @more, $rec;
+        }
     }
-    return @list;
+    return grep { $all || !defined $_->{sig} } @$recs, @more;
 }
 
 sub audit_lines {
     my ($self, $file, %o) = @_;
     my $path = $self->path($file // 'audit.log');
-    return _audit_decode($path, $o{all}, $self->audit_raw($path));
+    return _audit_records($self->_audit_settle($path), $path, $o{all}, 1);
 }
 
-# the lines of an audit file as they are now, no waiting
+# the records of an audit file's whole lines as they are now, no waiting
 sub _audit_now {
     my ($self, $file, $all) = @_;
     my $path = $self->path($file // 'audit.log');
-    return _audit_decode($path, $all,
-                         _audit_text_lines($self->_audit_file($path)));
+    return _audit_records($self->_audit_file($path), $path, $all, 0);
 }
 
 # The audit line of request $rid and $event ('result' unless said), polled
