@@ -38,7 +38,7 @@ my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_SIGNING, $master_raw,
 
 my $acl = $t->write_acl({
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 });
 

@@ -30,7 +30,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $OLD });
 
 my %GOOD_ACL = (
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 );
 my $acl = $t->write_acl(\%GOOD_ACL);
@@ -256,8 +256,7 @@ spew($acl, $good_acl_text);
 
     my %acl = %GOOD_ACL;
     $acl{principals} = { %{ $GOOD_ACL{principals} },
-                         carol => { permissions => [$PERM],
-                                    reportDistributionIds => [7] } };
+                         carol => EciTest::grant([7]) };
     $t->write_acl(\%acl);
     refused('carol', 7, "$ctx, written but not reloaded");
 

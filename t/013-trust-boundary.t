@@ -36,8 +36,8 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        'alice' => { permissions => [$PERM], reportDistributionIds => [42] },
-        $DN     => { permissions => [$PERM], reportDistributionIds => [42] },
+        'alice' => EciTest::grant([42]),
+        $DN     => EciTest::grant([42]),
     },
 });
 
@@ -405,7 +405,7 @@ $other->stop;
 my $c = EciTest->new;
 my ($cstore, $cmaster) = $c->make_keystore(keys => { default => $KEY });
 my $cacl = $c->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*' } } });
+    alice => EciTest::grant('*') } });
 $c->allow_log(qr/\[emerg\]/);
 
 sub refused_conf {

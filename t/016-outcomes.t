@@ -27,8 +27,7 @@ my $t = EciTest->new;
 $t->requires_master;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*',
-               overrideUserIds => '*' } } });
+    alice => EciTest::grant('*', '*') } });
 
 # a second ECI server, the backup a retry would go to
 File::Path::make_path($t->path('backup'), { mode => 0755 });

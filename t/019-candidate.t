@@ -18,11 +18,11 @@ my $PERM = $EciTest::PERM;
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
 my $enforced = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => [42, 44] },
+    alice => EciTest::grant([42, 44]),
 } }, 'acl.json');
 my $candidate = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => [42, 43] },
-    bob   => { permissions => [$PERM], reportDistributionIds => [42] },
+    alice => EciTest::grant([42, 43]),
+    bob   => EciTest::grant([42]),
 } }, 'candidate.json');
 
 $t->write_config(EciTest::conf_head() . <<"EOF");

@@ -28,11 +28,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        'alice' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [42],
-            overrideUserIds       => [7],
-        },
+        'alice' => EciTest::grant([42], [7]),
     },
 });
 $t->write_file('htpasswd', "alice:{PLAIN}secret\n", 0644);

@@ -23,31 +23,17 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        'svc-all' => {
-            permissions           => [$PERM],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
-        'alice' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [42],
-            overrideUserIds       => [7],
-        },
+        'svc-all' => EciTest::grant('*', '*'),
+        'alice' => EciTest::grant([42], [7]),
         'viewer' => {
             permissions           => ['DistributedReportsSettings (View)'],
             reportDistributionIds => '*',
         },
-        'no-override' => {
-            permissions           => [$PERM],
-            reportDistributionIds => '*',
-        },
+        'no-override' => EciTest::grant('*'),
         'member' => { groups => ['report-operators'] },
     },
     groups => {
-        'report-operators' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [5, 6],
-        },
+        'report-operators' => EciTest::grant([5, 6]),
     },
 });
 

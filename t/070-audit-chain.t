@@ -255,8 +255,12 @@ like($out, qr/signature does not verify/, 'saying so');
 
 # a rotated file verifies from its first line on, and together with the
 # file before it
-write_lines($t->path('a.log'), @raw[0 .. 19]);
-write_lines($t->path('b.log'), @raw[20 .. $#raw]);
+# cut before an unsigned line: a file that begins with a signed line
+# needs no anchor (where the checkpoints fall depends on the machine)
+my $cut = 20;
+$cut++ while $raw[$cut] =~ /"sig":/;
+write_lines($t->path('a.log'), @raw[0 .. $cut - 1]);
+write_lines($t->path('b.log'), @raw[$cut .. $#raw]);
 ($rc, $out) = verify($t->path('b.log'));
 is($rc, 0, 'a rotated file verifies on its own') or diag $out;
 like($out, qr/taken as given/, 'saying its first line is the anchor');

@@ -31,7 +31,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $OLD },
                                          sealed => 1);
 my $good_acl = {
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 };
 my $acl = $t->write_acl($good_acl);

@@ -18,7 +18,7 @@ my $PERM = $EciTest::PERM;
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
 my $acl = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*' } } });
+    alice => EciTest::grant('*') } });
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {

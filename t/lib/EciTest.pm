@@ -240,6 +240,14 @@ sub verify {
     return ($rc, $out);
 }
 
+# An ACL grant of the exec permission: report distribution ids ('*' or a
+# list) and, when given, override recipients.
+sub grant {
+    my ($ids, $overrides) = @_;
+    return { permissions => [$EciTest::PERM], reportDistributionIds => $ids,
+             defined $overrides ? (overrideUserIds => $overrides) : () };
+}
+
 sub write_acl {
     my ($self, $acl, $name) = @_;
     $name //= 'acl.json';
@@ -1239,6 +1247,12 @@ C<eci-keytool set STORE --master MASTER --name N> with the key on stdin for
 each key; returns (store, master).  C<sealed =E<gt> 0>: a plain JSON object
 file of mode 0600; returns (path, undef).  C<name> defaults to keys.sealed
 or keys.json.  Dies with the tool's output on failure.
+
+=item EciTest::grant($ids, $overrides)
+
+C<{ permissions =E<gt> [$EciTest::PERM], reportDistributionIds =E<gt> $ids,
+overrideUserIds =E<gt> $overrides }> (the last left out when undef): a
+principal's or a group's grant of the exec permission.
 
 =item $t->write_acl($hashref_or_string, $name)
 
