@@ -30,11 +30,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT%%;
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log off;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => 'off') }
         }
         location = /metrics { eci_status; }
     }
