@@ -11,6 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use Time::HiRes ();
 use EciTest;
 
 my $t = EciTest->new;
@@ -45,7 +46,13 @@ sub vm_peak_kb {
     return undef;
 }
 
+# the master listens before it forks its worker: wait for the worker
 my ($worker) = $t->worker_pids;
+for (1 .. 100) {
+    last if defined $worker;
+    Time::HiRes::sleep(0.05);
+    ($worker) = $t->worker_pids;
+}
 my $before = vm_peak_kb($worker);
 
 my $r = $t->request('GET', '/metrics');
