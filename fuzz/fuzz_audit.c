@@ -147,6 +147,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rec.override_user_ids = (n == 0) ? NULL : ids;
     rec.n_override_user_ids = (n == 0) ? 0 : n - 1;
     rec.has_override_user_ids = (h1 >> 37) & 1;
+    /* a syslog line's bounded form: the ids' count and digest */
+    rec.override_user_ids_bounded = (h1 >> 56) & 1;
     rec.status = (int) ((h1 >> 38) & 0x3ff) - 24;
     rec.upstream_status = (h1 & (1ULL << 48)) ? (int) (h2 >> 32) : 0;
     rec.upstream_time_ms = (h1 & (1ULL << 49)) ? (int64_t) h2 : -1;

@@ -47,6 +47,8 @@ typedef struct {
     const int32_t               *override_user_ids;
     size_t                       n_override_user_ids;
     int                          has_override_user_ids;   /* 0: null */
+    int                          override_user_ids_bounded;  /* count and
+                                                  digest, not the list */
     const char                  *decision;     /* "allow" / "deny" */
     const char                  *api_key;      /* the key's name and
                                                   fingerprint, never the
@@ -82,7 +84,9 @@ size_t eci_audit_line_max(const eci_audit_record_t *rec);
  * length, or 0 when cap is too small.  Invalid UTF-8 and control bytes in
  * strings are escaped so the line is always valid JSON on one line.
  * Field order: time, event (only when set), requestId, principal, client,
- * method, uri, reportDistributionId, overrideUserIds, decision, error,
+ * method, uri, reportDistributionId, overrideUserIds (bounded: instead
+ * overrideUserIdCount and overrideUserIdsDigest, "sha256:" and the hex of
+ * eci_audit_ids_digest()), decision, error,
  * status, upstreamStatus, upstreamTimeMs, responseBytes, responseSha256,
  * responseTruncated, responseValid, response (only when valid: an object
  * of reportDistributionLogId, status, numberOfRecipients, beginDate,
@@ -95,6 +99,14 @@ size_t eci_audit_line_max(const eci_audit_record_t *rec);
  */
 size_t eci_audit_line_write(const eci_audit_record_t *rec, char *buf,
     size_t cap);
+
+/*
+ * The digest a bounded line gives for its override ids: SHA-256 of the
+ * overrideUserIds value the full line has ("[1,2,3]": decimal, comma,
+ * no space, in the request's order).
+ */
+void eci_audit_ids_digest(const int32_t *ids, size_t n,
+    unsigned char md[32]);
 
 /*
  * v in decimal at buf (room for 20 digits); returns the digits written.

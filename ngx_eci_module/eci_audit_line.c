@@ -33,6 +33,9 @@
 #define ECI_AUDIT_K_URI        ",\"uri\":"
 #define ECI_AUDIT_K_ID         ",\"reportDistributionId\":"
 #define ECI_AUDIT_K_OVERRIDES  ",\"overrideUserIds\":"
+/* the bounded form (a syslog datagram): count and digest, not the list */
+#define ECI_AUDIT_K_IDS_COUNT  ",\"overrideUserIdCount\":"
+#define ECI_AUDIT_K_IDS_DIGEST ",\"overrideUserIdsDigest\":\"sha256:"
 #define ECI_AUDIT_K_DECISION   ",\"decision\":"
 #define ECI_AUDIT_K_KEY        ",\"apiKey\":"
 #define ECI_AUDIT_K_KEY_FP     ",\"apiKeyFingerprint\":"
@@ -181,6 +184,10 @@ eci_audit_line_max(const eci_audit_record_t *rec)
         + eci_audit_str_len(eci_audit_uri_len(&rec->uri))
         + ECI_AUDIT_INT_LEN                            /* id */
         + 4 + ECI_AUDIT_ID_LEN * rec->n_override_user_ids  /* [], null */
+        + (rec->override_user_ids_bounded
+           ? sizeof(ECI_AUDIT_K_IDS_COUNT ECI_AUDIT_K_IDS_DIGEST "\"")
+             + ECI_AUDIT_INT_LEN + 2 * ECI_SHA256_LEN
+           : 0)
         + eci_audit_str_len(rec->decision != NULL
                             ? strlen(rec->decision) : 0)
         + eci_audit_str_len(rec->error != NULL ? strlen(rec->error) : 0)
@@ -212,11 +219,49 @@ eci_audit_line_max(const eci_audit_record_t *rec)
 }
 
 
+void
+eci_audit_ids_digest(const int32_t *ids, size_t n,
+    unsigned char md[ECI_SHA256_LEN])
+{
+    size_t           i;
+    eci_sha256_t     c;
+    eci_audit_out_t  o;
+    char             buf[4096];
+
+    eci_sha256_init(&c);
+
+    o.pos = buf;
+    o.end = buf + sizeof(buf);
+    o.full = 0;
+
+    eci_audit_lit(&o, "[");
+
+    for (i = 0; i < n; i++) {
+        if (o.end - o.pos < ECI_AUDIT_ID_LEN + 1) {  /* and "]" */
+            eci_sha256_update(&c, buf, o.pos - buf);
+            o.pos = buf;
+        }
+
+        if (i > 0) {
+            eci_audit_lit(&o, ",");
+        }
+
+        eci_audit_int(&o, ids[i]);
+    }
+
+    eci_audit_lit(&o, "]");
+
+    eci_sha256_update(&c, buf, o.pos - buf);
+    eci_sha256_final(&c, md);
+}
+
+
 size_t
 eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 {
     size_t            i, n;
     eci_audit_out_t   o;
+    unsigned char     md[ECI_SHA256_LEN];
 
     o.pos = buf;
     o.end = buf + cap;
@@ -255,12 +300,29 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
 
     eci_audit_int_or_null(&o, rec->report_distribution_id, 0);
 
-    eci_audit_lit(&o, ECI_AUDIT_K_OVERRIDES);
+    if (rec->has_override_user_ids && rec->override_user_ids_bounded) {
+        n = (rec->override_user_ids != NULL) ? rec->n_override_user_ids : 0;
 
-    if (!rec->has_override_user_ids) {
-        eci_audit_lit(&o, "null");
+        eci_audit_lit(&o, ECI_AUDIT_K_IDS_COUNT);
+        eci_audit_uint(&o, n);
+        eci_audit_lit(&o, ECI_AUDIT_K_IDS_DIGEST);
+
+        if ((size_t) (o.end - o.pos) < 2 * ECI_SHA256_LEN) {
+            o.full = 1;
+
+        } else if (!o.full) {
+            eci_audit_ids_digest(rec->override_user_ids, n, md);
+            eci_hex(o.pos, md, ECI_SHA256_LEN);
+            o.pos += 2 * ECI_SHA256_LEN;
+        }
+
+        eci_audit_lit(&o, "\"");
+
+    } else if (!rec->has_override_user_ids) {
+        eci_audit_lit(&o, ECI_AUDIT_K_OVERRIDES "null");
 
     } else {
+        eci_audit_lit(&o, ECI_AUDIT_K_OVERRIDES);
         eci_audit_lit(&o, "[");
 
         n = (rec->override_user_ids != NULL) ? rec->n_override_user_ids : 0;

@@ -46,6 +46,8 @@ typedef struct {
     uint64_t                    signed_ms;   /* and when, for the pace */
     uint64_t                    written;
     uint64_t                    failed;
+    uint64_t                    syslog_errors;   /* send(2) failures */
+    uint64_t                    syslog_bounded;  /* lines sent bounded */
     /* what the master found at the file's end, for the start line */
     eci_chain_tail_t            tail;
     /* the file its last line went to: a new one is a rotation */
@@ -88,6 +90,11 @@ typedef struct {
 #define NGX_HTTP_ECI_BATCH_LINES      128
 /* what a queued line keeps free after it for its place in the chain */
 #define NGX_HTTP_ECI_LINE_ROOM        ECI_CHAIN_ROOM
+/*
+ * The largest syslog datagram (header and line): UDP's largest payload
+ * over IPv4 (65,535 - 20 - 8); a longer line is sent in its bounded form
+ */
+#define NGX_HTTP_ECI_SYSLOG_MAX       65507
 
 
 /* a request body larger than this is not "{}": refused unread */
@@ -169,6 +176,10 @@ typedef struct {
     off_t                       reserve_end;
     unsigned                    reserve_due:1;
     unsigned                    no_reserve:1;
+
+    /* this worker's syslog send errors not yet logged (one log a second) */
+    time_t                      syslog_logged;
+    ngx_uint_t                  syslog_unlogged;
 } ngx_http_eci_audit_t;
 
 
@@ -356,12 +367,24 @@ ngx_int_t ngx_http_eci_error_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
 ngx_int_t ngx_http_eci_access_handler(ngx_http_request_t *r);
+void ngx_http_eci_audit_flush_handler(ngx_event_t *ev);
+void ngx_http_eci_audit_failed(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_syslog(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
+ngx_int_t ngx_http_eci_set_target(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx);
+ngx_int_t ngx_http_eci_set_headers(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_loc_conf_t *elcf);
 ngx_int_t ngx_http_eci_content_handler(ngx_http_request_t *r);
 char *ngx_http_eci_proxy_merge(ngx_conf_t *cf,
     ngx_http_eci_loc_conf_t *elcf);
 ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
+void ngx_http_eci_body_filter_init(void);
+void ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    const char *where);
 void ngx_http_eci_wipe_held(ngx_chain_t *cl);
 ngx_int_t ngx_http_eci_audit_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_eci_audit_intent(ngx_http_request_t *r,
@@ -389,6 +412,8 @@ void ngx_http_eci_audit_start(ngx_cycle_t *cycle,
     ngx_http_eci_main_conf_t *emcf);
 ngx_int_t ngx_http_eci_audit_begin(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_audit_t *audit);
+ngx_int_t ngx_http_eci_audit_event(ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_audit_t *audit, eci_chain_event_t *ev);
 void ngx_http_eci_audit_rotated(ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_audit_t *audit);
 void ngx_http_eci_audit_arm(ngx_http_eci_main_conf_t *emcf);

@@ -9,7 +9,7 @@
 static ngx_int_t ngx_http_eci_status_handler(ngx_http_request_t *r);
 static u_char *ngx_http_eci_per_file(u_char *p, u_char *last,
     ngx_http_eci_main_conf_t *emcf, const char *name, const char *help,
-    const char *type, size_t offset);
+    const char *type, size_t offset, ngx_uint_t syslog_only);
 static size_t ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf);
 static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
@@ -189,33 +189,44 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_lines_total",
             "Audit lines written.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, written));
+            offsetof(ngx_http_eci_chain_node_t, written), 0);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_failures_total",
             "Audit lines that could not be written.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, failed));
+            offsetof(ngx_http_eci_chain_node_t, failed), 0);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_seq",
             "The seq of the last audit line in this gateway's chain.",
-            "gauge", offsetof(ngx_http_eci_chain_node_t, chain.seq));
+            "gauge", offsetof(ngx_http_eci_chain_node_t, chain.seq), 0);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_signed_seq",
             "The seq of the last signed audit line (checkpoint).", "gauge",
-            offsetof(ngx_http_eci_chain_node_t, signed_seq));
+            offsetof(ngx_http_eci_chain_node_t, signed_seq), 0);
+
+    p = ngx_http_eci_per_file(p, last, emcf,
+            "eci_audit_syslog_send_errors_total",
+            "Failed sends to a syslog audit target (each is tried once "
+            "more; a line lost for good is an audit failure).", "counter",
+            offsetof(ngx_http_eci_chain_node_t, syslog_errors), 1);
+
+    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_syslog_bounded_total",
+            "Lines sent to a syslog audit target in their bounded form "
+            "(override ids as a count and a digest).", "counter",
+            offsetof(ngx_http_eci_chain_node_t, syslog_bounded), 1);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_deleted_total",
             "Times a worker found the audit file deleted (lines are not "
             "written until a reopen).", "counter",
-            offsetof(ngx_http_eci_chain_node_t, deleted));
+            offsetof(ngx_http_eci_chain_node_t, deleted), 0);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_recoveries_total",
             "Chains recovered from a writer that died while writing.",
-            "counter", offsetof(ngx_http_eci_chain_node_t, recovered));
+            "counter", offsetof(ngx_http_eci_chain_node_t, recovered), 0);
 
     p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_busy_total",
             "Times a worker found the audit file held by another process "
             "and tried again later.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, busy));
+            offsetof(ngx_http_eci_chain_node_t, busy), 0);
 
     acl = emcf->acls.elts;
 
@@ -371,10 +382,14 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
 }
 
 
-/* one metric with a value per audit file: the uint64_t at offset in its node */
+/*
+ * one metric with a value per audit file (or per syslog target only): the
+ * uint64_t at offset in its node
+ */
 static u_char *
 ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
-    const char *name, const char *help, const char *type, size_t offset)
+    const char *name, const char *help, const char *type, size_t offset,
+    ngx_uint_t syslog_only)
 {
     ngx_uint_t                  i;
     ngx_http_eci_audit_t      **audits;
@@ -386,6 +401,10 @@ ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
     audits = emcf->audits.elts;
 
     for (i = 0; i < emcf->audits.nelts; i++) {
+        if (syslog_only && audits[i]->syslog == NULL) {
+            continue;
+        }
+
         node = audits[i]->node;
 
         if (node->serial != audits[i]->serial) {

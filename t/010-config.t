@@ -19,8 +19,8 @@ my $KEY     = 'cfg-secret-default-key-5f1e0c';
 my $KEY_RPT = 'cfg-secret-reports-key-a9c4d2';
 my $PKEY    = 'cfg-plain-default-key-77b3e1';
 my $PKEY_OT = 'cfg-plain-other-key-0d9a6f';
-my $PERM    = 'DistributedReportsSettings (Manage)';
-my $EXEC    = '/api/v202106/reportdistribution';
+my $PERM    = $EciTest::PERM;
+my $EXEC    = $EciTest::EXEC;
 
 my $t = EciTest->new;
 $t->allow_log(qr/\[emerg\]/);
@@ -32,27 +32,19 @@ my ($plain) = $t->make_keystore(
 my $PLAIN_SIGNING = $EciTest::PLAIN_SIGNING;      # the harness's
 
 # the master key in both forms it could leak in
-my $master_raw = slurp($master);
+my $master_raw = EciTest::slurp($master);
 my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_SIGNING, $master_raw,
                unpack('H*', $master_raw));
 
 my $acl = $t->write_acl({
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 });
 
 
 # --- helpers -------------------------------------------------------------
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!\n";
-    local $/;
-    my $s = <$fh>;
-    close $fh;
-    return $s;
-}
 
 sub spew {
     my ($path, $bytes, $mode) = @_;
@@ -66,7 +58,7 @@ sub spew {
 # A copy of the sealed store with byte $at xor 0x01 (or cut to $cut bytes)
 sub altered_store {
     my ($name, %o) = @_;
-    my $bytes = slurp($store);
+    my $bytes = EciTest::slurp($store);
     if (defined $o{flip}) {
         substr($bytes, $o{flip}, 1) = chr(ord(substr($bytes, $o{flip}, 1))
                                           ^ 0x01);
@@ -93,9 +85,7 @@ sub conf {
 
     return EciTest::conf_head() . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     $d{keystore}
 
@@ -124,7 +114,7 @@ sub conf_place {
     my ($re) = @_;
     my $path = $t->path('nginx.conf');
     my $n = 0;
-    for my $line (split /\n/, slurp($path)) {
+    for my $line (split /\n/, EciTest::slurp($path)) {
         $n++;
         return "$path:$n" if $line =~ $re;
     }
@@ -240,7 +230,7 @@ fails('eci_keystore: the wrong master key',
       like => [qr/eci_keystore/, qr/\Q"$store"\E/,
                qr/wrong master key|authenticat|cannot unseal/i]);
 
-my $size = length slurp($store);
+my $size = length EciTest::slurp($store);
 my $mid = altered_store('mid.sealed', flip => int($size / 2));
 fails('eci_keystore: one byte changed in the middle of the store',
       conf(keystore => "eci_keystore $mid master=$master;"),
@@ -277,14 +267,14 @@ fails('eci_keystore: a store cut inside its header',
       place => $KS,
       like => [qr/eci_keystore/, qr/\Q"$cut_hdr"\E/, qr/truncated/i]);
 
-my $open_plain = spew($t->path('open.json'), slurp($plain), 0644);
+my $open_plain = spew($t->path('open.json'), EciTest::slurp($plain), 0644);
 fails('eci_keystore: a plain store of mode 0644 is refused',
       conf(keystore => "eci_keystore $open_plain;"),
       place => $KS,
       like => [qr/eci_keystore/, qr/\Q"$open_plain"\E/,
                qr/readable|0600|mode|permission/i]);
 
-my $group_plain = spew($t->path('group.json'), slurp($plain), 0640);
+my $group_plain = spew($t->path('group.json'), EciTest::slurp($plain), 0640);
 fails('eci_keystore: a plain store of mode 0640 is refused',
       conf(keystore => "eci_keystore $group_plain;"),
       place => $KS,
@@ -296,7 +286,7 @@ passes('eci_keystore: a plain store of mode 0600 is accepted',
 
 passes('eci_keystore: a plain store of mode 0400 is accepted',
        conf(keystore => 'eci_keystore '
-            . spew($t->path('ro.json'), slurp($plain), 0400) . ';'));
+            . spew($t->path('ro.json'), EciTest::slurp($plain), 0400) . ';'));
 
 fails('eci_api_key: a name not in the keystore',
       conf(api_key => 'eci_api_key no-such-key;'),
@@ -539,10 +529,7 @@ fails('eci_keystore given twice in the http block',
 
 sub exec_as {
     my ($caller, $id, $port) = @_;
-    return $t->request(POST => "$EXEC/$id/exec", port => $port // $t->port(0),
-                       headers => ['X-Caller' => $caller,
-                                   'Content-Type' => 'application/json'],
-                       body => '{}');
+    return $t->exec_as($caller, $id, port => $port // $t->port(0), json => 1);
 }
 
 # Two servers: the default key, and a key selected with eci_api_key
@@ -550,9 +537,7 @@ sub good_conf {
     my ($keystore, $other) = @_;
     return EciTest::conf_head() . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     $keystore
 

@@ -18,8 +18,8 @@ use Time::HiRes ();
 
 my $OLD  = 'eci-reload-test-old-key-3c1f9a';
 my $NEW  = 'eci-reload-test-new-key-b72e05';
-my $PERM = 'DistributedReportsSettings (Manage)';
-my $EXEC = '/api/v202106/reportdistribution';
+my $PERM = $EciTest::PERM;
+my $EXEC = $EciTest::EXEC;
 
 my $t = EciTest->new;
 $t->requires_master;
@@ -30,16 +30,14 @@ my ($store, $master) = $t->make_keystore(keys => { default => $OLD });
 
 my %GOOD_ACL = (
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 );
 my $acl = $t->write_acl(\%GOOD_ACL);
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -47,12 +45,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
@@ -67,14 +60,6 @@ my @responses;
 
 # --- helpers -------------------------------------------------------------
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!\n";
-    local $/;
-    my $s = <$fh>;
-    close $fh;
-    return $s;
-}
 
 sub spew {
     my ($path, $bytes) = @_;
@@ -86,10 +71,7 @@ sub spew {
 
 sub exec_as {
     my ($caller, $id) = @_;
-    my $r = $t->request(POST => "$EXEC/$id/exec",
-                        headers => ['X-Caller' => $caller,
-                                    'Content-Type' => 'application/json'],
-                        body => '{}');
+    my $r = $t->exec_as($caller, $id, json => 1);
     push @responses, $r;
     return $r;
 }
@@ -182,7 +164,7 @@ refused('bob', 42, 'before any reload');
 
 # --- reload with a broken ACL --------------------------------------------
 
-my $good_acl_text = slurp($acl);
+my $good_acl_text = EciTest::slurp($acl);
 
 for my $broken (
     ['a JSON syntax error', <<'EOF', qr/line 4 column \d+/],
@@ -222,7 +204,7 @@ spew($acl, $good_acl_text);
 
 {
     my $ctx = 'tampered keystore';
-    my $sealed = slurp($store);
+    my $sealed = EciTest::slurp($store);
     my $bad = $sealed;
     my $at = int(length($bad) / 2);
     substr($bad, $at, 1) = chr(ord(substr($bad, $at, 1)) ^ 0x20);
@@ -274,8 +256,7 @@ spew($acl, $good_acl_text);
 
     my %acl = %GOOD_ACL;
     $acl{principals} = { %{ $GOOD_ACL{principals} },
-                         carol => { permissions => [$PERM],
-                                    reportDistributionIds => [7] } };
+                         carol => EciTest::grant([7]) };
     $t->write_acl(\%acl);
     refused('carol', 7, "$ctx, written but not reloaded");
 
@@ -341,7 +322,7 @@ spew($acl, $good_acl_text);
     is($rc, 0, "$ctx: the chain runs intact across reloads and the reopen")
         or diag($out);
     like($out, qr/^1 chain, /m, "$ctx: one chain across the two files");
-    like((split /\n/, slurp($audit))[0], qr/"event":"checkpoint"/,
+    like((split /\n/, EciTest::slurp($audit))[0], qr/"event":"checkpoint"/,
          "$ctx: the new file begins with a checkpoint");
 }
 
@@ -353,7 +334,7 @@ my $everything = join("\n", $t->error_log,
                       map({ $_->{raw} // '' } @responses),
                       $t->audit_raw('audit.log'),
                       $t->audit_raw('audit.log.1'),
-                      slurp($t->path('access.log')));
+                      EciTest::slurp($t->path('access.log')));
 for my $key ([$OLD, 'old'], [$NEW, 'new']) {
     ok(index($everything, $key->[0]) < 0,
        "the $key->[1] key is in no response, error log, audit or access "

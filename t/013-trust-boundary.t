@@ -18,21 +18,26 @@ use EciTest;
 use MockEci;
 use File::Find ();
 use File::Path ();
-use IO::Socket::SSL ();
 use JSON::PP;
 use Time::HiRes ();
 
+plan skip_all => 'IO::Socket::SSL is needed (apt-get install'
+                 . ' libio-socket-ssl-perl)'
+    unless eval { require IO::Socket::SSL; 1 };
+plan skip_all => 'the openssl command is needed (apt-get install openssl)'
+    unless system('openssl version >/dev/null 2>&1') == 0;
+
 my $KEY  = 'eci-boundary-key-7d41c0e9b2';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 my $DN   = 'CN=alice,O=Test';
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        'alice' => { permissions => [$PERM], reportDistributionIds => [42] },
-        $DN     => { permissions => [$PERM], reportDistributionIds => [42] },
+        'alice' => EciTest::grant([42]),
+        $DN     => EciTest::grant([42]),
     },
 });
 
@@ -101,9 +106,7 @@ events {
     @{[ $debug ? 'debug_connection 127.0.0.1;' : '' ]}
 }
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -183,7 +186,6 @@ sub exec_req {
     return $r;
 }
 
-sub audit_result { $t->audit_record($_[0]) }
 
 
 # --- 1. X-Accel-Redirect cannot steer an exec ---------------------------------
@@ -211,7 +213,7 @@ sub audit_result { $t->audit_record($_[0]) }
        'X-Accel-Redirect to exec 43: only the authorised exec 42 went');
     ok(!grep({ ($_->{target} // '') =~ /43|666/ } @m),
        'X-Accel-Redirect to exec 43: exec 43 for user 666 was never sent');
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{reportDistributionId}, 42, 'X-Accel-Redirect: audited as 42');
     $mock->clear;
     $mock->reset;
@@ -227,7 +229,7 @@ sub audit_result { $t->audit_record($_[0]) }
        'upstream down: the gateway\'s JSON error, not @maintenance\'s page');
     is(scalar(my @o = $other->requests), 0,
        'upstream down: error_page 502 = @maintenance sent nothing there');
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{error}, 'upstream_unavailable', 'upstream down: audited');
     $other->clear;
 }
@@ -238,7 +240,7 @@ sub audit_result { $t->audit_record($_[0]) }
     isnt($r->{status}, 200, 'redirect into the gateway: not served as is');
     is(scalar(my @m = $mock->requests), 0,
        'redirect into the gateway: nothing forwarded');
-    my $a = audit_result($r->{headers}{'x-request-id'});
+    my $a = $t->audit_record($r->{headers}{'x-request-id'});
     ok($a && $a->{decision} eq 'deny',
        'redirect into the gateway: checked and audited as deny');
     $mock->clear;
@@ -298,7 +300,7 @@ for my $c (['{"overrideUserIds":[666]}', 'a JSON body'],
     like($e->{message} // '', qr/takes no request body/,
          "$what: the message says why");
     is(scalar(my @m = $mock->requests), 0, "$what: nothing forwarded");
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{decision}, 'deny', "$what: audited as deny");
     $mock->clear;
 }
@@ -337,7 +339,7 @@ sub tls_exec {
         ($cert ? (SSL_cert_file => "$d/$cert.pem",
                   SSL_key_file  => "$d/$cert.key") : ()),
         Timeout         => 10,
-    ) or die "TLS connect: $IO::Socket::SSL::SSL_ERROR\n";
+    ) or die "TLS connect: " . IO::Socket::SSL::errstr() . "\n";
     print $s "POST $EXEC/42/exec HTTP/1.1\r\nHost: localhost\r\n"
            . "Content-Length: 0\r\nConnection: close\r\n\r\n";
     local $/;
@@ -351,7 +353,7 @@ sub tls_exec {
     my $r = tls_exec('client');
     is($r->{status}, 200, 'client certificate the CA signed: served');
     is(scalar(my @v = $mock->requests), 1, 'verified certificate: forwarded');
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{principal}, $DN, 'verified certificate: audited by its DN');
     $mock->clear;
 
@@ -361,7 +363,7 @@ sub tls_exec {
     is(($t->json($r) || {})->{error}, 'unauthenticated',
        'unverified certificate: unauthenticated');
     is(scalar(my @n = $mock->requests), 0, 'unverified certificate: not sent');
-    $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{decision}, 'deny', 'unverified certificate: audited as deny');
 
     $r = tls_exec(undef);
@@ -403,7 +405,7 @@ $other->stop;
 my $c = EciTest->new;
 my ($cstore, $cmaster) = $c->make_keystore(keys => { default => $KEY });
 my $cacl = $c->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*' } } });
+    alice => EciTest::grant('*') } });
 $c->allow_log(qr/\[emerg\]/);
 
 sub refused_conf {

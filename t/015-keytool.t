@@ -10,8 +10,10 @@ use Digest::SHA qw(sha256_hex);
 use File::Spec;
 use File::Temp qw(tempdir);
 use FindBin;
+use lib "$FindBin::Bin/lib";
 use POSIX qw(_exit);
 use Test::More;
+use EciTest ();
 
 my $root = File::Spec->catdir($FindBin::Bin, File::Spec->updir);
 my $keytool = $ENV{ECI_TEST_KEYTOOL}
@@ -49,17 +51,9 @@ sub keytool {
     waitpid($pid, 0);
     my $rc = $? >> 8;
 
-    return ($rc, slurp($out), slurp($err));
+    return ($rc, EciTest::slurp($out), EciTest::slurp($err));
 }
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!";
-    local $/;
-    my $data = <$fh>;
-    close($fh);
-    return $data // '';
-}
 
 sub mode { return (stat($_[0]))[2] & 07777 }
 
@@ -98,11 +92,11 @@ is($rc, 0, 'genmaster') or diag($err);
 is(mode($master), 0400, 'master key file has mode 0400');
 is(-s $master, 32, 'master key is 32 bytes');
 
-my $before = slurp($master);
+my $before = EciTest::slurp($master);
 ($rc, $out, $err) = keytool(undef, 'genmaster', $master);
 is($rc, 1, 'genmaster refuses an existing file');
 like($err, qr/^eci-keytool: "\Q$master\E": already exists/, 'and says so');
-is(slurp($master), $before, 'the existing master key is untouched');
+is(EciTest::slurp($master), $before, 'the existing master key is untouched');
 
 ($rc) = keytool(undef, 'genmaster');
 is($rc, 2, 'genmaster without FILE is a usage error');
@@ -119,7 +113,7 @@ is($out, qq{created "$store" with an "audit-signing" key to sign the audit }
 unlike($out . $err, qr/\Q$KEY\E/, 'set does not print the key');
 
 is(mode($store), 0600, 'store has mode 0600');
-my $sealed = slurp($store);
+my $sealed = EciTest::slurp($store);
 is(substr($sealed, 0, 12), "ECIKSTR\0\x01\x01\0\0", 'store is sealed, v1');
 unlike($sealed, qr/\Q$KEY\E/, 'the key is not in the store file');
 unlike($sealed, qr/default/, 'nor is its name');
@@ -191,7 +185,7 @@ like($out, qr/^set "audit-signing" \(fingerprint [0-9a-f]{16}\)/,
 is($rc, 0, 'whose public key can then be exported');
 unlike($out . $err, qr/\Q$KEY\E|\Q$KEY2\E/, 'list does not print keys');
 
-isnt(slurp($store), $sealed, 'the store was rewritten');
+isnt(EciTest::slurp($store), $sealed, 'the store was rewritten');
 
 # a key can only come from standard input
 
@@ -256,7 +250,7 @@ is($rc, 2, 'remove needs --name');
 my $other = "$dir/other.key";
 keytool(undef, 'genmaster', $other);
 
-$before = slurp($store);
+$before = EciTest::slurp($store);
 ($rc, $out, $err) = keytool(undef, 'list', $store, '--master', $other);
 is($rc, 1, 'list with the wrong master key fails');
 like($err, qr/^eci-keytool:\ "\Q$store\E":\ cannot\ unseal:
@@ -266,7 +260,7 @@ unlike($out . $err, qr/\Q$KEY\E|\Q$KEY2\E/, 'not containing a key');
 
 ($rc, $out, $err) = keytool("sk-new\n", 'set', $store, '--master', $other);
 is($rc, 1, 'set with the wrong master key fails');
-is(slurp($store), $before, 'and leaves the store untouched');
+is(EciTest::slurp($store), $before, 'and leaves the store untouched');
 
 # rekey
 
@@ -295,7 +289,7 @@ is($rc, 2, 'rekey needs --new-master');
 
 my $hex = "$dir/hex.key";
 open(my $fh, '>', $hex) or die;
-print $fh unpack('H*', slurp($new)), "\n";
+print $fh unpack('H*', EciTest::slurp($new)), "\n";
 close($fh);
 chmod(0440, $hex);
 

@@ -20,15 +20,14 @@ use IO::Socket::INET;
 use Time::HiRes ();
 
 my $KEY  = 'eci-outcome-key-3b9e1f02';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*',
-               overrideUserIds => '*' } } });
+    alice => EciTest::grant('*', '*') } });
 
 # a second ECI server, the backup a retry would go to
 File::Path::make_path($t->path('backup'), { mode => 0755 });

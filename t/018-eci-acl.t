@@ -14,7 +14,7 @@ use Test::More;
 use EciTest;
 use JSON::PP;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my $tool = $t->root . '/build/eci-acl';
@@ -29,32 +29,27 @@ sub run { $t->_run([$tool, @_]) }
 
 my $old = acl('old.json', {
     principals => {
-        'svc-etl'  => { permissions => [$PERM], reportDistributionIds => [7, 42] },
+        'svc-etl'  => EciTest::grant([7, 42]),
         'bi-batch' => { groups => ['reporting'], permissions => [$PERM],
                         reportDistributionIds => [1], overrideUserIds => [5, 6] },
         'ops'      => { permissions => [$PERM], reportDistributionIds => '*',
                         allowDuplicateExec => JSON::PP::true() },
-        "evil\e[31m" => { permissions => [$PERM], reportDistributionIds => [3] },
+        "evil\e[31m" => EciTest::grant([3]),
     },
     groups => {
-        reporting => { permissions => [$PERM],
-                       reportDistributionIds => [100, 101],
-                       overrideUserIds => [9] },
+        reporting => EciTest::grant([100, 101], [9]),
     },
 });
 my $new = acl('new.json', {
     principals => {
-        'svc-etl'  => { permissions => [$PERM], reportDistributionIds => [42, 43] },
+        'svc-etl'  => EciTest::grant([42, 43]),
         'bi-batch' => { groups => ['reporting'], permissions => [$PERM],
                         reportDistributionIds => [1] },
-        'svc-new'  => { permissions => [$PERM], reportDistributionIds => '*',
-                        overrideUserIds => '*' },
-        "evil\e[31m" => { permissions => [$PERM], reportDistributionIds => [3] },
+        'svc-new'  => EciTest::grant('*', '*'),
+        "evil\e[31m" => EciTest::grant([3]),
     },
     groups => {
-        reporting => { permissions => [$PERM],
-                       reportDistributionIds => [100, 101],
-                       overrideUserIds => [9] },
+        reporting => EciTest::grant([100, 101], [9]),
     },
 });
 
@@ -81,8 +76,7 @@ for my $bad (["syntax.json", qq({"principals": {"a": {\n  "permissions": [}}}\n)
               qr/line 2 column \d+/],
              ["unknown.json", {principals => {x => {colour => 1}}},
               qr/principals\."x"\.colour: unknown key/],
-             ["onechar.json", {principals => {x => {permissions => [$PERM],
-                                                    reportDistributionIds => '5'}}},
+             ["onechar.json", {principals => {x => EciTest::grant('5')}},
               qr/reportDistributionIds/],
              ["badgroup.json", {principals => {x => {groups => ['nope'],
                                                      permissions => [$PERM]}}},

@@ -13,17 +13,16 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use EciTest;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
-my $EXEC = '/api/v202106/reportdistribution';
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
 my $enforced = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => [42, 44] },
+    alice => EciTest::grant([42, 44]),
 } }, 'acl.json');
 my $candidate = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => [42, 43] },
-    bob   => { permissions => [$PERM], reportDistributionIds => [42] },
+    alice => EciTest::grant([42, 43]),
+    bob   => EciTest::grant([42]),
 } }, 'candidate.json');
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
@@ -64,9 +63,7 @@ $t->start;
 
 sub exec_as {
     my ($who, $id, $server) = @_;
-    my $r = $t->request('POST', "$EXEC/$id/exec",
-                        port => $t->port($server // 0),
-                        headers => ['X-Caller' => $who]);
+    my $r = $t->exec_as($who, $id, port => $t->port($server // 0));
     return ($r->{status}, $t->audit_record($r->{headers}{'x-request-id'}) || {});
 }
 

@@ -35,9 +35,7 @@ my $acl = $t->write_acl({
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -45,12 +43,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
             proxy_set_header X-Request-Id \$request_id;
         }
@@ -68,12 +61,7 @@ http {
             set \$early \$request_id;
             add_header X-Early-Id \$early always;
 
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log off;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => 'off') }
         }
     }
 }

@@ -16,8 +16,7 @@ use Test::More;
 use EciTest;
 use MockEci;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
-my $EXEC = '/api/v202106/reportdistribution';
+my $PERM = $EciTest::PERM;
 my %KEY = (default => 'team-default-key-2b7e01', finance => 'team-finance-key-9c44aa',
            hr => 'team-hr-key-51d0e3');
 
@@ -44,11 +43,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT%%;
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
         }
         location = /metrics { eci_status; }
     }
@@ -62,8 +57,7 @@ my @raw;
 
 sub exec_as {
     my ($who, $id) = @_;
-    my $r = $t->request('POST', "$EXEC/$id/exec",
-                        headers => ['X-Caller' => $who]);
+    my $r = $t->exec_as($who, $id);
     push @raw, $r->{raw} // '';
     my ($m) = $mock->requests;
     $mock->clear;

@@ -20,19 +20,15 @@ use MIME::Base64 ();
 use Time::HiRes ();
 
 my $KEY  = 'eci-header-key-c04f19a2';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        'alice' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [42],
-            overrideUserIds       => [7],
-        },
+        'alice' => EciTest::grant([42], [7]),
     },
 });
 $t->write_file('htpasswd', "alice:{PLAIN}secret\n", 0644);
@@ -48,9 +44,7 @@ EOF
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -143,18 +137,6 @@ sub one_key_upstream {
 }
 
 # The result line of the request with this id (bounded poll), or undef.
-sub audit_result {
-    my ($rid) = @_;
-    return undef unless defined $rid;
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq 'result'
-                       && ($_->{requestId} // '') eq $rid }
-                $t->audit_lines('audit.log');
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
 
 
 # --- caller-sent ECI-ApiKey headers -------------------------------------------
@@ -233,7 +215,7 @@ for my $s ([0, 'default server (nginx drops "_" headers)'],
     is_deeply([MockEci::header_values($m, 'Authorization')], [],
               'auth_basic: the password is not forwarded');
     one_key_upstream($m, 'auth_basic, right password');
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{principal}, 'alice', 'auth_basic: audited as $remote_user');
 
     my $bad = 'Basic ' . MIME::Base64::encode_base64('alice:wrong', '');
@@ -255,7 +237,7 @@ for my $s ([0, 'default server (nginx drops "_" headers)'],
            "auth_basic: the 401 for $what says unauthenticated");
         is($err->{requestId}, $rid,
            "auth_basic: the 401 body's requestId is the X-Request-Id");
-        my $a = audit_result($rid) || {};
+        my $a = $t->audit_record($rid) || {};
         is($a->{decision}, 'deny', "auth_basic: $what is audited as deny");
         is($a->{status}, 401, "auth_basic: $what is audited with 401");
         $mock->clear;
@@ -344,7 +326,7 @@ for my $c (@cases) {
         is(($t->json($r) || {})->{requestId}, $rid,
            "$what: the error body's requestId is the X-Request-Id");
     }
-    my $a = audit_result($rid);
+    my $a = $t->audit_record($rid);
     is($a && $a->{requestId}, $rid,
        "$what: the audit line carries the X-Request-Id");
     is($a && $a->{status}, $status, "$what: the audit line says $status");

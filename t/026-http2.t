@@ -45,12 +45,7 @@ http {
         listen 127.0.0.1:%%PORT%% http2;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
             proxy_set_header X-Request-Id \$request_id;
         }

@@ -40,11 +40,7 @@ my $acl = $t->write_acl({ principals => { alice => {
 
 my $gateway = <<"EOF";
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
         }
 EOF
 

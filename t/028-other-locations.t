@@ -59,11 +59,7 @@ sub server {
         $http = "eci_keystore $store master=$master;";
         $gateway = $with == 2 ? '' : <<"EOF";
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
         }
 EOF
     }

@@ -15,48 +15,32 @@ use MockEci;
 use Time::HiRes ();
 
 my $KEY  = 'eci-target-key-5b1d0e77';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        'svc-all' => {
-            permissions           => [$PERM],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
-        'alice' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [42],
-            overrideUserIds       => [7],
-        },
+        'svc-all' => EciTest::grant('*', '*'),
+        'alice' => EciTest::grant([42], [7]),
         'viewer' => {
             permissions           => ['DistributedReportsSettings (View)'],
             reportDistributionIds => '*',
         },
-        'no-override' => {
-            permissions           => [$PERM],
-            reportDistributionIds => '*',
-        },
+        'no-override' => EciTest::grant('*'),
         'member' => { groups => ['report-operators'] },
     },
     groups => {
-        'report-operators' => {
-            permissions           => [$PERM],
-            reportDistributionIds => [5, 6],
-        },
+        'report-operators' => EciTest::grant([5, 6]),
     },
 });
 
 # 10,000 ids in one request line need big header buffers
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     client_header_buffer_size 1k;
     large_client_header_buffers 4 512k;
@@ -67,12 +51,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location / {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
         }
     }
@@ -99,18 +78,6 @@ sub raw {
 }
 
 # The result line of the request with this id (bounded poll), or undef.
-sub audit_result {
-    my ($rid) = @_;
-    return undef unless defined $rid;
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq 'result'
-                       && ($_->{requestId} // '') eq $rid }
-                $t->audit_lines('audit.log');
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
 
 sub show {
     my ($s) = @_;
@@ -144,7 +111,7 @@ sub refused {
         like($rid // '', qr/^[0-9a-f]{32}\z/, "$name: X-Request-Id is set");
         is(scalar(my @m = $mock->requests), 0,
            "$name: nothing reached the upstream");
-        my $a = audit_result($rid);
+        my $a = $t->audit_record($rid);
         ok($a, "$name: audited") or return;
         is($a->{decision}, 'deny', "$name: audited as deny");
         is($a->{error}, $code, "$name: audit error is $code");
@@ -184,7 +151,7 @@ sub forwarded {
             if @m;
         is_deeply([MockEci::header_values($m[0] || {}, 'ECI-ApiKey')], [$KEY],
                   "$name: exactly one ECI-ApiKey, the keystore's");
-        my $a = audit_result($rid);
+        my $a = $t->audit_record($rid);
         ok($a, "$name: audited") or return;
         is($a->{decision}, 'allow', "$name: audited as allow");
         is_deeply($a->{overrideUserIds}, $overrides,
@@ -419,7 +386,7 @@ forwarded('a group grant allows the group\'s ids',
           "$EXEC/6/exec", undef);
 {
     my $r = raw('POST', "$EXEC/42/exec", headers => ['X-Caller' => 'alice']);
-    my $a = audit_result($r->{headers}{'x-request-id'}) || {};
+    my $a = $t->audit_record($r->{headers}{'x-request-id'}) || {};
     is($a->{principal}, 'alice', 'the audit names the principal');
     $mock->clear;
 }

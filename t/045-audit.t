@@ -37,9 +37,7 @@ my $acl = $t->write_acl({
 #   PORT2  eci_audit_log off
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
     large_client_header_buffers 4 16k;
 
     log_format eci '\$request_id \$eci_principal \$eci_decision \$eci_error '
@@ -53,11 +51,7 @@ http {
         access_log %%DIR%%/eci-access.log eci;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
         }
     }
@@ -78,11 +72,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT2%%;
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log off;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => 'off') }
             proxy_http_version 1.1;
         }
     }

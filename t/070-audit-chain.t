@@ -46,9 +46,7 @@ sub config {
     return EciTest::conf_head() =~ s/worker_processes 1;/worker_processes $workers;/r
         . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -69,11 +67,7 @@ http {
 EOF
 }
 
-sub exec_as {
-    my ($who, $id, %o) = @_;
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec",
-                       headers => ['X-Caller' => $who], %o);
-}
+sub exec_as { $t->exec_as(@_) }
 
 # eci-audit verify with the public key only: no keystore, no master key
 sub verify {
@@ -82,12 +76,6 @@ sub verify {
     return ($? >> 8, $out);
 }
 
-sub lines_of {
-    my ($file) = @_;
-    open(my $fh, '<', $file) or die "$file: $!";
-    my @l = <$fh>;
-    return @l;
-}
 
 sub write_lines {
     my ($file, @l) = @_;
@@ -176,7 +164,7 @@ my $so_far = () = $t->audit_lines('audit.log');
 ok($t->reload, 'reload');
 exec_as('alice', 1);
 $t->stop;
-my @raw = lines_of($log);
+my @raw = EciTest::file_lines($log);
 like($raw[-1], qr/"event":"stop"/, 'a stop ends the chain with its stop line');
 $t->start;
 exec_as('alice', 2);
@@ -200,7 +188,7 @@ unlike($t->error_log, qr/discontinuity/, 'a clean stop is no discontinuity');
 # --- tampering is found, with its line number ------------------------------
 
 $t->stop;
-@raw = lines_of($log);
+@raw = EciTest::file_lines($log);
 my $copy = $t->path('copy.log');
 
 my @changed = @raw;
@@ -267,8 +255,12 @@ like($out, qr/signature does not verify/, 'saying so');
 
 # a rotated file verifies from its first line on, and together with the
 # file before it
-write_lines($t->path('a.log'), @raw[0 .. 19]);
-write_lines($t->path('b.log'), @raw[20 .. $#raw]);
+# cut before an unsigned line: a file that begins with a signed line
+# needs no anchor (where the checkpoints fall depends on the machine)
+my $cut = 20;
+$cut++ while $raw[$cut] =~ /"sig":/;
+write_lines($t->path('a.log'), @raw[0 .. $cut - 1]);
+write_lines($t->path('b.log'), @raw[$cut .. $#raw]);
 ($rc, $out) = verify($t->path('b.log'));
 is($rc, 0, 'a rotated file verifies on its own') or diag $out;
 like($out, qr/taken as given/, 'saying its first line is the anchor');

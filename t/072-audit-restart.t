@@ -35,9 +35,7 @@ sub config {
 
     return EciTest::conf_head() . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -45,11 +43,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location /api/ {
-            eci_gateway        on;
-            eci_principal      \$http_x_caller;
-            eci_acl            $acl;
-            eci_audit_log      $audit;
-            proxy_pass         http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => $audit) }
         }
     }
 }
@@ -58,17 +52,9 @@ EOF
 
 sub exec_as {
     my ($who, $id, $tt) = @_;
-    return ($tt // $t)->request('POST',
-                                "/api/v202106/reportdistribution/$id/exec",
-                                headers => ['X-Caller' => $who]);
+    return ($tt // $t)->exec_as($who, $id);
 }
 
-sub lines_of {
-    my ($file) = @_;
-    open(my $fh, '<:raw', $file) or die "$file: $!";
-    my @l = <$fh>;
-    return @l;
-}
 
 sub write_lines {
     my ($file, @l) = @_;
@@ -97,7 +83,7 @@ for my $case (['at a checkpoint', 1], ['in unsigned lines', 0]) {
 
     # the cut takes the end: the stop line, and back to the checkpoint or
     # into the lines before it
-    my @l = lines_of($log);
+    my @l = EciTest::file_lines($log);
     pop @l until $l[-1] =~ /"event":"checkpoint"/;
     pop @l if !$at_checkpoint;
     my ($chain, $seq) = $l[-1] =~ /"seq":(\d+),"chain":"([^"]+)"/
@@ -154,7 +140,7 @@ like($t->error_log, qr/\[notice\].*audit file "\Q$log\E" ends in the old HMAC ch
 is($rc, 0, 'and the file verifies') or diag $out;
 like($out, qr/^1 line of the old HMAC chain .* not checked/m,
      'saying the old line is not checked here');
-my @l = lines_of($log);
+my @l = EciTest::file_lines($log);
 write_lines($log, @l[1 .. $#l - 1], $l[0], $l[-1]);
 ($rc, $out) = $t->verify($pub, $log);
 is($rc, 1, 'an old line after signed ones fails');
@@ -206,8 +192,8 @@ for my $i (1 .. 4) {
 $t->stop;
 $t2->stop;
 
-my @a = lines_of($log);
-my @b = lines_of($t2->path('audit.log'));
+my @a = EciTest::file_lines($log);
+my @b = EciTest::file_lines($t2->path('audit.log'));
 my @mixed;
 while (@a || @b) {
     push @mixed, shift @a if @a;
@@ -281,7 +267,7 @@ my $r = exec_as($evil, 14);
 cmp_ok($r->{status}, '>=', 400, 'a caller the ACL does not know is refused');
 is($t->wait_for_lines('audit.log', 1), 1, 'and audited');
 $t->stop;
-my ($line) = grep { /"event":"result"/ } lines_of($log);
+my ($line) = grep { /"event":"result"/ } EciTest::file_lines($log);
 like($line, qr/\\u001b\]0;owned\\u0007/,
      'the audit line holds the principal escaped as JSON');
 

@@ -17,8 +17,8 @@ use JSON::PP;
 use Time::HiRes ();
 
 my $KEY  = 'eci-hostile-key-91c4e2d8';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $QUOTED  = qq{svc "quoted" \\back\\slash};
 my $UNICODE = "J\xc3\xbcrgen-\xe2\x82\xac";            # UTF-8 bytes
@@ -44,9 +44,7 @@ my $acl = $t->write_acl(
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     # 10,000 override ids fit in one request line; 300 KB does not
     client_header_buffer_size 1k;
@@ -59,12 +57,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location / {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
@@ -114,19 +107,7 @@ sub results {
 }
 
 # The audit line of this request id and event (bounded poll), or undef.
-sub audit_of {
-    my ($rid, $event) = @_;
-    return undef unless defined $rid;
-    $event //= 'result';
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq $event
-                       && ($_->{requestId} // '') eq $rid }
-                $t->audit_lines('audit.log');
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
+sub audit_of { $t->audit_record(@_) }
 
 # A refusal by the gateway: JSON error, nothing forwarded, audited as deny.
 sub refused {

@@ -20,8 +20,8 @@ use JSON::PP;
 use Time::HiRes ();
 
 my $KEY  = 'eci-faults-key-3e8a51c0';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;
@@ -30,7 +30,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 });
 my $AUDIT_TOOL = $t->root . '/build/eci-audit';
@@ -64,9 +64,7 @@ EOF
     my $dead = $t->port(1);
     return EciTest::conf_head() . <<"EOF";
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -101,17 +99,7 @@ sub lines_of {
     return $t->audit_lines($file // 'audit.log');
 }
 
-sub audit_of {
-    my ($rid, $event, $file) = @_;
-    return undef unless defined $rid;
-    my $deadline = Time::HiRes::time() + 5;
-    while (1) {
-        my @l = grep { ($_->{event} // '') eq ($event // 'result')
-                       && ($_->{requestId} // '') eq $rid } lines_of($file);
-        return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
+sub audit_of { $t->audit_record(@_) }
 
 sub json_error {
     my ($name, $r, $status, $code) = @_;

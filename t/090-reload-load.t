@@ -19,8 +19,8 @@ use Time::HiRes ();
 
 my $OLD  = 'eci-reload-old-key-0a1b2c3d';
 my $NEW  = 'eci-reload-new-key-9f8e7d6c';
-my $EXEC = '/api/v202106/reportdistribution';
-my $PERM = 'DistributedReportsSettings (Manage)';
+my $EXEC = $EciTest::EXEC;
+my $PERM = $EciTest::PERM;
 my $N    = 150;         # requests in each stream
 my $GAP  = 0.015;       # seconds between them: about 3 s a stream
 
@@ -31,7 +31,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $OLD },
                                          sealed => 1);
 my $good_acl = {
     principals => {
-        alice => { permissions => [$PERM], reportDistributionIds => '*' },
+        alice => EciTest::grant('*'),
     },
 };
 my $acl = $t->write_acl($good_acl);
@@ -39,9 +39,7 @@ my $acl = $t->write_acl($good_acl);
 (my $head = EciTest::conf_head()) =~ s/worker_processes 1;/worker_processes 2;/;
 $t->write_config($head . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -49,12 +47,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location / {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }

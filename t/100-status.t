@@ -30,9 +30,7 @@ my $acl = $t->write_acl({
 $t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
     . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -40,11 +38,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl) }
         }
 
         location = /metrics {
@@ -56,23 +50,9 @@ EOF
 
 $t->start;
 
-sub exec_as {
-    my ($who, $id, %o) = @_;
-    return $t->request($o{method} // 'POST',
-                       "/api/v202106/reportdistribution/$id/exec",
-                       headers => ['X-Caller' => $who]);
-}
+sub exec_as { $t->exec_as(@_) }
 
-sub metrics {
-    my $r = $t->request('GET', '/metrics');
-    my %m;
-    for (split /\n/, $r->{body}) {
-        next if /^#/;
-        /^(\S+) (\S+)$/ or next;
-        $m{$1} = $2;
-    }
-    return ($r, \%m);
-}
+sub metrics { $t->metrics }
 
 my ($r, $m) = metrics();
 is($r->{status}, 200, 'eci_status answers');

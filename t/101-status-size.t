@@ -11,6 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use Time::HiRes ();
 use EciTest;
 
 my $t = EciTest->new;
@@ -30,11 +31,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT%%;
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log off;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => 'off') }
         }
         location = /metrics { eci_status; }
     }
@@ -49,7 +46,13 @@ sub vm_peak_kb {
     return undef;
 }
 
+# the master listens before it forks its worker: wait for the worker
 my ($worker) = $t->worker_pids;
+for (1 .. 100) {
+    last if defined $worker;
+    Time::HiRes::sleep(0.05);
+    ($worker) = $t->worker_pids;
+}
 my $before = vm_peak_kb($worker);
 
 my $r = $t->request('GET', '/metrics');

@@ -33,9 +33,7 @@ my $acl = $t->write_acl({
 $t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
     . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 

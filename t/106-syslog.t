@@ -32,9 +32,7 @@ my $udp = $collector->sockport;
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 
@@ -42,11 +40,7 @@ http {
         listen 127.0.0.1:%%PORT%%;
 
         location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log syslog:server=127.0.0.1:$udp,tag=eci_audit;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
+            ${\ EciTest::gateway_location($acl, audit => "syslog:server=127.0.0.1:$udp,tag=eci_audit") }
         }
 
         location = /metrics { eci_status; }

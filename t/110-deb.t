@@ -14,9 +14,11 @@ use File::Path qw(make_path);
 use File::Spec;
 use File::Temp qw(tempdir);
 use FindBin;
+use lib "$FindBin::Bin/lib";
 use IPC::Open3 qw(open3);
 use Symbol qw(gensym);
 use Test::More;
+use EciTest ();
 
 plan(skip_all => 'changes the system: run as root with ECI_TEST_DEB=1 '
                  . '(make test-deb)')
@@ -60,13 +62,6 @@ sub installed { return status() eq 'installed'; }
 # installed, or anything half-way (unpacked, half-configured, config-files)
 sub present { return status() ne 'not-installed'; }
 
-sub slurp {
-    my ($file) = @_;
-
-    open(my $fh, '<', $file) or die "$file: $!";
-    local $/;
-    return scalar <$fh>;
-}
 
 sub spew {
     my ($file, $text) = @_;
@@ -108,7 +103,7 @@ ok(installed(), "dpkg says $PKG is installed");
 
 ok(-f $SO, "the module is in /usr/lib/nginx/modules");
 is((stat $SO)[2] & 07777, 0644, 'mode 0644');
-is(-f $SNIPPET ? slurp($SNIPPET) : undef,
+is(-f $SNIPPET ? EciTest::slurp($SNIPPET) : undef,
    "load_module modules/ngx_http_eci_module.so;\n",
    'modules-available has the load_module snippet');
 is(readlink($LINK), $SNIPPET, 'modules-enabled links to it');
@@ -133,7 +128,7 @@ is($rc, 0, "nginx -t of Debian's configuration passes with the module "
 
 # --- README.md's example configuration --------------------------------------
 
-my $readme = slurp("$root/README.md");
+my $readme = EciTest::slurp("$root/README.md");
 my ($example) = $readme =~ /^## Example configuration\n.*?^```nginx\n(.*?)^```/ms;
 my ($acl) = $readme =~ /^```json\n(.*?)^```/ms;
 ok(defined $example, 'README.md has an nginx example configuration');

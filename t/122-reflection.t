@@ -55,9 +55,7 @@ EOF
 
 $t->write_config(EciTest::conf_head() . <<"EOF");
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
+    %%HTTP_PATHS%%
 
     eci_keystore $store master=$master;
 

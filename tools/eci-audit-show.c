@@ -137,8 +137,20 @@ eci_au_show(eci_au_args_t *args)
 
         lineno = 0;
 
-        while ((line = eci_au_line_read(f, &len, &complete)) != NULL) {
+        while ((line = eci_au_line_read(f, args->max_line, &len,
+                                        &complete))
+               != NULL)
+        {
             lineno++;
+
+            if (complete == ECI_AU_LINE_LONG) {
+                free(line);
+                fprintf(stderr, "eci-audit: %s:%lu: line of %zu bytes, "
+                        "longer than %zu (--max-line): not shown\n",
+                        args->files[fi], lineno, len, args->max_line);
+                rc = ECI_AU_FAIL;
+                continue;
+            }
 
             j = json_loadb(line, len, 0, &jerr);
             free(line);
@@ -213,6 +225,16 @@ eci_au_show(eci_au_args_t *args)
                         break;
                     }
                 }
+
+            } else if (json_is_integer(json_object_get(j,
+                                                   "overrideUserIdCount")))
+            {
+                /* a syslog line's bounded form: the count and the digest */
+                snprintf(over, sizeof(over), "%lld ids %.23s...",
+                         (long long) json_integer_value(
+                             json_object_get(j, "overrideUserIdCount")),
+                         eci_au_str(j, "overrideUserIdsDigest") != NULL
+                         ? eci_au_str(j, "overrideUserIdsDigest") : "-");
 
             } else {
                 snprintf(over, sizeof(over), "-");
@@ -294,8 +316,13 @@ eci_au_results_load(eci_au_args_t *args, eci_au_ids_t *set)
             continue;       /* the second pass says so */
         }
 
-        while ((line = eci_au_line_read(f, &len, &complete)) != NULL) {
-            j = json_loadb(line, len, 0, NULL);
+        while ((line = eci_au_line_read(f, args->max_line, &len,
+                                        &complete))
+               != NULL)
+        {
+            /* the second pass says so */
+            j = (complete != ECI_AU_LINE_LONG)
+                ? json_loadb(line, len, 0, NULL) : NULL;
             free(line);
 
             if (j == NULL) {

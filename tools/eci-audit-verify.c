@@ -44,6 +44,7 @@ typedef struct {
     char   **where;
     size_t   n;
     size_t   cap;
+    unsigned long  untracked;   /* intents beyond ECI_AU_PENDING_MAX */
 } eci_au_pending_t;
 
 
@@ -103,14 +104,22 @@ eci_au_verify(eci_au_args_t *args)
 
         lineno = 0;
 
-        while (!bad && (line = eci_au_line_read(f, &len, &complete))
+        while (!bad && (line = eci_au_line_read(f, args->max_line, &len,
+                                                &complete))
                        != NULL)
         {
             lineno++;
             why = NULL;
             j = NULL;
 
-            if (!complete) {
+            if (complete == ECI_AU_LINE_LONG) {
+                snprintf(msg, sizeof(msg), "line of %zu bytes, longer than "
+                         "%zu (--max-line): not parsed; the gateway writes "
+                         "no such line unless its header buffers allow a "
+                         "principal that long", len, args->max_line);
+                why = msg;
+
+            } else if (complete == ECI_AU_LINE_CUT) {
                 why = "line cut short (no newline): written when the "
                       "gateway stopped, or truncated";
 
@@ -247,6 +256,15 @@ eci_au_verify(eci_au_args_t *args)
             eci_au_escape(text, sizeof(text), pending.ids[i]);
             printf("  %s  %s\n", text, pending.where[i]);
         }
+    }
+
+    if (pending.untracked > 0) {
+        printf("%lu more intent%s came while %d were waiting for their "
+               "result and %s not tracked: whether %s a result is not "
+               "checked here (list the execs with show --outcome unknown)\n",
+               pending.untracked, pending.untracked == 1 ? "" : "s",
+               ECI_AU_PENDING_MAX, pending.untracked == 1 ? "was" : "were",
+               pending.untracked == 1 ? "it has" : "they have");
     }
 
     eci_au_pending_free(&pending);
@@ -418,6 +436,11 @@ eci_au_pending_add(eci_au_pending_t *p, const char *id, const char *file,
     char   **ids, **where;
     size_t   cap;
     char     buf[4096];
+
+    if (p->n == ECI_AU_PENDING_MAX) {
+        p->untracked++;
+        return;
+    }
 
     if (p->n == p->cap) {
         cap = p->cap ? 2 * p->cap : 64;

@@ -50,6 +50,7 @@ main(int argc, char **argv)
 
     memset(&args, 0, sizeof(eci_au_args_t));
     args.id = -1;
+    args.max_line = ECI_AU_LINE_MAX;
 
     if (strcmp(argv[1], "verify") == 0) {
         switch (eci_au_parse(argc - 1, argv + 1, &args, 1)) {
@@ -86,12 +87,13 @@ static void
 eci_au_usage(FILE *f)
 {
     fprintf(f,
-        "usage: eci-audit verify FILE... --pubkey FILE\n"
+        "usage: eci-audit verify FILE... --pubkey FILE [--max-line BYTES]\n"
         "       eci-audit show FILE... [--principal P] [--id N] "
         "[--decision allow|deny]\n"
         "                      [--event EVENT] [--since TIME] "
         "[--until TIME]\n"
         "                      [--outcome sent|refused|failed|unknown]\n"
+        "                      [--max-line BYTES]\n"
         "\n"
         "verify  checks every chain of audit lines in the files, in any\n"
         "        interleaving: the hashes that link its lines and the\n"
@@ -104,6 +106,9 @@ eci_au_usage(FILE *f)
         "between).\n"
         "        Exit 0: intact; 1: not intact; 3: intact, but a gateway\n"
         "        reported a discontinuity (its file's end cut or unsigned).\n"
+        "        A line longer than --max-line (1 MiB) is not parsed: it\n"
+        "        fails the file.  At most 100,000 intents waiting for their\n"
+        "        result are tracked; more are counted, not listed.\n"
         "show    prints the lines as a table, control characters escaped;\n"
         "        EVENT is intent or result, or start, checkpoint,\n"
         "        discontinuity or stop for the chain's own signed lines;\n"
@@ -120,8 +125,9 @@ eci_au_usage(FILE *f)
 static int
 eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 {
-    int    c, i;
-    char  *end;
+    int             c, i;
+    char           *end;
+    unsigned long   ul;
 
     static struct option  opts[] = {
         { "pubkey",    required_argument, NULL, 'k' },
@@ -134,6 +140,7 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
         { "since",     required_argument, NULL, 's' },
         { "until",     required_argument, NULL, 'u' },
         { "outcome",   required_argument, NULL, 'o' },
+        { "max-line",  required_argument, NULL, 'm' },
         { "help",      no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -194,6 +201,18 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
             }
             args->outcome = optarg;
             break;
+        case 'm':
+            errno = 0;
+            ul = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || optarg[0] == '-' || ul < 4096
+                || ul > 1024UL * 1024 * 1024)
+            {
+                fprintf(stderr, "eci-audit: --max-line takes bytes from "
+                        "4096 to 1073741824\n");
+                return -1;
+            }
+            args->max_line = ul;
+            break;
         default:
             fprintf(stderr, "eci-audit: unknown or incomplete option; see "
                     "eci-audit --help\n");
@@ -220,15 +239,17 @@ eci_au_parse(int argc, char **argv, eci_au_args_t *args, int verify)
 
 
 /*
- * Reads one line of any length up to ECI_AU_LINE_MAX; *complete is 0 when
- * the file ended before a newline.  NULL at end of file.
+ * Reads one line; *complete is ECI_AU_LINE_CUT when the file ended before
+ * a newline, ECI_AU_LINE_LONG when the line is longer than max: it is
+ * read to its end but only its first bytes are kept (*len is its whole
+ * length), so memory stays bounded.  NULL at end of file.
  */
 char *
-eci_au_line_read(FILE *f, size_t *len, int *complete)
+eci_au_line_read(FILE *f, size_t max, size_t *len, int *complete)
 {
     int      c;
     char    *buf, *nbuf;
-    size_t   n, cap;
+    size_t   n, cap, total;
 
     cap = 4096;
     buf = malloc(cap);
@@ -237,14 +258,28 @@ eci_au_line_read(FILE *f, size_t *len, int *complete)
     }
 
     n = 0;
-    *complete = 0;
+    total = 0;
+    *complete = ECI_AU_LINE_CUT;
 
     while ((c = getc(f)) != EOF) {
-        if (n + 1 >= cap) {
-            if (cap >= ECI_AU_LINE_MAX) {
-                break;
-            }
+        total++;
 
+        if (c == '\n' && total <= max) {
+            buf[n++] = (char) c;
+            *complete = ECI_AU_LINE_WHOLE;
+            break;
+        }
+
+        if (c == '\n') {
+            *complete = ECI_AU_LINE_LONG;
+            break;
+        }
+
+        if (total > max) {
+            continue;       /* too long: skipped to its newline */
+        }
+
+        if (n + 1 >= cap) {
             cap *= 2;
             nbuf = realloc(buf, cap);
             if (nbuf == NULL) {
@@ -256,20 +291,19 @@ eci_au_line_read(FILE *f, size_t *len, int *complete)
         }
 
         buf[n++] = (char) c;
-
-        if (c == '\n') {
-            *complete = 1;
-            break;
-        }
     }
 
-    if (n == 0) {
+    if (total == 0) {
         free(buf);
         return NULL;
     }
 
+    if (total > max) {
+        *complete = ECI_AU_LINE_LONG;
+    }
+
     buf[n] = '\0';
-    *len = n;
+    *len = (*complete == ECI_AU_LINE_LONG) ? total : n;
 
     return buf;
 }

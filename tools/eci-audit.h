@@ -18,8 +18,25 @@
 /* intact, but a gateway reported a discontinuity */
 #define ECI_AU_GAP      3
 
-/* a line longer than this is not one the gateway writes */
-#define ECI_AU_LINE_MAX   (4 * 1024 * 1024)
+/*
+ * A line longer than this is refused unparsed (--max-line changes it):
+ * jansson takes up to about 25 times a line's size.  The gateway's
+ * longest line with nginx's default header buffers is about 200 KB
+ * (10,000 override ids and a principal of 8 KB escaped).
+ */
+#define ECI_AU_LINE_MAX   (1024 * 1024)
+
+/* what eci_au_line_read() found: a line, one cut by the file's end, or
+ * one longer than the limit (read to its end, only its start kept) */
+#define ECI_AU_LINE_WHOLE  1
+#define ECI_AU_LINE_CUT    0
+#define ECI_AU_LINE_LONG   2
+
+/*
+ * Intents without a result that verify lists at most; those beyond are
+ * counted, not tracked (about 130 bytes each).
+ */
+#define ECI_AU_PENDING_MAX  100000
 
 
 typedef struct {
@@ -33,11 +50,13 @@ typedef struct {
     const char  *since;
     const char  *until;
     const char  *outcome;
+    size_t       max_line;
 } eci_au_args_t;
 
 
 /* eci-audit.c */
-char *eci_au_line_read(FILE *f, size_t *len, int *complete);
+char *eci_au_line_read(FILE *f, size_t max, size_t *len,
+    int *complete);
 
 /* eci-audit-verify.c */
 int eci_au_verify(eci_au_args_t *args);

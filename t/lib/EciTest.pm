@@ -71,6 +71,8 @@ sub new {
         allowed => [],
         nginx   => $opt{nginx} || $NGINX,
         done    => 0,
+        answered => [],         # X-Request-Ids of responses, in order
+        blind   => 0,           # exchanges whose lines have no known id
         san_old => { map { $_ => 1 } _sanitizer_reports() },
     }, $class;
 
@@ -93,6 +95,7 @@ sub write_file {
     my ($self, $rel, $content, $mode) = @_;
     my $path = $self->path($rel);
 
+    delete $self->{audit}{$path};
     File::Path::make_path(File::Basename::dirname($path),
                           { mode => 0755 });
     open(my $fh, '>:raw', $path) or die "$path: $!\n";
@@ -237,6 +240,14 @@ sub verify {
     return ($rc, $out);
 }
 
+# An ACL grant of the exec permission: report distribution ids ('*' or a
+# list) and, when given, override recipients.
+sub grant {
+    my ($ids, $overrides) = @_;
+    return { permissions => [$EciTest::PERM], reportDistributionIds => $ids,
+             defined $overrides ? (overrideUserIds => $overrides) : () };
+}
+
 sub write_acl {
     my ($self, $acl, $name) = @_;
     $name //= 'acl.json';
@@ -274,6 +285,7 @@ sub write_config {
     my ($self, $template) = @_;
     my $conf = $template;
 
+    $conf =~ s/^[ \t]*%%HTTP_PATHS%%\n/http_paths()/gme;
     $conf =~ s/%%PORT(\d*)%%/$self->port($1 eq '' ? 0 : $1)/ge;
     $self->{uses_mock} = 1 if $conf =~ /%%MOCK%%/;
     $conf =~ s/%%MOCK%%/$self->mock_port/ge;
@@ -282,6 +294,34 @@ sub write_config {
 
     File::Path::make_path($self->path('tmp'), { mode => 0755 });
     return $self->write_file('nginx.conf', $conf, 0644);
+}
+
+# The lines most test configs open their http block with: logs and
+# temporary files in the test dir.
+sub http_paths {
+    return <<'EOF';
+    access_log %%DIR%%/access.log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+EOF
+}
+
+# The directives of a gateway location that forwards to the mock: the
+# caller named by X-Caller, the ACL $acl, the audit in DIR/audit.log
+# unless $o{audit}.  Put where its first directive goes, indented 12.
+sub gateway_location {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($acl, %o) = @_;
+    my $audit = $o{audit} // '%%DIR%%/audit.log';
+    (my $text = <<"EOF") =~ s/^ {12}//;
+            eci_gateway   on;
+            eci_principal \$http_x_caller;
+            eci_acl       $acl;
+            eci_audit_log $audit;
+
+            proxy_pass http://127.0.0.1:%%MOCK%%;
+EOF
+    return $text;
 }
 
 sub _nginx_args {
@@ -307,6 +347,7 @@ sub start {
 
     $self->start_mock if $self->{uses_mock};
     unlink $self->path('nginx.pid');
+    $self->{blind}++;           # the chain's start line
 
     my ($rc, $out) = $VALGRIND ? $self->_spawn_valgrind
                                : $self->_run([$self->_nginx_args]);
@@ -339,6 +380,7 @@ sub stop {
 
     return unless $pid && $self->_pid_alive($pid);
     my @workers = $self->worker_pids;
+    $self->{blind}++;           # the chain's stop line
 
     for my $sig (qw(QUIT TERM KILL)) {
         kill $sig, $pid;
@@ -447,6 +489,7 @@ sub reload {
     my %old = map { $_ => 1 } $self->worker_pids;
 
     kill 'HUP', $pid;
+    $self->{blind}++;
     my $deadline = Time::HiRes::time() + $WAIT;
     my $new = 0;
     while (Time::HiRes::time() < $deadline) {
@@ -607,6 +650,7 @@ sub request {
 
     my ($raw, $err) = _exchange($port, $req, $o{timeout} // $TIMEOUT);
     my $resp = parse_response($raw, $method);
+    $self->_answered($raw);
     $resp->{error} = $err if $err;
     return $resp;
 }
@@ -615,6 +659,7 @@ sub raw_request {
     my ($self, $bytes, %o) = @_;
     my ($raw) = _exchange($o{port} // $self->port(0), $bytes,
                           $o{timeout} // $TIMEOUT);
+    $self->_answered($raw);
     return $raw;
 }
 
@@ -745,6 +790,41 @@ sub json {
     return eval { JSON::PP->new->utf8->allow_nonref->decode($body) };
 }
 
+# the exec operation's path before the id, and the permission it needs
+our $EXEC = '/api/v202106/reportdistribution';
+our $PERM = 'DistributedReportsSettings (Manage)';
+
+# An exec as $caller (the X-Caller header) of report distribution $id:
+# POST $EXEC/$id/exec, plus $o{query} ("?overrideUserIds=7"); $o{headers}
+# are added, $o{json} sends Content-Type: application/json and "{}", the
+# rest goes to request (port, timeout, ...).
+sub exec_as {
+    my ($self, $caller, $id, %o) = @_;
+    my @h = (defined $caller ? ('X-Caller' => $caller) : (),
+             @{ delete $o{headers} || [] });
+    my $query = delete $o{query} // '';
+    if (delete $o{json}) {
+        push @h, 'Content-Type' => 'application/json';
+        $o{body} //= '{}';
+    }
+    return $self->request(delete $o{method} // 'POST',
+                          "$EXEC/$id/exec$query", headers => \@h, %o);
+}
+
+# eci_status's figures at $uri (default /metrics) as { name => value }
+# (names with their labels); in list context (response, figures).
+sub metrics {
+    my ($self, $uri, %o) = @_;
+    my $r = $self->request('GET', $uri // '/metrics', %o);
+    my %m;
+    for (split /\n/, $r->{body} // '') {
+        next if /^#/;
+        /^(\S+) (\S+)$/ or next;
+        $m{$1} = $2;
+    }
+    return wantarray ? ($r, \%m) : \%m;
+}
+
 
 # --- files the gateway writes --------------------------------------------
 
@@ -755,6 +835,23 @@ sub _slurp {
     my $text = <$fh>;
     close $fh;
     return $text // '';
+}
+
+# a file's bytes; dies when it cannot be read
+sub slurp {
+    my ($path) = @_;
+    my $text = _slurp($path);
+    die "$path: $!\n" unless defined $text;
+    return $text;
+}
+
+# a file's lines, each with its newline; dies when it cannot be read
+sub file_lines {
+    my ($path) = @_;
+    open(my $fh, '<:raw', $path) or die "$path: $!\n";
+    my @l = <$fh>;
+    close $fh;
+    return @l;
 }
 
 # Whether the test directory's file system keeps room allocated beyond a
@@ -771,40 +868,147 @@ sub can_reserve_room {
 }
 
 # A worker writes a pass's audit lines at the end of that pass, a moment
-# after the caller has its response: the file is read once it has not
-# grown for 60 ms (at most 2 s; 20 under valgrind), so a test sees every
-# line of the requests it has been answered for.
-sub audit_raw {
-    my ($self, $file) = @_;
-    my $path = $self->path($file // 'audit.log');
+# after the caller has its response.  The harness remembers the
+# X-Request-Id of every response it was given (request, raw_request) and,
+# per audit file, how far it has read: a read takes only the bytes added
+# since, and waits (at most 2 s; 20 under valgrind) until the result line
+# of each request answered since the last read is there.  When it has no
+# such line to wait for (no request since, a request without an id, a
+# location that audits elsewhere) it waits as before, until the file has
+# not grown for 60 ms.
+sub _audit_file {
+    my ($self, $path) = @_;
+    my $c = $self->{audit}{$path} //= { lines => [], off => 0, tail => '' };
+    my @st = stat $path;
+
+    unless (@st) {
+        %$c = (lines => [], off => 0, tail => '');
+        return $c;
+    }
+
+    # rotated, truncated or rewritten: read it again from the start
+    if ($c->{off}) {
+        my $same = "$st[0]:$st[1]" eq ($c->{id} // '') && $st[7] >= $c->{off};
+        if ($same && open(my $fh, '<:raw', $path)) {
+            my $at = $c->{off} - length $c->{tail};
+            seek($fh, $at, 0);
+            read($fh, my $was, length $c->{tail});
+            $same = defined $was && $was eq $c->{tail};
+            close $fh;
+        } else {
+            $same = 0;
+        }
+        %$c = (lines => [], off => 0, tail => '') unless $same;
+    }
+    $c->{id} = "$st[0]:$st[1]";
+
+    return $c if $st[7] <= $c->{off};
+    open(my $fh, '<:raw', $path) or return $c;
+    seek($fh, $c->{off}, 0);
+    local $/;
+    my $new = <$fh> // '';
+    close $fh;
+
+    # whole lines only: a line being written is taken on a later read
+    my $end = rindex($new, "\n") + 1;
+    $c->{partial} = substr($new, $end);
+    return $c unless $end;
+    my $done = substr($new, 0, $end);
+    push @{ $c->{lines} }, split /\n/, $done;
+    $c->{off} += $end;
+    $c->{tail} = substr($done, -64);
+    return $c;
+}
+
+# the lines read so far, the last one even if unfinished (as a file read
+# whole would give it)
+sub _audit_text_lines {
+    my ($c) = @_;
+    my $p = $c->{partial} // '';
+    return (@{ $c->{lines} }, length $p ? split(/\n/, $p) : ());
+}
+
+sub _audit_settle {
+    my ($self, $path) = @_;
     my $deadline = Time::HiRes::time() + ($VALGRIND ? 20 : 2);
+    my $since = $self->{audit_seen}{$path} // 0;
+    my @want = @{ $self->{answered} }[$since .. $#{ $self->{answered} }];
+    my $blind = ($self->{blind} // 0) != ($self->{audit_blind}{$path} // 0);
     my ($size, $same) = (-s $path // -1, 0);
 
-    while ($same < 3 && Time::HiRes::time() < $deadline) {
+    $self->{audit_seen}{$path} = @{ $self->{answered} };
+    $self->{audit_blind}{$path} = $self->{blind} // 0;
+
+    while (Time::HiRes::time() < $deadline) {
+        my $c = $self->_audit_file($path);
+        if (@want && !$blind) {
+            my %got = map { /"event":"result","requestId":"([^"]+)"/
+                            ? ($1 => 1) : () } @{ $c->{lines} };
+            @want = grep { !$got{$_} } @want;
+            return $c unless @want;
+        }
+        last if $same >= 3;
         Time::HiRes::sleep(0.02);
         my $now = -s $path // -1;
         $same = $now == $size ? $same + 1 : 0;
         $size = $now;
     }
+    return $self->_audit_file($path);
+}
 
-    my $text = _slurp($path) // '';
-    return split /\n/, $text;
+# request and raw_request: what a later audit read waits for
+sub _answered {
+    my ($self, $raw) = @_;
+    my ($rid) = ($raw // '') =~ /^X-Request-Id:[ \t]*([^\r\n]+?)[ \t]*\r?$/mi;
+    if (defined $rid) {
+        push @{ $self->{answered} }, $rid;
+    } else {
+        $self->{blind}++;
+    }
+}
+
+sub audit_raw {
+    my ($self, $file) = @_;
+    return _audit_text_lines($self->_audit_settle($self->path($file
+                                                         // 'audit.log')));
+}
+
+# The records of the whole lines read so far, each decoded once (the same
+# hashes on every call: a test must not change them), and of an unfinished
+# last line when $partial; the chain's signed lines left out unless $all.
+# Dies naming a line that is not a JSON object.
+sub _audit_records {
+    my ($c, $path, $all, $partial) = @_;
+    my $json = JSON::PP->new->utf8;
+    my $recs = $c->{recs} //= [];
+    my $whole = @{ $c->{lines} };
+    my @lines = $partial ? _audit_text_lines($c) : @{ $c->{lines} };
+    my @more;
+
+    for my $n (scalar(@$recs) .. $#lines) {
+        my $rec = eval { $json->decode($lines[$n]) };
+        die "$path line @{[ $n + 1 ]} is not valid JSON ($@): $lines[$n]\n"
+            unless ref $rec eq 'HASH';
+        if ($n < $whole) {
+            push @$recs, $rec;
+        } else {
+            push @more, $rec;
+        }
+    }
+    return grep { $all || !defined $_->{sig} } @$recs, @more;
 }
 
 sub audit_lines {
     my ($self, $file, %o) = @_;
     my $path = $self->path($file // 'audit.log');
-    my $json = JSON::PP->new->utf8;
-    my ($n, @list) = (0);
+    return _audit_records($self->_audit_settle($path), $path, $o{all}, 1);
+}
 
-    for my $line ($self->audit_raw($path)) {
-        $n++;
-        my $rec = eval { $json->decode($line) };
-        die "$path line $n is not valid JSON ($@): $line\n"
-            unless ref $rec eq 'HASH';
-        push @list, $rec unless defined $rec->{sig} && !$o{all};
-    }
-    return @list;
+# the records of an audit file's whole lines as they are now, no waiting
+sub _audit_now {
+    my ($self, $file, $all) = @_;
+    my $path = $self->path($file // 'audit.log');
+    return _audit_records($self->_audit_file($path), $path, $all, 0);
 }
 
 # The audit line of request $rid and $event ('result' unless said), polled
@@ -818,9 +1022,9 @@ sub audit_record {
     while (1) {
         my @l = grep { ($_->{event} // '') eq $event
                        && ($_->{requestId} // '') eq $rid }
-                $self->audit_lines($file);
+                $self->_audit_now($file);
         return $l[0] if @l || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
@@ -833,9 +1037,9 @@ sub audit_results {
 
     while (1) {
         @res = grep { ($_->{event} // '') eq 'result' }
-               $self->audit_lines($file);
+               $self->_audit_now($file);
         return @res if @res >= $n || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
@@ -846,12 +1050,14 @@ my $SIGNED_LINE = qr/,"sig":"[0-9a-f]+","hash":"[0-9a-f]+"\}$/m;
 # writes no line until it has more to sign.  True when it came.
 sub wait_for_checkpoint {
     my ($self, $file) = @_;
+    my $path = $self->path($file // 'audit.log');
     my $deadline = Time::HiRes::time() + $WAIT;
 
     while (Time::HiRes::time() < $deadline) {
-        my @raw = $self->audit_raw($file);
-        return 1 if @raw && $raw[-1] =~ /"event":"checkpoint"/;
-        Time::HiRes::sleep(0.1);
+        my $c = $self->_audit_file($path);
+        return 1 if @{ $c->{lines} } && !length $c->{partial}
+                    && $c->{lines}[-1] =~ /"event":"checkpoint"/;
+        Time::HiRes::sleep(0.05);
     }
     return 0;
 }
@@ -863,10 +1069,10 @@ sub wait_for_lines {
     my $count = 0;
 
     while (1) {
-        my $text = _slurp($path) // '';
-        $count = (() = $text =~ /\n/g) - (() = $text =~ /$SIGNED_LINE/g);
+        my $c = $self->_audit_file($path);
+        $count = grep { !/$SIGNED_LINE/ } @{ $c->{lines} };
         return $count if $count >= $n || Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
+        Time::HiRes::sleep(0.02);
     }
 }
 
@@ -1042,6 +1248,12 @@ each key; returns (store, master).  C<sealed =E<gt> 0>: a plain JSON object
 file of mode 0600; returns (path, undef).  C<name> defaults to keys.sealed
 or keys.json.  Dies with the tool's output on failure.
 
+=item EciTest::grant($ids, $overrides)
+
+C<{ permissions =E<gt> [$EciTest::PERM], reportDistributionIds =E<gt> $ids,
+overrideUserIds =E<gt> $overrides }> (the last left out when undef): a
+principal's or a group's grant of the exec permission.
+
 =item $t->write_acl($hashref_or_string, $name)
 
 Writes the ACL (hashes as canonical pretty JSON, strings as they are) to
@@ -1073,9 +1285,25 @@ callable as a method.
 
 =item $t->write_config($template)
 
-Replaces C<%%PORT%%> (port 0), C<%%PORTn%%> (port n), C<%%MOCK%%>,
-C<%%DIR%%>, C<%%MODULE%%>; writes DIR/nginx.conf and creates DIR/tmp.  A
-config that uses C<%%MOCK%%> makes C<start> start the mock.
+Replaces a line C<%%HTTP_PATHS%%> with C<http_paths>, C<%%PORT%%> (port
+0), C<%%PORTn%%> (port n), C<%%MOCK%%>, C<%%DIR%%>, C<%%MODULE%%>; writes
+DIR/nginx.conf and creates DIR/tmp.  A config that uses C<%%MOCK%%> makes
+C<start> start the mock.
+
+=item EciTest::http_paths()
+
+The lines most test configs begin their http block with: C<access_log
+%%DIR%%/access.log>, C<client_body_temp_path> and C<proxy_temp_path> in
+DIR/tmp.
+
+=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log')
+
+The directives of a gateway location in front of the mock:
+C<eci_gateway on>, C<eci_principal $http_x_caller>, C<eci_acl $acl>,
+C<eci_audit_log> (C<off> or another file with C<audit>), C<proxy_pass> to
+the mock.  Its first line is not indented: write
+C<${\ EciTest::gateway_location($acl) }> where the first directive goes,
+and the location's own directives after it.
 
 =item $t->nginx_test
 
@@ -1142,6 +1370,20 @@ The parser behind C<request>.
 
 The body decoded as JSON, or undef.
 
+=item $t->exec_as($caller, $id, query => '?overrideUserIds=7', json => 1, headers => [...], method => 'POST', ...)
+
+An exec of report distribution C<$id> as C<$caller> (sent as C<X-Caller>,
+left out when undef): C<POST $EciTest::EXEC/$id/exec> plus C<query>;
+C<json> adds C<Content-Type: application/json> and the body C<{}>;
+C<headers> are added; anything else goes to C<request> (C<port>,
+C<body>, C<timeout>).  C<$EciTest::EXEC> is the path before the id and
+C<$EciTest::PERM> the permission an exec needs.
+
+=item $t->metrics($uri)
+
+C<GET $uri> (default F</metrics>, an C<eci_status> location) parsed into
+C<{ name_with_labels =E<gt> value }>; in list context (response, figures).
+
 =back
 
 =head1 AUDIT AND LOGS
@@ -1154,6 +1396,19 @@ The decoded JSON objects, or the raw lines, of an audit file (relative to
 the test dir; default audit.log).  C<audit_lines> dies naming the first line
 that is not a JSON object, and leaves out the chain's own signed lines
 (start, checkpoint, discontinuity, stop) unless called with C<all =E<gt> 1>.
+
+A worker writes a pass's lines a moment after the caller has its
+response.  The harness remembers the C<X-Request-Id> of every response
+C<request> and C<raw_request> returned, and how far it has read each file
+(a rotated, truncated or rewritten file is read again from its start): a
+read takes the bytes added since and waits (2 s at most, 20 under
+valgrind) until the result line of every request answered since the last
+read of that file is there.  With nothing to wait for (no request since,
+one without an id, a start, stop or reload, whose lines have no id), it
+waits until the file has not grown for 60 ms, as it did before.  Lines
+sent by other clients (nghttp, a socket of the test's own) are only
+certain to be there once something else is waited for: use
+C<audit_record> or C<audit_results> for them.
 
 =item $t->audit_record($request_id, $event, $file)
 
@@ -1184,6 +1439,11 @@ and C<eci-audit verify FILES --pubkey PUB>: its exit status and output.
 =item $t->error_log
 
 The text of DIR/error.log.
+
+=item EciTest::slurp($path), EciTest::file_lines($path)
+
+A file's bytes, or its lines with their newlines; both die when it cannot
+be read.
 
 =item $t->allow_log(qr/.../, ...)
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "eci_audit.h"
+#include "eci_sha256.h"
 #include "tap.h"
 
 
@@ -943,6 +944,54 @@ test_lines(void)
        "10000 ids: every id written in order");
     too_small(&rec, len, "10000 ids");
     json_decref(j);
+
+    /* the bounded form: the count, and the digest of the list above */
+    {
+        char           *from, *to, *buf2, want[80], got[80];
+        unsigned char   md[32];
+
+        /* "[...]" as the full line has it */
+        from = strstr(buf, "\"overrideUserIds\":") + 18;
+        to = strstr(from, "],\"decision\"") + 1;
+        eci_sha256(from, to - from, md);
+        memcpy(want, "sha256:", 7);
+        eci_hex(want + 7, md, 32);
+        want[71] = '\0';
+        free(buf);
+
+        eci_audit_ids_digest(ids, 10000, md);
+        memcpy(got, "sha256:", 7);
+        eci_hex(got + 7, md, 32);
+        got[71] = '\0';
+        is_str(got, want,
+               "eci_audit_ids_digest() hashes the list as the line has it");
+
+        rec.override_user_ids_bounded = 1;
+        buf = write_line(&rec, &len, "10000 ids bounded");
+        j = read_line(buf, len, "10000 ids bounded");
+        ok(json_object_get(j, "overrideUserIds") == NULL,
+           "bounded: no overrideUserIds");
+        is_int(json_integer_value(json_object_get(j, "overrideUserIdCount")),
+               10000, "bounded: overrideUserIdCount");
+        is_str(json_string_value(json_object_get(j,
+                                                 "overrideUserIdsDigest")),
+               want, "bounded: overrideUserIdsDigest, sha256: and hex");
+        ok(len < 2048, "bounded: %zu bytes", len);
+        too_small(&rec, len, "10000 ids bounded");
+        json_decref(j);
+
+        rec.has_override_user_ids = 0;
+        buf2 = write_line(&rec, &len, "bounded, no ids");
+        j = read_line(buf2, len, "bounded, no ids");
+        ok(json_is_null(json_object_get(j, "overrideUserIds"))
+           && json_object_get(j, "overrideUserIdCount") == NULL,
+           "bounded without overrides: overrideUserIds null, no count");
+        json_decref(j);
+        free(buf2);
+        rec.has_override_user_ids = 1;
+        rec.override_user_ids_bounded = 0;
+    }
+
     free(buf);
 
     rec.n_override_user_ids = 0;
