@@ -724,6 +724,31 @@ ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
 }
 
 
+/*
+ * The header after the i-th of part in a list of headers, moving on to
+ * the next part; NULL at the end.  Start with the list's first part and
+ * i = 0.
+ */
+ngx_table_elt_t *
+ngx_http_eci_header_next(ngx_list_part_t **part, ngx_uint_t *i)
+{
+    ngx_table_elt_t  *h;
+
+    while (*i >= (*part)->nelts) {
+        if ((*part)->next == NULL) {
+            return NULL;
+        }
+
+        *part = (*part)->next;
+        *i = 0;
+    }
+
+    h = (*part)->elts;
+
+    return &h[(*i)++];
+}
+
+
 /* the last of the caller's headers called name, and how many there are */
 static ngx_table_elt_t *
 ngx_http_eci_header_find(ngx_http_request_t *r, const char *name,
@@ -737,23 +762,12 @@ ngx_http_eci_header_find(ngx_http_request_t *r, const char *name,
     found = NULL;
 
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_eci_header_is(&h[i], name, len)) {
+    while ((h = ngx_http_eci_header_next(&part, &i)) != NULL) {
+        if (ngx_http_eci_header_is(h, name, len)) {
             (*count)++;
-            found = &h[i];
+            found = h;
         }
     }
 

@@ -315,44 +315,33 @@ ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all,
     found = 0;
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
+    while ((h = ngx_http_eci_header_next(&part, &i)) != NULL) {
+        if (h->hash == 0) {
             continue;
         }
 
         if (all) {
-            if (h[i].key.len == sizeof("X-Request-Id") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
-                                   h[i].key.len)
+            if (h->key.len == sizeof("X-Request-Id") - 1
+                && ngx_strncasecmp(h->key.data, (u_char *) "X-Request-Id",
+                                   h->key.len)
                    == 0)
             {
                 continue;
             }
 
-            h[i].hash = 0;
+            h->hash = 0;
             continue;
         }
 
-        if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)) {
-            h[i].hash = 0;
+        if (ngx_http_eci_header_is(h, "eci-apikey", 10)) {
+            h->hash = 0;
             continue;
         }
 
-        if (ngx_http_eci_carries(key, &h[i].key)
-            || ngx_http_eci_carries(key, &h[i].value))
+        if (ngx_http_eci_carries(key, &h->key)
+            || ngx_http_eci_carries(key, &h->value))
         {
             found = 1;
         }
