@@ -53,7 +53,6 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     ngx_int_t                  rc;
     ngx_str_t                  rid;
     ngx_uint_t                 status, upstream, reflected;
-    ngx_table_elt_t           *h;
     ngx_http_eci_ctx_t        *ctx;
     ngx_http_eci_loc_conf_t   *elcf;
 
@@ -84,16 +83,10 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     reflected = ngx_http_eci_strip_headers(r, 0,
                                            upstream ? ctx->api_key : NULL);
 
-    if (ngx_http_eci_request_id(r, &rid) == NGX_OK) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Request-Id");
-        h->value = rid;
-        ngx_http_eci_header_end(h);
+    if (ngx_http_eci_request_id(r, &rid) == NGX_OK
+        && ngx_http_eci_header_out(r, "X-Request-Id", &rid) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ctx->own_response) {
