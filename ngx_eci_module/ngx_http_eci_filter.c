@@ -35,6 +35,39 @@ static ngx_uint_t ngx_http_eci_carries(const eci_key_t *key, ngx_str_t *s);
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
+/* nginx's own error pages in a gateway location, as the gateway's errors */
+typedef struct {
+    ngx_uint_t                  status;
+    eci_error_t                 error;
+    const char                 *message;
+} ngx_http_eci_error_page_t;
+
+static ngx_http_eci_error_page_t  ngx_http_eci_error_pages[] = {
+    { NGX_HTTP_BAD_GATEWAY, ECI_ERROR_UPSTREAM_UNAVAILABLE,
+      "the ECI API could not be reached or sent an invalid response" },
+    { NGX_HTTP_GATEWAY_TIME_OUT, ECI_ERROR_UPSTREAM_TIMEOUT,
+      "the ECI API did not answer in time" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, ECI_ERROR_INVALID_REQUEST,
+      "request body too large" },
+    { NGX_HTTP_BAD_REQUEST, ECI_ERROR_INVALID_REQUEST, "invalid request" },
+    /* e.g. auth_basic: its WWW-Authenticate challenge stays */
+    { NGX_HTTP_UNAUTHORIZED, ECI_ERROR_UNAUTHENTICATED,
+      "the caller could not be authenticated" },
+    { NGX_HTTP_FORBIDDEN, ECI_ERROR_FORBIDDEN, "forbidden" },
+    { NGX_HTTP_NOT_ALLOWED, ECI_ERROR_METHOD_NOT_ALLOWED,
+      "method not allowed" },
+    { NGX_HTTP_REQUEST_TIME_OUT, ECI_ERROR_INVALID_REQUEST,
+      "the request was not received in time" },
+    { NGX_HTTP_TOO_MANY_REQUESTS, ECI_ERROR_TOO_MANY_REQUESTS,
+      "too many requests" },
+    { NGX_HTTP_NOT_FOUND, ECI_ERROR_NOT_FOUND, "not found" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, ECI_ERROR_SERVICE_UNAVAILABLE,
+      "service unavailable" },
+    { 0, ECI_ERROR_INTERNAL_ERROR,
+      "the gateway failed to handle the request" }
+};
+
+
 ngx_int_t
 ngx_http_eci_filter_init(ngx_conf_t *cf)
 {
@@ -50,11 +83,12 @@ ngx_http_eci_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_eci_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  rid;
-    ngx_uint_t                 status, upstream, reflected;
-    ngx_http_eci_ctx_t        *ctx;
-    ngx_http_eci_loc_conf_t   *elcf;
+    ngx_int_t                   rc;
+    ngx_str_t                   rid;
+    ngx_uint_t                  status, upstream, reflected;
+    ngx_http_eci_ctx_t         *ctx;
+    ngx_http_eci_loc_conf_t    *elcf;
+    ngx_http_eci_error_page_t  *page;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -168,59 +202,14 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
     /* an error page of nginx's own: the same JSON as the gateway's */
 
-    switch (status) {
-
-    case NGX_HTTP_BAD_GATEWAY:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_UNAVAILABLE,
-                                    "the ECI API could not be reached or "
-                                    "sent an invalid response");
-
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_TIMEOUT,
-                                    "the ECI API did not answer in time");
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "request body too large");
-
-    case NGX_HTTP_BAD_REQUEST:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "invalid request");
-
-    case NGX_HTTP_UNAUTHORIZED:
-        /* e.g. auth_basic: its WWW-Authenticate challenge stays */
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UNAUTHENTICATED,
-                                    "the caller could not be "
-                                    "authenticated");
-
-    case NGX_HTTP_FORBIDDEN:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_FORBIDDEN, "forbidden");
-
-    case NGX_HTTP_NOT_ALLOWED:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_METHOD_NOT_ALLOWED,
-                                    "method not allowed");
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "the request was not received in "
-                                    "time");
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_TOO_MANY_REQUESTS,
-                                    "too many requests");
-
-    case NGX_HTTP_NOT_FOUND:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_NOT_FOUND, "not found");
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_SERVICE_UNAVAILABLE,
-                                    "service unavailable");
-
-    default:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INTERNAL_ERROR,
-                                    "the gateway failed to handle the "
-                                    "request");
+    for (page = ngx_http_eci_error_pages; page->status; page++) {
+        if (page->status == status) {
+            break;
+        }
     }
+
+    /* the last entry, status 0, is every other status */
+    return ngx_http_eci_replace(r, ctx, page->error, page->message);
 }
 
 
