@@ -543,14 +543,13 @@ static ngx_int_t
 ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     eci_error_t error, const char *fmt, ...)
 {
-    u_char           *p;
-    va_list           args;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         body;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-    u_char            msg[ECI_ERR_LEN];
+    u_char       *p;
+    va_list       args;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     body;
+    ngx_chain_t   out;
+    u_char        msg[ECI_ERR_LEN];
 
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
@@ -582,16 +581,11 @@ ngx_http_eci_deny(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (error == ECI_ERROR_METHOD_NOT_ALLOWED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        h->value = ngx_http_eci_allow_post;
-        ngx_http_eci_header_end(h);
+    if (error == ECI_ERROR_METHOD_NOT_ALLOWED
+        && ngx_http_eci_header_out(r, "Allow", &ngx_http_eci_allow_post)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->own_response = 1;
@@ -724,6 +718,53 @@ ngx_http_eci_allow_duplicate(ngx_http_request_t *r)
 }
 
 
+/* adds a response header (key: a literal, value: kept as it is) */
+ngx_int_t
+ngx_http_eci_header_out(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.len = ngx_strlen(key);
+    h->key.data = (u_char *) key;
+    h->value = *value;
+    ngx_http_eci_header_end(h);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The header after the i-th of part in a list of headers, moving on to
+ * the next part; NULL at the end.  Start with the list's first part and
+ * i = 0.
+ */
+ngx_table_elt_t *
+ngx_http_eci_header_next(ngx_list_part_t **part, ngx_uint_t *i)
+{
+    ngx_table_elt_t  *h;
+
+    while (*i >= (*part)->nelts) {
+        if ((*part)->next == NULL) {
+            return NULL;
+        }
+
+        *part = (*part)->next;
+        *i = 0;
+    }
+
+    h = (*part)->elts;
+
+    return &h[(*i)++];
+}
+
+
 /* the last of the caller's headers called name, and how many there are */
 static ngx_table_elt_t *
 ngx_http_eci_header_find(ngx_http_request_t *r, const char *name,
@@ -737,23 +778,12 @@ ngx_http_eci_header_find(ngx_http_request_t *r, const char *name,
     found = NULL;
 
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_eci_header_is(&h[i], name, len)) {
+    while ((h = ngx_http_eci_header_next(&part, &i)) != NULL) {
+        if (ngx_http_eci_header_is(h, name, len)) {
             (*count)++;
-            found = &h[i];
+            found = h;
         }
     }
 

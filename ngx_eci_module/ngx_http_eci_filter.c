@@ -35,6 +35,39 @@ static ngx_uint_t ngx_http_eci_carries(const eci_key_t *key, ngx_str_t *s);
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
+/* nginx's own error pages in a gateway location, as the gateway's errors */
+typedef struct {
+    ngx_uint_t                  status;
+    eci_error_t                 error;
+    const char                 *message;
+} ngx_http_eci_error_page_t;
+
+static ngx_http_eci_error_page_t  ngx_http_eci_error_pages[] = {
+    { NGX_HTTP_BAD_GATEWAY, ECI_ERROR_UPSTREAM_UNAVAILABLE,
+      "the ECI API could not be reached or sent an invalid response" },
+    { NGX_HTTP_GATEWAY_TIME_OUT, ECI_ERROR_UPSTREAM_TIMEOUT,
+      "the ECI API did not answer in time" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, ECI_ERROR_INVALID_REQUEST,
+      "request body too large" },
+    { NGX_HTTP_BAD_REQUEST, ECI_ERROR_INVALID_REQUEST, "invalid request" },
+    /* e.g. auth_basic: its WWW-Authenticate challenge stays */
+    { NGX_HTTP_UNAUTHORIZED, ECI_ERROR_UNAUTHENTICATED,
+      "the caller could not be authenticated" },
+    { NGX_HTTP_FORBIDDEN, ECI_ERROR_FORBIDDEN, "forbidden" },
+    { NGX_HTTP_NOT_ALLOWED, ECI_ERROR_METHOD_NOT_ALLOWED,
+      "method not allowed" },
+    { NGX_HTTP_REQUEST_TIME_OUT, ECI_ERROR_INVALID_REQUEST,
+      "the request was not received in time" },
+    { NGX_HTTP_TOO_MANY_REQUESTS, ECI_ERROR_TOO_MANY_REQUESTS,
+      "too many requests" },
+    { NGX_HTTP_NOT_FOUND, ECI_ERROR_NOT_FOUND, "not found" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, ECI_ERROR_SERVICE_UNAVAILABLE,
+      "service unavailable" },
+    { 0, ECI_ERROR_INTERNAL_ERROR,
+      "the gateway failed to handle the request" }
+};
+
+
 ngx_int_t
 ngx_http_eci_filter_init(ngx_conf_t *cf)
 {
@@ -50,12 +83,12 @@ ngx_http_eci_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_eci_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  rid;
-    ngx_uint_t                 status, upstream, reflected;
-    ngx_table_elt_t           *h;
-    ngx_http_eci_ctx_t        *ctx;
-    ngx_http_eci_loc_conf_t   *elcf;
+    ngx_int_t                   rc;
+    ngx_str_t                   rid;
+    ngx_uint_t                  status, upstream, reflected;
+    ngx_http_eci_ctx_t         *ctx;
+    ngx_http_eci_loc_conf_t    *elcf;
+    ngx_http_eci_error_page_t  *page;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -84,16 +117,10 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
     reflected = ngx_http_eci_strip_headers(r, 0,
                                            upstream ? ctx->api_key : NULL);
 
-    if (ngx_http_eci_request_id(r, &rid) == NGX_OK) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Request-Id");
-        h->value = rid;
-        ngx_http_eci_header_end(h);
+    if (ngx_http_eci_request_id(r, &rid) == NGX_OK
+        && ngx_http_eci_header_out(r, "X-Request-Id", &rid) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ctx->own_response) {
@@ -175,59 +202,14 @@ ngx_http_eci_header_filter(ngx_http_request_t *r)
 
     /* an error page of nginx's own: the same JSON as the gateway's */
 
-    switch (status) {
-
-    case NGX_HTTP_BAD_GATEWAY:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_UNAVAILABLE,
-                                    "the ECI API could not be reached or "
-                                    "sent an invalid response");
-
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UPSTREAM_TIMEOUT,
-                                    "the ECI API did not answer in time");
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "request body too large");
-
-    case NGX_HTTP_BAD_REQUEST:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "invalid request");
-
-    case NGX_HTTP_UNAUTHORIZED:
-        /* e.g. auth_basic: its WWW-Authenticate challenge stays */
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_UNAUTHENTICATED,
-                                    "the caller could not be "
-                                    "authenticated");
-
-    case NGX_HTTP_FORBIDDEN:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_FORBIDDEN, "forbidden");
-
-    case NGX_HTTP_NOT_ALLOWED:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_METHOD_NOT_ALLOWED,
-                                    "method not allowed");
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INVALID_REQUEST,
-                                    "the request was not received in "
-                                    "time");
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_TOO_MANY_REQUESTS,
-                                    "too many requests");
-
-    case NGX_HTTP_NOT_FOUND:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_NOT_FOUND, "not found");
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_SERVICE_UNAVAILABLE,
-                                    "service unavailable");
-
-    default:
-        return ngx_http_eci_replace(r, ctx, ECI_ERROR_INTERNAL_ERROR,
-                                    "the gateway failed to handle the "
-                                    "request");
+    for (page = ngx_http_eci_error_pages; page->status; page++) {
+        if (page->status == status) {
+            break;
+        }
     }
+
+    /* the last entry, status 0, is every other status */
+    return ngx_http_eci_replace(r, ctx, page->error, page->message);
 }
 
 
@@ -315,44 +297,33 @@ ngx_http_eci_strip_headers(ngx_http_request_t *r, ngx_uint_t all,
     found = 0;
 
     part = &r->headers_out.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
+    while ((h = ngx_http_eci_header_next(&part, &i)) != NULL) {
+        if (h->hash == 0) {
             continue;
         }
 
         if (all) {
-            if (h[i].key.len == sizeof("X-Request-Id") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
-                                   h[i].key.len)
+            if (h->key.len == sizeof("X-Request-Id") - 1
+                && ngx_strncasecmp(h->key.data, (u_char *) "X-Request-Id",
+                                   h->key.len)
                    == 0)
             {
                 continue;
             }
 
-            h[i].hash = 0;
+            h->hash = 0;
             continue;
         }
 
-        if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)) {
-            h[i].hash = 0;
+        if (ngx_http_eci_header_is(h, "eci-apikey", 10)) {
+            h->hash = 0;
             continue;
         }
 
-        if (ngx_http_eci_carries(key, &h[i].key)
-            || ngx_http_eci_carries(key, &h[i].value))
+        if (ngx_http_eci_carries(key, &h->key)
+            || ngx_http_eci_carries(key, &h->value))
         {
             found = 1;
         }

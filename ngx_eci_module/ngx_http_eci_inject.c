@@ -105,22 +105,11 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     }
 
     part = &r->headers_in.headers.part;
-    h = part->elts;
+    i = 0;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_eci_header_is(&h[i], "eci-apikey", 10)
-            || ngx_http_eci_header_is(&h[i], "authorization", 13))
+    while ((h = ngx_http_eci_header_next(&part, &i)) != NULL) {
+        if (ngx_http_eci_header_is(h, "eci-apikey", 10)
+            || ngx_http_eci_header_is(h, "authorization", 13))
         {
             continue;
         }
@@ -130,9 +119,9 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        *nh = h[i];
+        *nh = *h;
 
-        if (!ngx_http_eci_forwarded(&h[i], elcf)) {
+        if (!ngx_http_eci_forwarded(h, elcf)) {
             continue;
         }
 
@@ -141,7 +130,7 @@ ngx_http_eci_set_headers(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        *nh = h[i];
+        *nh = *h;
         ngx_http_eci_header_end(nh);
     }
 

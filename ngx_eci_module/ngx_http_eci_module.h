@@ -381,6 +381,10 @@ char *ngx_http_eci_proxy_merge(ngx_conf_t *cf,
     ngx_http_eci_loc_conf_t *elcf);
 ngx_uint_t ngx_http_eci_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
+ngx_table_elt_t *ngx_http_eci_header_next(ngx_list_part_t **part,
+    ngx_uint_t *i);
+ngx_int_t ngx_http_eci_header_out(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value);
 ngx_int_t ngx_http_eci_filter_init(ngx_conf_t *cf);
 void ngx_http_eci_body_filter_init(void);
 void ngx_http_eci_reflected(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,

@@ -7,12 +7,56 @@
 
 
 static ngx_int_t ngx_http_eci_status_handler(ngx_http_request_t *r);
+/* a metric with a value per audit target: the uint64_t at offset in its node */
+typedef struct {
+    const char                 *name;
+    const char                 *help;
+    const char                 *type;
+    size_t                      offset;
+    ngx_uint_t                  syslog_only;
+} ngx_http_eci_file_metric_t;
+
+
 static u_char *ngx_http_eci_per_file(u_char *p, u_char *last,
-    ngx_http_eci_main_conf_t *emcf, const char *name, const char *help,
-    const char *type, size_t offset, ngx_uint_t syslog_only);
+    ngx_http_eci_main_conf_t *emcf, ngx_http_eci_file_metric_t *m);
 static size_t ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf);
 static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
+
+
+#define ngx_http_eci_node_offset(field)                                       \
+    offsetof(ngx_http_eci_chain_node_t, field)
+
+static ngx_http_eci_file_metric_t  ngx_http_eci_file_metrics[] = {
+    { "eci_audit_lines_total", "Audit lines written.", "counter",
+      ngx_http_eci_node_offset(written), 0 },
+    { "eci_audit_failures_total", "Audit lines that could not be written.",
+      "counter", ngx_http_eci_node_offset(failed), 0 },
+    { "eci_audit_chain_seq",
+      "The seq of the last audit line in this gateway's chain.", "gauge",
+      ngx_http_eci_node_offset(chain.seq), 0 },
+    { "eci_audit_chain_signed_seq",
+      "The seq of the last signed audit line (checkpoint).", "gauge",
+      ngx_http_eci_node_offset(signed_seq), 0 },
+    { "eci_audit_syslog_send_errors_total",
+      "Failed sends to a syslog audit target (each is tried once more; a "
+      "line lost for good is an audit failure).", "counter",
+      ngx_http_eci_node_offset(syslog_errors), 1 },
+    { "eci_audit_syslog_bounded_total",
+      "Lines sent to a syslog audit target in their bounded form (override "
+      "ids as a count and a digest).", "counter",
+      ngx_http_eci_node_offset(syslog_bounded), 1 },
+    { "eci_audit_file_deleted_total",
+      "Times a worker found the audit file deleted (lines are not written "
+      "until a reopen).", "counter", ngx_http_eci_node_offset(deleted), 0 },
+    { "eci_audit_recoveries_total",
+      "Chains recovered from a writer that died while writing.", "counter",
+      ngx_http_eci_node_offset(recovered), 0 },
+    { "eci_audit_file_busy_total",
+      "Times a worker found the audit file held by another process and "
+      "tried again later.", "counter", ngx_http_eci_node_offset(busy), 0 },
+    { NULL, NULL, NULL, 0, 0 }
+};
 
 
 #if (ECI_NERRORS > NGX_HTTP_ECI_NERRORS)
@@ -83,16 +127,17 @@ ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_eci_status_handler(ngx_http_request_t *r)
 {
-    u_char                     *p, *last;
-    size_t                      size;
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_uint_t                  i, e, d;
-    ngx_chain_t                 out;
-    const eci_key_t            *key;
-    ngx_http_eci_shctx_t       *sh;
-    ngx_http_eci_acl_ref_t     *acl;
-    ngx_http_eci_main_conf_t   *emcf;
+    u_char                      *p, *last;
+    size_t                       size;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_uint_t                   i, e, d;
+    ngx_chain_t                  out;
+    const eci_key_t             *key;
+    ngx_http_eci_shctx_t        *sh;
+    ngx_http_eci_acl_ref_t      *acl;
+    ngx_http_eci_main_conf_t    *emcf;
+    ngx_http_eci_file_metric_t  *m;
 
     static const char  *decisions[2] = { "deny", "allow" };
 
@@ -187,46 +232,9 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
             "eci_exec_guard_evictions_total %uA\n",
             sh->counters.guard_hits, sh->counters.guard_evictions);
 
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_lines_total",
-            "Audit lines written.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, written), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_failures_total",
-            "Audit lines that could not be written.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, failed), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_seq",
-            "The seq of the last audit line in this gateway's chain.",
-            "gauge", offsetof(ngx_http_eci_chain_node_t, chain.seq), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_chain_signed_seq",
-            "The seq of the last signed audit line (checkpoint).", "gauge",
-            offsetof(ngx_http_eci_chain_node_t, signed_seq), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf,
-            "eci_audit_syslog_send_errors_total",
-            "Failed sends to a syslog audit target (each is tried once "
-            "more; a line lost for good is an audit failure).", "counter",
-            offsetof(ngx_http_eci_chain_node_t, syslog_errors), 1);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_syslog_bounded_total",
-            "Lines sent to a syslog audit target in their bounded form "
-            "(override ids as a count and a digest).", "counter",
-            offsetof(ngx_http_eci_chain_node_t, syslog_bounded), 1);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_deleted_total",
-            "Times a worker found the audit file deleted (lines are not "
-            "written until a reopen).", "counter",
-            offsetof(ngx_http_eci_chain_node_t, deleted), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_recoveries_total",
-            "Chains recovered from a writer that died while writing.",
-            "counter", offsetof(ngx_http_eci_chain_node_t, recovered), 0);
-
-    p = ngx_http_eci_per_file(p, last, emcf, "eci_audit_file_busy_total",
-            "Times a worker found the audit file held by another process "
-            "and tried again later.", "counter",
-            offsetof(ngx_http_eci_chain_node_t, busy), 0);
+    for (m = ngx_http_eci_file_metrics; m->name != NULL; m++) {
+        p = ngx_http_eci_per_file(p, last, emcf, m);
+    }
 
     acl = emcf->acls.elts;
 
@@ -361,9 +369,11 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
 
     audits = emcf->audits.elts;
 
-    /* every per-file metric (ngx_http_eci_per_file), with room for more */
+    /* every per-file metric, its name and help, and the label escaped */
     for (i = 0; i < emcf->audits.nelts; i++) {
-        size += 12 * (128 + 2 * audits[i]->name.len);
+        size += (sizeof(ngx_http_eci_file_metrics)
+                 / sizeof(ngx_http_eci_file_metric_t))
+                * (256 + 2 * audits[i]->name.len);
     }
 
     if (emcf->keystore != NULL) {
@@ -382,26 +392,22 @@ ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf)
 }
 
 
-/*
- * one metric with a value per audit file (or per syslog target only): the
- * uint64_t at offset in its node
- */
+/* one metric with a value per audit file (or per syslog target only) */
 static u_char *
 ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
-    const char *name, const char *help, const char *type, size_t offset,
-    ngx_uint_t syslog_only)
+    ngx_http_eci_file_metric_t *m)
 {
     ngx_uint_t                  i;
     ngx_http_eci_audit_t      **audits;
     ngx_http_eci_chain_node_t  *node;
 
     p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
-                     name, help, name, type);
+                     m->name, m->help, m->name, m->type);
 
     audits = emcf->audits.elts;
 
     for (i = 0; i < emcf->audits.nelts; i++) {
-        if (syslog_only && audits[i]->syslog == NULL) {
+        if (m->syslog_only && audits[i]->syslog == NULL) {
             continue;
         }
 
@@ -412,11 +418,11 @@ ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
             continue;
         }
 
-        p = ngx_slprintf(p, last, "%s{file=\"", name);
+        p = ngx_slprintf(p, last, "%s{file=\"", m->name);
         p = ngx_http_eci_label(p, last, audits[i]->name.data,
                                audits[i]->name.len);
         p = ngx_slprintf(p, last, "\"} %uL\n",
-                         *(uint64_t *) ((u_char *) node + offset));
+                         *(uint64_t *) ((u_char *) node + m->offset));
     }
 
     return p;
