@@ -430,50 +430,15 @@ ngx_http_eci_audit_failed(ngx_http_eci_main_conf_t *emcf,
 
 
 /*
- * NGX_ERROR when the file was deleted: lines written to the open
- * descriptor would go to a file no one can read (with its reserved room
- * pinned) while every counter said all is well.  Looked at once a second
- * per worker, and at once through a new descriptor (a reopen).
+ * NGX_ERROR when the file was deleted (ngx_http_eci_audit_acquire() looks
+ * at its link count with every write): lines written to the open
+ * descriptor would go to a file no one can read while every counter said
+ * all is well.
  */
 ngx_int_t
 ngx_http_eci_audit_writable(ngx_http_eci_audit_t *audit)
 {
-    ngx_file_info_t  fi;
-
-    if (audit->file == NULL) {
-        return NGX_OK;
-    }
-
-    if (audit->file->fd == audit->nlink_fd
-        && ngx_current_msec - audit->nlink_at < 1000)
-    {
-        return audit->deleted ? NGX_ERROR : NGX_OK;
-    }
-
-    audit->nlink_fd = audit->file->fd;
-    audit->nlink_at = ngx_current_msec;
-
-    if (ngx_fd_info(audit->file->fd, &fi) == NGX_FILE_ERROR) {
-        return audit->deleted ? NGX_ERROR : NGX_OK;
-    }
-
-    if (!S_ISREG(fi.st_mode) || fi.st_nlink > 0) {
-        audit->deleted = 0;
-        return NGX_OK;
-    }
-
-    if (!audit->deleted) {
-        audit->deleted = 1;
-
-        audit->ndeleted++;
-
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "eci: audit file \"%V\" was deleted; no line is "
-                      "written to it until nginx reopens it "
-                      "(nginx -s reopen)", &audit->name);
-    }
-
-    return NGX_ERROR;
+    return audit->deleted ? NGX_ERROR : NGX_OK;
 }
 
 

@@ -16,6 +16,8 @@
 #define NGX_HTTP_ECI_RECOVER_MAX  (4 * 1024 * 1024)
 
 
+static void ngx_http_eci_audit_linked(ngx_http_eci_audit_t *audit,
+    ngx_uint_t linked);
 static ssize_t ngx_http_eci_audit_read_back(ngx_http_eci_audit_t *audit,
     ngx_file_info_t *wfi, u_char *buf, off_t len, off_t from);
 static void ngx_http_eci_audit_recover(ngx_http_eci_main_conf_t *emcf,
@@ -78,13 +80,38 @@ ngx_http_eci_audit_acquire(ngx_http_eci_main_conf_t *emcf,
         ngx_http_eci_audit_recover(emcf, audit, pid, from);
     }
 
+    /* the size marks where this holder's lines begin; nlink 0: deleted */
     if (ngx_fd_info(audit->file->fd, &fi) != NGX_FILE_ERROR
         && S_ISREG(fi.st_mode))
     {
         node->inflight_at = ngx_file_size(&fi);
+        ngx_http_eci_audit_linked(audit, fi.st_nlink > 0);
     }
 
     return NGX_OK;
+}
+
+
+/* a deleted file is said once, counted, and written to no more */
+static void
+ngx_http_eci_audit_linked(ngx_http_eci_audit_t *audit, ngx_uint_t linked)
+{
+    if (linked) {
+        audit->deleted = 0;
+        return;
+    }
+
+    if (audit->deleted) {
+        return;
+    }
+
+    audit->deleted = 1;
+    audit->ndeleted++;
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "eci: audit file \"%V\" was deleted; no line is "
+                  "written to it until nginx reopens it "
+                  "(nginx -s reopen)", &audit->name);
 }
 
 

@@ -272,7 +272,6 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     audit->unreserved = NGX_HTTP_ECI_RESERVE_STEP;
     audit->reserve_fd = NGX_INVALID_FILE;
     audit->chain_fd = NGX_INVALID_FILE;
-    audit->nlink_fd = NGX_INVALID_FILE;
 
     if (ngx_strncmp(name.data, "syslog:", 7) == 0) {
 

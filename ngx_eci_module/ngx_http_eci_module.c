@@ -241,7 +241,7 @@ ngx_http_eci_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->acl, prev->acl, NULL);
     ngx_conf_merge_ptr_value(conf->candidate, prev->candidate, NULL);
     ngx_conf_merge_str_value(conf->api_key_name, prev->api_key_name,
-                             "default");
+                             ECI_KEY_DEFAULT);
     ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
                               64 * 1024);
 

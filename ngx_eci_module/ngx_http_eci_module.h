@@ -160,9 +160,7 @@ typedef struct {
     ngx_uint_t                  serial;      /* the node's, when given */
     ngx_fd_t                    chain_fd;    /* the fd it last wrote to */
 
-    /* this worker's look at the file's link count, once a second */
-    ngx_fd_t                    nlink_fd;
-    ngx_msec_t                  nlink_at;
+    /* this worker found the file deleted (nlink 0) */
     unsigned                    deleted:1;
 
     /* counted with the right to the file, added to the node's at release */

@@ -241,7 +241,7 @@ SKIP: {
 
     is(exec_id($t, 1)->{status}, 200, 'exec before the file is deleted');
     unlink $t->path('audit.log') or die "unlink: $!";
-    # the worker looks at the file's link count once a second
+    # the worker looks at the file's link count with its next write
     Time::HiRes::sleep(1.2);
 
     my $r = exec_id($t, 2);
