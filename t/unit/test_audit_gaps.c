@@ -199,6 +199,136 @@ test_seal_needs_a_line(void)
 }
 
 
+/*
+ * The uri is cut at 2048 bytes, stepping back only to a UTF-8 lead byte:
+ * continuation bytes after ASCII, or four in a row, are garbage that is
+ * escaped, and the cut stays at 2048.
+ */
+
+static int
+uri_in_line(const char *uri, size_t len, const char *want)
+{
+    int                  found;
+    char                *u, *line, *expect;
+    size_t               max, n;
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    u = tap_copy(uri, len);
+    rec.time_ms = 1767225600000LL;
+    rec.method.data = "POST";
+    rec.method.len = 4;
+    rec.uri.data = u;
+    rec.uri.len = len;
+    rec.decision = "allow";
+    rec.status = 200;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    expect = malloc(strlen(want) + 16);
+    sprintf(expect, ",\"uri\":\"%s\",", want);
+    found = (n > 0 && strstr(line, expect) != NULL);
+
+    if (!found) {
+        printf("# line: %.80s...\n", line);
+    }
+
+    free(expect);
+    free(line);
+    free(u);
+
+    return found;
+}
+
+
+static void
+test_uri_cut(void)
+{
+    char  uri[2100], want[2048 + 3 * 6 + 1];
+
+    /* ASCII at 2047, a stray continuation byte at 2048 */
+    memset(uri, 'x', sizeof(uri));
+    uri[2047] = 'a';
+    uri[2048] = (char) 0x80;
+    memcpy(want, uri, 2048);
+    want[2048] = '\0';
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut at 2048 when the byte "
+       "there continues no character: the ASCII before it kept");
+
+    /* four continuation bytes up to 2048: no lead byte to step back to */
+    memset(uri, 'x', sizeof(uri));
+    memset(uri + 2045, 0x80, 4);
+    memset(want, 'x', 2045);
+    strcpy(want + 2045, "\\ufffd\\ufffd\\ufffd");
+    ok(uri_in_line(uri, sizeof(uri), want), "uri of four continuation "
+       "bytes across 2048: cut at 2048, the three before it escaped");
+
+    /* a 2-byte character at 2047: stepped back to its lead byte */
+    memset(uri, 'x', sizeof(uri));
+    memcpy(uri + 2047, "\xc3\xa9", 2);
+    memset(want, 'x', 2047);
+    want[2047] = '\0';
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut before a 2-byte "
+       "character crossing 2048");
+}
+
+
+/* response strings of 511 and 512 bytes, and a cut before a character */
+
+#define BODY_FMT                                                             \
+    "{\"reportDistributionLogId\":7,\"status\":\"%s%s\","                    \
+    "\"reportDistribution\":{\"reportDistributionId\":42}}"
+
+static void
+test_field_cut(void)
+{
+    char                  *b, *body, s[600];
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    static const char  *tail[] = { "\xc3\xa9" "b", "\\u00e9b",
+                                   "\xe2\x82\xac" "b", "\\u20acb",
+                                   "\xf0\x9f\x98\x80" "b" };
+    size_t              i;
+
+    body = malloc(2048);
+
+    for (len = 510; len <= 513; len++) {
+        memset(s, 'a', len);
+        s[len] = '\0';
+        sprintf(body, BODY_FMT, s, "");
+        b = tap_copy(body, strlen(body));
+        is_int(eci_audit_response_parse(b, strlen(body), &r), 1,
+               "status of %zu bytes: the body is valid", len);
+        is_int(r.status_len, len < 512 ? len : 511, "status of %zu bytes: "
+               "%zu kept", len, len < 512 ? len : (size_t) 511);
+        is_int(strlen(r.status), r.status_len, "status of %zu bytes: its "
+               "length is what is stored", len);
+        free(b);
+    }
+
+    /* 510 bytes, then a character that does not fit, then one that would */
+    for (i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+        memset(s, 'a', 510);
+        s[510] = '\0';
+        sprintf(body, BODY_FMT, s, tail[i]);
+        b = tap_copy(body, strlen(body));
+        is_int(eci_audit_response_parse(b, strlen(body), &r), 1,
+               "status cut before character #%zu: valid", i);
+        ok(r.status_len == 510 && strspn(r.status, "a") == 510
+           && r.status[510] == '\0', "status cut before character #%zu: "
+           "nothing after the cut is kept (%zu bytes)", i, r.status_len);
+        free(b);
+    }
+
+    free(body);
+}
+
+
 int
 main(void)
 {
@@ -206,6 +336,8 @@ main(void)
     test_body_escapes();
     test_record_strings();
     test_seal_needs_a_line();
+    test_uri_cut();
+    test_field_cut();
 
     return done_testing();
 }
