@@ -32,6 +32,7 @@ use Digest::SHA qw(sha1_hex);
 use File::Path qw(make_path remove_tree);
 use Getopt::Long;
 use POSIX qw(:sys_wait_h setsid);
+use Time::HiRes qw(time);
 
 my $ROOT = abs_path(__FILE__ =~ m{^(.*)/tools/} ? $1 : '.');
 chdir $ROOT or die "mutate: cd $ROOT: $!\n";
@@ -163,8 +164,8 @@ for my $w (0 .. $jobs - 1) {
     open my $fh, '<', "$WORK/w$w/results" or die "mutate: $WORK/w$w/results: $!\n";
     while (<$fh>) {
         chomp;
-        my ($n, $status, $by) = split /\t/;
-        $res{$n} = { status => $status, by => $by };
+        my ($n, $status, $by, $secs) = split /\t/;
+        $res{$n} = { status => $status, by => $by, secs => $secs // 0 };
     }
 }
 
@@ -190,6 +191,16 @@ my $extra = %by ? 'killed by: ' . join(', ', map { "$_ $by{$_}" } sort keys %by)
 $extra .= sprintf "\n\ntime: %ds, %d mutants, %d jobs%s", time - $t0,
     scalar @mutants, $jobs, $o{sample}
     ? ", sample of $o{sample} with seed " . ($o{seed} // 'mutation') : '';
+# a worker's seconds per mutant (the baseline build apart), by outcome
+my %secs;
+for my $m (@mutants) {
+    my $k = $m->{status} eq 'killed' ? 'killed' : 'not killed';
+    $secs{$k}{n}++;
+    $secs{$k}{s} += $res{$m->{n}}{secs};
+}
+$extra .= "\nseconds a mutant: " . join(', ', map {
+    sprintf '%s %.1f (%d)', $_, $secs{$_}{s} / $secs{$_}{n}, $secs{$_}{n}
+} sort keys %secs) if %secs;
 my @out = report_lines(\%per, \@surv, $extra);
 
 make_path($1) if $o{report} =~ m{^(.*)/};
@@ -229,12 +240,16 @@ sub worker {
     };
     local $SIG{TERM} = local $SIG{INT} = sub { $restore->(); exit 130 };
 
-    # the baseline: it must build and pass, or every mutant is "killed"
+    # the baseline: it must build and pass, or every mutant is "killed";
+    # how long each test takes orders them (the quick ones first)
     run($dir, $log, 600, 'make', '-s', 'asan-unit') == 0
         or die "mutate: w$w: the unmutated copy does not build\n";
+    my (%secs, %kills);
     for my $u (unit_bins($dir)) {
+        my $t = time;
         run($dir, $log, $o{timeout}, $u) == 0
             or die "mutate: w$w: $u fails on the unmutated copy\n";
+        $secs{$u} = time - $t;
     }
     if ($have_fuzz) {
         run($dir, $log, 900, 'make', '-s', 'fuzz-regress') == 0
@@ -257,13 +272,16 @@ sub worker {
         {
             ($status, $by) = ('invalid', 'build');
         } else {
-            for my $u (unit_bins($dir, $m->{base})) {
+            for my $u (unit_bins($dir, $m->{base}, \%secs,
+                                 $kills{$m->{base}} //= {}))
+            {
                 if (run($dir, $log, 300, 'make', '-s', $u) != 0) {
                     ($status, $by) = ('invalid', 'build');
                     last;
                 }
                 if (run($dir, $log, $o{timeout}, $u) != 0) {
                     ($status, $by) = ('killed', 'unit');
+                    $kills{$m->{base}}{$u}++;
                     last;
                 }
             }
@@ -286,8 +304,9 @@ sub worker {
             }
         }
         $restore->();
-        print $res "$m->{n}\t$status\t$by\n";
-        print $log "=== mutant $m->{n}: $status $by (", time - $t, "s)\n";
+        printf $res "%d\t%s\t%s\t%.1f\n", $m->{n}, $status, $by, time - $t;
+        printf $log "=== mutant %d: %s %s (%.1fs)\n", $m->{n}, $status, $by,
+            time - $t;
         if ($o{verbose} || $status eq 'survived') {
             printf "%s:%d: %s %s: %s [%s]\n", $m->{file}, $m->{line},
                 $status, $m->{kind}, $m->{desc}, $m->{id};
@@ -299,18 +318,24 @@ sub worker {
     close $res;
 }
 
+# The unit test binaries, for a mutant of base: the file's own tests first
+# (they kill most mutants soonest), then the others; in each group those
+# that killed more of this file's mutants so far first, then the quicker.
 sub unit_bins {
-    my ($dir, $base) = @_;
+    my ($dir, $base, $secs, $kills) = @_;
     my @all = sort map { s{^\Q$dir\E/}{}r } glob "$dir/build/asan/unit/test_*";
     @all = grep { !/\.o$/ } @all;
     return @all unless $base;
 
-    # the file's own tests first: they kill most mutants soonest
     (my $area = $base) =~ s/^eci_//;
     $area =~ s/\.c$//;
-    my @first = grep { m{/test_\Q$area\E} } @all;
-    my %f = map { $_ => 1 } @first;
-    return (@first, grep { !$f{$_} } @all);
+    my %own = map { $_ => 1 } grep { m{/test_\Q$area\E} } @all;
+    return sort {
+        ($own{$b} // 0) <=> ($own{$a} // 0)
+        || ($kills->{$b} // 0) <=> ($kills->{$a} // 0)
+        || ($secs->{$a} // 0) <=> ($secs->{$b} // 0)
+        || $a cmp $b
+    } @all;
 }
 
 sub t_files {
@@ -355,7 +380,10 @@ sub run {
         setsid();
         chdir $dir or exit 127;
         # the unit tests stop at the first sanitizer report (a leak too)
+        # and at the first failure (t/unit/tap.h); figures are skipped
         if ($cmd[0] =~ m{/unit/}) {
+            $ENV{ECI_TAP_BAIL} = 1;
+            $ENV{ECI_UNIT_NO_FIGURES} = 1;
             $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=0:'
                 . 'detect_odr_violation=0';
             $ENV{LSAN_OPTIONS} = "suppressions=$dir/t/lsan.supp:"
@@ -367,7 +395,7 @@ sub run {
         open STDERR, '>&', \*STDOUT;
         exec @cmd or exit 127;
     }
-    my $rc;
+    my ($rc, $t) = (undef, time);
     eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
         alarm $timeout;
@@ -381,7 +409,8 @@ sub run {
         print $log "timeout after ${timeout}s: @cmd\n";
         return 124 << 8;
     }
-    print $log "rc=$rc: @cmd\n" if $rc != 0 || $o{verbose};
+    printf $log "rc=%d (%.1fs): %s\n", $rc, time - $t, "@cmd"
+        if $rc != 0 || $o{verbose};
     return $rc;
 }
 
