@@ -20,7 +20,8 @@
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
 # command, 60), --no-t (skip the t/ stage), --no-fuzz, --only PATTERNS
 # (file:function globs, comma-separated), --report FILE
-# (build/mutation/report.txt).
+# (build/mutation/report.txt), --work DIR (the work copies,
+# build/mutation: another DIR runs beside a run already going).
 #
 # The last line printed is the score.  See docs/development.md, "Mutation
 # testing".  Core Perl only.
@@ -46,7 +47,7 @@ my %o = (
 );
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
-    'equiv=s', 'id=s', 'rescore=s', 'verbose') or die "mutate: bad options\n";
+    'equiv=s', 'id=s', 'rescore=s', 'verbose', 'work=s') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -121,7 +122,8 @@ if ($o{rescore}) {
 
 # --- work copies ------------------------------------------------------------
 
-my $WORK = "$ROOT/build/mutation";
+my $WORK = $o{work} ? ($o{work} =~ m{^/} ? $o{work} : "$ROOT/$o{work}")
+    : "$ROOT/build/mutation";
 make_path($WORK);
 my $jobs = $o{jobs} < 1 ? 1 : $o{jobs};
 $jobs = @mutants if @mutants < $jobs;

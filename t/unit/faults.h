@@ -6,7 +6,10 @@
  * the one chosen the way the C library would.  Nothing changes in the
  * core or in any other binary.  Calls made inside jansson, OpenSSL and
  * libc themselves are not wrapped (their own references are bound in
- * their libraries).
+ * their libraries).  One visible difference: in these binaries "malloc"
+ * names the wrapper, so the keystore's check that jansson still uses
+ * malloc() fails and its wiping allocator is not installed (the wipe is
+ * test_keystore_gaps.c's to test).
  */
 
 #ifndef ECI_FAULTS_H

@@ -20,12 +20,14 @@
 #define EXEC       ECI_PERMISSION_EXEC
 
 /*
- * Past 2048 distinct permissions the permission list (16 bytes each) is
- * a block of its own, so its growth in eci_acl_permission_add() is an
- * allocation that can fail; so are the tables of 4096 principals and the
- * permission hash of 8192 slots.
+ * The ACL's memory comes in 64 KiB blocks; a request that does not fit in
+ * the current one is an allocation that can fail.  With 8300 distinct
+ * permissions in one grant its array of them (8 bytes each) is bigger
+ * than a block, and so are the permission list (16 bytes each) and hash
+ * as they grow in eci_acl_permission_add(), and the table of 4096
+ * principals.
  */
-#define NPERM      2100
+#define NPERM      8300
 #define NPRINC     4000
 #define NGROUPS    70
 
@@ -101,7 +103,7 @@ acl_answers_right(const eci_acl_t *acl)
            == ECI_ACL_ALLOW
         && eci_acl_check(acl, "member", 6, EXEC, 71, NULL, 0, NULL)
            != ECI_ACL_ALLOW
-        && eci_acl_check(acl, "svc-3999", 8, "Area1900 (View)", 4000, NULL,
+        && eci_acl_check(acl, "svc-3999", 8, "Area3999 (View)", 4000, NULL,
                          0, NULL)
            == ECI_ACL_ALLOW
         && eci_acl_check(acl, "svc-3999", 8, EXEC, 4000, NULL, 0, NULL)
@@ -261,6 +263,9 @@ test_buffer(void)
     ok(has_msg(msgs, nmsgs, "\"faults.json\": principals.\"svc-",
                "\": out of memory"),
        "an entry: its name, no index");
+    ok(has_msg(msgs, nmsgs, "\"faults.json\": principals.\"all\".permissions"
+               ": out of memory", ""),
+       "a grant's array of permissions: the entry and key, no index");
     ok(has_msg(msgs, nmsgs, "\"faults.json\": principals.\"all\".permissions"
                "[", "]: out of memory"),
        "a new distinct permission (list, copy or hash grown): the entry "
