@@ -274,6 +274,12 @@ test_uri_cut(void)
     want[2047] = '\0';
     ok(uri_in_line(uri, sizeof(uri), want), "uri cut before a 2-byte "
        "character crossing 2048");
+
+    /* 0xc0, the lowest lead byte (of overlong forms only), is one too */
+    uri[2047] = (char) 0xc0;
+    uri[2048] = (char) 0x80;
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut before 0xc0 0x80 "
+       "crossing 2048 (0xc0 is a lead byte)");
 }
 
 

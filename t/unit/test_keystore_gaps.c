@@ -331,8 +331,10 @@ test_grows_while_read(void)
 
 /*
  * The last key removed: the store holds no region any more (a pointer to
- * the unmapped one would be locked, and unmapped again by the next set(),
- * possibly over the new region the kernel put at the same address).
+ * the unmapped one, with its size, would be locked, and unmapped again by
+ * the next set(), possibly over the new region the kernel put at the same
+ * address).  Either the NULL or the size 0 alone is enough (see
+ * tools/mutation-equivalent.txt); this fails without both.
  */
 
 static void
