@@ -49,7 +49,7 @@ static long    fault_writes;
 static long    fault_closes;
 static long    fault_close_at = -1;
 static int     fault_close_fd = -1;     /* the fd of that failed close */
-static int     fault_close_again;       /* later close()s of that fd */
+static int     fault_close_again;       /* close() calls after it */
 
 
 static void
@@ -132,7 +132,7 @@ __wrap_write(int fd, const void *buf, size_t n)
 int
 __wrap_close(int fd)
 {
-    if (fd == fault_close_fd && fd != -1) {
+    if (fault_close_fd != -1) {
         fault_close_again++;
     }
 

@@ -204,8 +204,9 @@ test_close_fails(void)
                    at);
             is_int(leftovers(), 0, "close() %ld fails: the temporary file "
                    "is removed", at);
-            is_int(again, 0, "close() %ld fails: the fd, released, is not "
-                   "closed again (it may be another file's by then)", at);
+            is_int(again, 0, "close() %ld fails: no close() follows (the "
+                   "fd is released; closing it, or fd 0, again would close "
+                   "another file)", at);
 
         } else {
             ok(rc == 0 && strcmp(got, VALUE_NEW) == 0, "close() %ld fails: "
