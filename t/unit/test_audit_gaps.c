@@ -335,6 +335,44 @@ test_field_cut(void)
 }
 
 
+/* an invalid body leaves every field empty, whatever was there before */
+
+static void
+test_invalid_clears(void)
+{
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    len = sizeof(body_json) - 1;
+    b = tap_copy(body_json, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1, "a full body parses");
+    ok(r.report_distribution_log_id == 7 && r.has_begin_date
+       && r.has_report_code && r.has_report_distribution_name
+       && r.number_of_recipients == 2,
+       "and fills every field");
+
+    /* the same body, cut before its last '}' */
+    is_int(eci_audit_response_parse(b, len - 1, &r), 0,
+           "the same body less its last byte is invalid");
+    ok(r.valid == 0 && r.report_distribution_log_id == 0
+       && r.status[0] == '\0' && r.status_len == 0
+       && r.number_of_recipients == -1
+       && r.begin_date[0] == '\0' && r.begin_date_len == 0
+       && !r.has_begin_date
+       && r.end_date[0] == '\0' && r.end_date_len == 0 && !r.has_end_date
+       && r.report_distribution_id == -1
+       && r.report_code[0] == '\0' && r.report_code_len == 0
+       && !r.has_report_code
+       && r.report_distribution_name[0] == '\0'
+       && r.report_distribution_name_len == 0
+       && !r.has_report_distribution_name
+       && r.created_by_user_id == -1,
+       "and leaves every field empty (no half-filled record)");
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -344,6 +382,7 @@ main(void)
     test_seal_needs_a_line();
     test_uri_cut();
     test_field_cut();
+    test_invalid_clears();
 
     return done_testing();
 }
