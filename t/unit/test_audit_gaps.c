@@ -344,13 +344,20 @@ test_invalid_clears(void)
     size_t                 len;
     eci_audit_response_t   r;
 
-    len = sizeof(body_json) - 1;
-    b = tap_copy(body_json, len);
+    static const char  full[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"Done\","
+        "\"numberOfRecipients\":2,\"beginDate\":\"2026-01-01T00:00:00\","
+        "\"endDate\":\"2026-01-01T00:01:00\",\"reportDistribution\":{"
+        "\"reportDistributionId\":42,\"reportCode\":\"R1\","
+        "\"reportDistributionName\":\"n\"}}";
+
+    len = sizeof(full) - 1;
+    b = tap_copy(full, len);
     is_int(eci_audit_response_parse(b, len, &r), 1, "a full body parses");
     ok(r.report_distribution_log_id == 7 && r.has_begin_date
-       && r.has_report_code && r.has_report_distribution_name
-       && r.number_of_recipients == 2,
-       "and fills every field");
+       && r.has_end_date && r.has_report_code
+       && r.has_report_distribution_name && r.number_of_recipients == 2
+       && r.report_distribution_id == 42, "and fills its fields");
 
     /* the same body, cut before its last '}' */
     is_int(eci_audit_response_parse(b, len - 1, &r), 0,
