@@ -21,7 +21,11 @@
 # command, 60), --no-t (skip the t/ stage), --no-fuzz, --only PATTERNS
 # (file:function globs, comma-separated), --report FILE
 # (build/mutation/report.txt), --work DIR (the work copies,
-# build/mutation: another DIR runs beside a run already going).
+# build/mutation: another DIR runs beside a run already going), --resume
+# (keep the kills and no-builds of the last run in the work copies, try
+# its survivors again: for a run stopped, or tests added since),
+# --deadline +SECONDS|EPOCH (start no mutant after it; the report covers
+# those run, a sample's being in random order).
 #
 # The last line printed is the score.  See docs/development.md, "Mutation
 # testing".  Core Perl only.
@@ -47,7 +51,8 @@ my %o = (
 );
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
-    'equiv=s', 'id=s', 'rescore=s', 'verbose', 'work=s') or die "mutate: bad options\n";
+    'equiv=s', 'id=s', 'rescore=s', 'verbose', 'work=s', 'resume',
+    'deadline=s') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -100,7 +105,8 @@ if ($o{sample}) {
     @mutants = (sort { $a->{key} cmp $b->{key} }
                 map { { %$_, key => sha1_hex("$seed:$_->{id}") } } @mutants);
     splice @mutants, $o{sample} if @mutants > $o{sample};
-    @mutants = sort { $a->{n} <=> $b->{n} } @mutants;
+    # kept in that random order: a run stopped early (--deadline) has
+    # tried a random part of the sample, not its first files only
 }
 
 if ($o{list}) {
@@ -139,6 +145,8 @@ $SIG{INT} = $SIG{TERM} = sub {
 };
 
 my $t0 = time;
+my $deadline = !defined $o{deadline} ? undef
+    : $o{deadline} =~ /^\+(\d+)$/ ? $t0 + $1 : $o{deadline};
 print "mutate: ", scalar @mutants, " mutants (of $n_all) in ",
     join(' ', map { s{.*/}{}r } @files), ", $jobs jobs\n";
 
@@ -146,7 +154,8 @@ for my $w (0 .. $jobs - 1) {
     my $pid = fork // die "mutate: fork: $!\n";
     if ($pid == 0) {
         $SIG{INT} = $SIG{TERM} = 'DEFAULT';
-        worker($w, [ grep { $_->{n} % $jobs == $w } @mutants ]);
+        worker($w, [ grep { $_->{n} % $jobs == $w } @mutants ],
+               $deadline);
         exit 0;
     }
     push @children, $pid;
@@ -171,9 +180,16 @@ for my $w (0 .. $jobs - 1) {
     }
 }
 
-my (%per, @surv, $bad_security);
+my (%per, @surv, $bad_security, $not_run);
+$not_run = 0;
 for my $m (@mutants) {
-    my $r = $res{$m->{n}} or die "mutate: no result for mutant $m->{n}\n";
+    my $r = $res{$m->{n}};
+    if (!$r) {
+        # not started before the deadline
+        die "mutate: no result for mutant $m->{n}\n" unless $deadline;
+        $not_run++;
+        next;
+    }
     my $st = $r->{status};
     if ($st eq 'survived' && $equiv{sig($m)}) {
         $st = 'equivalent';
@@ -187,7 +203,7 @@ for my $m (@mutants) {
 }
 
 my %by;
-$by{$_->{by}}++ for grep { $_->{status} eq 'killed' } @mutants;
+$by{$_->{by}}++ for grep { ($_->{status} // '') eq 'killed' } @mutants;
 my $extra = %by ? 'killed by: ' . join(', ', map { "$_ $by{$_}" } sort keys %by)
     : '';
 $extra .= sprintf "\n\ntime: %ds, %d mutants, %d jobs%s", time - $t0,
@@ -195,7 +211,7 @@ $extra .= sprintf "\n\ntime: %ds, %d mutants, %d jobs%s", time - $t0,
     ? ", sample of $o{sample} with seed " . ($o{seed} // 'mutation') : '';
 # a worker's seconds per mutant (the baseline build apart), by outcome
 my %secs;
-for my $m (@mutants) {
+for my $m (grep { defined $_->{status} } @mutants) {
     my $k = $m->{status} eq 'killed' ? 'killed' : 'not killed';
     $secs{$k}{n}++;
     $secs{$k}{s} += $res{$m->{n}}{secs};
@@ -203,6 +219,8 @@ for my $m (@mutants) {
 $extra .= "\nseconds a mutant: " . join(', ', map {
     sprintf '%s %.1f (%d)', $_, $secs{$_}{s} / $secs{$_}{n}, $secs{$_}{n}
 } sort keys %secs) if %secs;
+$extra .= "\nnot run (--deadline): $not_run of " . scalar(@mutants)
+    if $not_run;
 my @out = report_lines(\%per, \@surv, $extra);
 
 make_path($1) if $o{report} =~ m{^(.*)/};
@@ -222,14 +240,26 @@ exit 0;
 # --- a worker ---------------------------------------------------------------
 
 sub worker {
-    my ($w, $list) = @_;
+    my ($w, $list, $deadline) = @_;
     my $dir = "$WORK/w$w";
     my $log;
 
     make_path($dir);
     open $log, '>', "$dir/mutate.log" or die "mutate: $dir/mutate.log: $!\n";
     $log->autoflush(1);
+    # --resume: the last run's kills (and no-builds) stand, the rest is run
+    my %done;
+    if ($o{resume} && open my $old, '<', "$dir/results") {
+        while (<$old>) {
+            chomp;
+            my @f = split /\t/;
+            $done{$f[0]} = $_ if $f[1] eq 'killed' || $f[1] eq 'invalid';
+        }
+        close $old;
+    }
     open my $res, '>', "$dir/results" or die "mutate: $dir/results: $!\n";
+    print $res "$done{$_->{n}}\n" for grep { $done{$_->{n}} } @$list;
+    $list = [ grep { !$done{$_->{n}} } @$list ];
     $res->autoflush(1);
 
     copy_tree($dir, $log);
@@ -260,6 +290,7 @@ sub worker {
     my $t_ready = 0;
 
     for my $m (@$list) {
+        last if defined $deadline && time >= $deadline;
         my $t = time;
         my $text = read_file("$ROOT/$m->{file}");
         $cur = { file => $m->{file}, text => $text };
