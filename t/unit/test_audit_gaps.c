@@ -380,6 +380,50 @@ test_invalid_clears(void)
 }
 
 
+/* the optional fields each in their place: apiKey, candidate decision */
+
+static void
+test_optional_fields(void)
+{
+    char                *line;
+    size_t               max, n;
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.method.data = "POST";
+    rec.method.len = 4;
+    rec.decision = "allow";
+    rec.api_key = "team-a";
+    rec.api_key_fp = "0123abcd";
+    rec.candidate = "deny";
+    rec.candidate_reason = "no grant";
+    rec.status = 200;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    like(line, "\"decision\":\"allow\",\"apiKey\":\"team-a\","
+         "\"apiKeyFingerprint\":\"0123abcd\",\"outcome\":",
+         "apiKey and its fingerprint follow the decision");
+    like(line, ",\"candidateDecision\":\"deny\",\"candidateReason\":"
+         "\"no grant\",\"error\":",
+         "the candidate decision and its reason precede the error");
+
+    rec.candidate = NULL;
+    rec.api_key = NULL;
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+    ok(n > 0 && strstr(line, "candidate") == NULL
+       && strstr(line, "apiKey") == NULL, "without them, neither key");
+
+    free(line);
+}
+
+
 int
 main(void)
 {
@@ -390,6 +434,7 @@ main(void)
     test_uri_cut();
     test_field_cut();
     test_invalid_clears();
+    test_optional_fields();
 
     return done_testing();
 }
