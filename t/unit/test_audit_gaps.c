@@ -424,6 +424,31 @@ test_optional_fields(void)
 }
 
 
+/* JSON's whitespace (space, tab, newline, return) around every token */
+
+static void
+test_body_whitespace(void)
+{
+    static const char      ws[] =
+        " \t{ \"reportDistributionLogId\" \n: 7 ,\r\n\"status\"\t:\t\"ok\" ,"
+        " \"numberOfRecipients\" : 3 , \"reportDistribution\" :\n{ "
+        "\"reportDistributionId\" : 42 ,\"x\" : [ 1 , { \"y\" : null } ] }"
+        " }\n";
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    len = sizeof(ws) - 1;
+    b = tap_copy(ws, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1,
+           "whitespace around every token: valid");
+    ok(r.report_distribution_log_id == 7 && strcmp(r.status, "ok") == 0
+       && r.number_of_recipients == 3 && r.report_distribution_id == 42,
+       "and read the same");
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -435,6 +460,7 @@ main(void)
     test_field_cut();
     test_invalid_clears();
     test_optional_fields();
+    test_body_whitespace();
 
     return done_testing();
 }
