@@ -449,6 +449,65 @@ test_body_whitespace(void)
 }
 
 
+/*
+ * An escaped key is compared with the others decoded: the same key twice
+ * is refused, a different one of the same length is not.
+ */
+
+static void
+test_escaped_keys(void)
+{
+    static const char      dup[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"a\",\"st\\u0061tus\":"
+        "\"b\",\"reportDistribution\":{\"reportDistributionId\":42}}";
+    static const char      other[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"a\",\"st\\u0061tuz\":"
+        "\"b\",\"reportDistribution\":{\"reportDistributionId\":42}}";
+    char                  *b;
+    eci_audit_response_t   r;
+
+    b = tap_copy(dup, sizeof(dup) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(dup) - 1, &r), 0,
+           "\"status\" and \"st\\u0061tus\": one key twice, refused");
+    free(b);
+
+    b = tap_copy(other, sizeof(other) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(other) - 1, &r), 1,
+           "\"status\" and \"st\\u0061tuz\": two keys, valid");
+    is_str(r.status, "a", "and status is the one given");
+    free(b);
+}
+
+
+/* eci_audit_line_max() is enough for any decision text */
+
+static void
+test_line_max_decision(void)
+{
+    char                *line, *d;
+    size_t               max;
+    eci_audit_record_t   rec;
+
+    /* control bytes: each is 6 in the line (\u00XX), the worst case */
+    d = malloc(4001);
+    memset(d, 0x01, 4000);
+    d[4000] = '\0';
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.decision = d;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max);
+    ok(eci_audit_line_write(&rec, line, max) > 24000, "a line of a "
+       "4000-byte decision of control bytes fits in eci_audit_line_max()'s "
+       "bytes");
+    free(line);
+    free(d);
+}
+
+
 int
 main(void)
 {
@@ -461,6 +520,8 @@ main(void)
     test_invalid_clears();
     test_optional_fields();
     test_body_whitespace();
+    test_escaped_keys();
+    test_line_max_decision();
 
     return done_testing();
 }
