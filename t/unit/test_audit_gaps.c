@@ -508,6 +508,30 @@ test_line_max_decision(void)
 }
 
 
+/* empty objects side by side do not add up to the nesting limit (64) */
+
+static void
+test_empty_objects(void)
+{
+    char                  *body, *p;
+    size_t                 i, len;
+    eci_audit_response_t   r;
+
+    body = malloc(1024);
+    p = body + sprintf(body, "{\"reportDistributionLogId\":7,\"status\":\"x\","
+                       "\"x\":[");
+    for (i = 0; i < 100; i++) {
+        p += sprintf(p, "%s{}", i ? "," : "");
+    }
+    p += sprintf(p, "],\"reportDistribution\":{\"reportDistributionId\":42}}");
+    len = p - body;
+
+    is_int(eci_audit_response_parse(body, len, &r), 1,
+           "100 empty objects side by side: valid");
+    free(body);
+}
+
+
 int
 main(void)
 {
@@ -522,6 +546,7 @@ main(void)
     test_body_whitespace();
     test_escaped_keys();
     test_line_max_decision();
+    test_empty_objects();
 
     return done_testing();
 }

@@ -476,6 +476,58 @@ test_seal_limit(void)
 }
 
 
+/* key names: each character range's ends, and their neighbours refused */
+
+static void
+test_name_chars(void)
+{
+    static const char  *good[] = { "A", "Z", "a", "z", "0", "9", ".", "_",
+                                   "-", "Team-Z_9.a" };
+    static const char  *bad[] = { "@", "[", "`", "{", "/", ":", "a b", "" };
+    size_t              i;
+    eci_err_t           err;
+    eci_keystore_t     *ks;
+
+    ks = eci_keystore_new(&err);
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(eci_keystore_set(ks, good[i], "v", 1, &err) == 0
+           && eci_keystore_get(ks, good[i]) != NULL,
+           "key name \"%s\" is valid", good[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(eci_keystore_set(ks, bad[i], "v", 1, &err) == -1,
+           "key name \"%s\" is refused", bad[i]);
+    }
+
+    eci_keystore_free(ks);
+}
+
+
+/* a sealed store of another format version: the message names it */
+
+static void
+test_version_message(void)
+{
+    unsigned char    buf[64], master[ECI_MASTER_KEY_LEN];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    memset(master, 0x3c, sizeof(master));
+    memset(buf, 0, sizeof(buf));
+    memcpy(buf, "ECIKSTR\0", 8);
+    buf[8] = 7;         /* version */
+    buf[9] = 1;         /* AES-256-GCM */
+
+    ks = eci_keystore_open_buffer(buf, sizeof(buf), master, "mem", &err);
+    ok(ks == NULL, "a sealed store of version 7 is refused");
+    like(err.msg, "unsupported keystore format version 7 ",
+         "the message gives the version found");
+    eci_keystore_free(ks);
+}
+
+
 int
 main(void)
 {
@@ -502,6 +554,8 @@ main(void)
            "store, nothing to lock");
     test_grows_while_read();
     test_remove_last();
+    test_name_chars();
+    test_version_message();
     test_seal_limit();
     test_wipe_plain();
     test_wipe_sealed();
