@@ -532,6 +532,28 @@ test_empty_objects(void)
 }
 
 
+/* the one-character escapes after runs of other lengths */
+
+static void
+test_escape_after_run(void)
+{
+    static const char      body[] =
+        "{\"reportDistributionLogId\":7,\"status\":"
+        "\"ab\\\"cd\\/ef\\\\gh\\nij\\rkl\\tmn\\bop\\fqr\","
+        "\"reportDistribution\":{\"reportDistributionId\":42}}";
+    char                  *b;
+    eci_audit_response_t   r;
+
+    b = tap_copy(body, sizeof(body) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(body) - 1, &r), 1,
+           "each one-character escape after a run of 2: valid");
+    is_str(r.status, "ab\"cd/ef\\gh\nij\rkl\tmn\bop\fqr",
+           "each escape is one byte");
+    is_int(r.status_len, 26, "26 bytes");
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -547,6 +569,7 @@ main(void)
     test_escaped_keys();
     test_line_max_decision();
     test_empty_objects();
+    test_escape_after_run();
 
     return done_testing();
 }
