@@ -104,13 +104,20 @@ $(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 # compiled and linked apart: a changed core file relinks the tests only
 # (make mutation rebuilds them once per mutant)
 # (objects apart from the binaries: prove --exec '' build/unit/* still works)
-$(BUILD)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
+$(BUILD)/unit-o/%.o: t/unit/%.c t/unit/tap.h t/unit/faults.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ingx_eci_module -c -o $@ $<
 
 $(BUILD)/unit/%: $(BUILD)/unit-o/%.o $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(UNIT_WRAP) -o $@ $< $(CORE_OBJS) \
+	    $(CORE_LIBS)
+
+# the fault tests (t/unit/faults.h) make the C library's allocation,
+# write() and close() fail on demand; only their binaries are wrapped
+FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+              -Wl,--wrap=write,--wrap=close
+$(BUILD)/unit/test_%_faults: UNIT_WRAP = $(FAULT_WRAP)
 
 unit: $(UNIT_BINS)
 

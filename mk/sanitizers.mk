@@ -48,13 +48,15 @@ $(eval $(call eci_core_objects,$(ASAN_DIR),$(CC) $(SAN_CFLAGS)))
 $(ASAN_DIR)/eci-keytool: tools/eci-keytool.c $(SAN_CORE_OBJS)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
 
-$(ASAN_DIR)/unit-o/%.o: t/unit/%.c t/unit/tap.h $(CORE_HDRS)
+$(ASAN_DIR)/unit-o/%.o: t/unit/%.c t/unit/tap.h t/unit/faults.h $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -c -o $@ $<
 
 $(ASAN_DIR)/unit/%: $(ASAN_DIR)/unit-o/%.o $(SAN_CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+	$(CC) $(SAN_CFLAGS) $(UNIT_WRAP) -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
+
+$(ASAN_DIR)/unit/test_%_faults: UNIT_WRAP = $(FAULT_WRAP)
 
 # the unit tests alone with ASan+UBSan (make mutation runs these)
 asan-unit: $(SAN_UNIT_BINS)

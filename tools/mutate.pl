@@ -20,7 +20,12 @@
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
 # command, 60), --no-t (skip the t/ stage), --no-fuzz, --only PATTERNS
 # (file:function globs, comma-separated), --report FILE
-# (build/mutation/report.txt).
+# (build/mutation/report.txt), --work DIR (the work copies,
+# build/mutation: another DIR runs beside a run already going), --resume
+# (keep the kills and no-builds of the last run in the work copies, try
+# its survivors again: for a run stopped, or tests added since),
+# --deadline +SECONDS|EPOCH (start no mutant after it; the report covers
+# those run, a sample's being in random order).
 #
 # The last line printed is the score.  See docs/development.md, "Mutation
 # testing".  Core Perl only.
@@ -32,6 +37,7 @@ use Digest::SHA qw(sha1_hex);
 use File::Path qw(make_path remove_tree);
 use Getopt::Long;
 use POSIX qw(:sys_wait_h setsid);
+use Time::HiRes qw(time);
 
 my $ROOT = abs_path(__FILE__ =~ m{^(.*)/tools/} ? $1 : '.');
 chdir $ROOT or die "mutate: cd $ROOT: $!\n";
@@ -45,7 +51,8 @@ my %o = (
 );
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
-    'equiv=s', 'id=s', 'rescore=s', 'verbose') or die "mutate: bad options\n";
+    'equiv=s', 'id=s', 'rescore=s', 'verbose', 'work=s', 'resume',
+    'deadline=s') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -86,6 +93,7 @@ my %UNIT_AREA = (
     audit_line   => 'audit',
     response     => 'audit',
     json         => 'audit',
+    json_int     => 'audit',
     seal         => 'keystore',
     file         => 'keystore',
     secret       => 'keystore',
@@ -119,7 +127,8 @@ if ($o{sample}) {
     @mutants = (sort { $a->{key} cmp $b->{key} }
                 map { { %$_, key => sha1_hex("$seed:$_->{id}") } } @mutants);
     splice @mutants, $o{sample} if @mutants > $o{sample};
-    @mutants = sort { $a->{n} <=> $b->{n} } @mutants;
+    # kept in that random order: a run stopped early (--deadline) has
+    # tried a random part of the sample, not its first files only
 }
 
 if ($o{list}) {
@@ -141,7 +150,8 @@ if ($o{rescore}) {
 
 # --- work copies ------------------------------------------------------------
 
-my $WORK = "$ROOT/build/mutation";
+my $WORK = $o{work} ? ($o{work} =~ m{^/} ? $o{work} : "$ROOT/$o{work}")
+    : "$ROOT/build/mutation";
 make_path($WORK);
 my $jobs = $o{jobs} < 1 ? 1 : $o{jobs};
 $jobs = @mutants if @mutants < $jobs;
@@ -157,6 +167,8 @@ $SIG{INT} = $SIG{TERM} = sub {
 };
 
 my $t0 = time;
+my $deadline = !defined $o{deadline} ? undef
+    : $o{deadline} =~ /^\+(\d+)$/ ? $t0 + $1 : $o{deadline};
 print "mutate: ", scalar @mutants, " mutants (of $n_all) in ",
     join(' ', map { s{.*/}{}r } @files), ", $jobs jobs\n";
 
@@ -164,7 +176,8 @@ for my $w (0 .. $jobs - 1) {
     my $pid = fork // die "mutate: fork: $!\n";
     if ($pid == 0) {
         $SIG{INT} = $SIG{TERM} = 'DEFAULT';
-        worker($w, [ grep { $_->{n} % $jobs == $w } @mutants ]);
+        worker($w, [ grep { $_->{n} % $jobs == $w } @mutants ],
+               $deadline);
         exit 0;
     }
     push @children, $pid;
@@ -184,14 +197,21 @@ for my $w (0 .. $jobs - 1) {
     open my $fh, '<', "$WORK/w$w/results" or die "mutate: $WORK/w$w/results: $!\n";
     while (<$fh>) {
         chomp;
-        my ($n, $status, $by) = split /\t/;
-        $res{$n} = { status => $status, by => $by };
+        my ($n, $status, $by, $secs) = split /\t/;
+        $res{$n} = { status => $status, by => $by, secs => $secs // 0 };
     }
 }
 
-my (%per, @surv, $bad_security);
+my (%per, @surv, $bad_security, $not_run);
+$not_run = 0;
 for my $m (@mutants) {
-    my $r = $res{$m->{n}} or die "mutate: no result for mutant $m->{n}\n";
+    my $r = $res{$m->{n}};
+    if (!$r) {
+        # not started before the deadline
+        die "mutate: no result for mutant $m->{n}\n" unless $deadline;
+        $not_run++;
+        next;
+    }
     my $st = $r->{status};
     if ($st eq 'survived' && $equiv{sig($m)}) {
         $st = 'equivalent';
@@ -205,12 +225,24 @@ for my $m (@mutants) {
 }
 
 my %by;
-$by{$_->{by}}++ for grep { $_->{status} eq 'killed' } @mutants;
+$by{$_->{by}}++ for grep { ($_->{status} // '') eq 'killed' } @mutants;
 my $extra = %by ? 'killed by: ' . join(', ', map { "$_ $by{$_}" } sort keys %by)
     : '';
 $extra .= sprintf "\n\ntime: %ds, %d mutants, %d jobs%s", time - $t0,
     scalar @mutants, $jobs, $o{sample}
     ? ", sample of $o{sample} with seed " . ($o{seed} // 'mutation') : '';
+# a worker's seconds per mutant (the baseline build apart), by outcome
+my %secs;
+for my $m (grep { defined $_->{status} } @mutants) {
+    my $k = $m->{status} eq 'killed' ? 'killed' : 'not killed';
+    $secs{$k}{n}++;
+    $secs{$k}{s} += $res{$m->{n}}{secs};
+}
+$extra .= "\nseconds a mutant: " . join(', ', map {
+    sprintf '%s %.1f (%d)', $_, $secs{$_}{s} / $secs{$_}{n}, $secs{$_}{n}
+} sort keys %secs) if %secs;
+$extra .= "\nnot run (--deadline): $not_run of " . scalar(@mutants)
+    if $not_run;
 my @out = report_lines(\%per, \@surv, $extra);
 
 make_path($1) if $o{report} =~ m{^(.*)/};
@@ -230,14 +262,26 @@ exit 0;
 # --- a worker ---------------------------------------------------------------
 
 sub worker {
-    my ($w, $list) = @_;
+    my ($w, $list, $deadline) = @_;
     my $dir = "$WORK/w$w";
     my $log;
 
     make_path($dir);
     open $log, '>', "$dir/mutate.log" or die "mutate: $dir/mutate.log: $!\n";
     $log->autoflush(1);
+    # --resume: the last run's kills (and no-builds) stand, the rest is run
+    my %done;
+    if ($o{resume} && open my $old, '<', "$dir/results") {
+        while (<$old>) {
+            chomp;
+            my @f = split /\t/;
+            $done{$f[0]} = $_ if $f[1] eq 'killed' || $f[1] eq 'invalid';
+        }
+        close $old;
+    }
     open my $res, '>', "$dir/results" or die "mutate: $dir/results: $!\n";
+    print $res "$done{$_->{n}}\n" for grep { $done{$_->{n}} } @$list;
+    $list = [ grep { !$done{$_->{n}} } @$list ];
     $res->autoflush(1);
 
     copy_tree($dir, $log);
@@ -250,12 +294,16 @@ sub worker {
     };
     local $SIG{TERM} = local $SIG{INT} = sub { $restore->(); exit 130 };
 
-    # the baseline: it must build and pass, or every mutant is "killed"
+    # the baseline: it must build and pass, or every mutant is "killed";
+    # how long each test takes orders them (the quick ones first)
     run($dir, $log, 600, 'make', '-s', 'asan-unit') == 0
         or die "mutate: w$w: the unmutated copy does not build\n";
+    my (%secs, %kills);
     for my $u (unit_bins($dir)) {
+        my $t = time;
         run($dir, $log, $o{timeout}, $u) == 0
             or die "mutate: w$w: $u fails on the unmutated copy\n";
+        $secs{$u} = time - $t;
     }
     if ($have_fuzz) {
         run($dir, $log, 900, 'make', '-s', 'fuzz-regress') == 0
@@ -264,6 +312,7 @@ sub worker {
     my $t_ready = 0;
 
     for my $m (@$list) {
+        last if defined $deadline && time >= $deadline;
         my $t = time;
         my $text = read_file("$ROOT/$m->{file}");
         $cur = { file => $m->{file}, text => $text };
@@ -278,13 +327,16 @@ sub worker {
         {
             ($status, $by) = ('invalid', 'build');
         } else {
-            for my $u (unit_bins($dir, $m->{base})) {
+            for my $u (unit_bins($dir, $m->{base}, \%secs,
+                                 $kills{$m->{base}} //= {}))
+            {
                 if (run($dir, $log, 300, 'make', '-s', $u) != 0) {
                     ($status, $by) = ('invalid', 'build');
                     last;
                 }
                 if (run($dir, $log, $o{timeout}, $u) != 0) {
                     ($status, $by) = ('killed', 'unit');
+                    $kills{$m->{base}}{$u}++;
                     last;
                 }
             }
@@ -307,8 +359,9 @@ sub worker {
             }
         }
         $restore->();
-        print $res "$m->{n}\t$status\t$by\n";
-        print $log "=== mutant $m->{n}: $status $by (", time - $t, "s)\n";
+        printf $res "%d\t%s\t%s\t%.1f\n", $m->{n}, $status, $by, time - $t;
+        printf $log "=== mutant %d: %s %s (%.1fs)\n", $m->{n}, $status, $by,
+            time - $t;
         if ($o{verbose} || $status eq 'survived') {
             printf "%s:%d: %s %s: %s [%s]\n", $m->{file}, $m->{line},
                 $status, $m->{kind}, $m->{desc}, $m->{id};
@@ -320,25 +373,32 @@ sub worker {
     close $res;
 }
 
+# The unit test binaries, for a mutant of base: the file's own tests first
+# (they kill most mutants soonest), then the others; in each group those
+# that killed more of this file's mutants so far first, then the quicker.
 sub unit_bins {
-    my ($dir, $base) = @_;
+    my ($dir, $base, $secs, $kills) = @_;
     my @all = sort map { s{^\Q$dir\E/}{}r } glob "$dir/build/asan/unit/test_*";
     @all = grep { !/\.o$/ } @all;
     return @all unless $base;
 
-    # the file's own tests first: they kill most mutants soonest (a file
-    # split out of another: that file's tests)
+    # the file's own tests first (a file split out of another: that
+    # file's tests), then those that killed most so far, then the quickest
     (my $area = $base) =~ s/^eci_//;
-    $area =~ s/\.c$//;
+    $area =~ s/\.[ch]$//;
     $area = $UNIT_AREA{$area} // $area;
-    my @first = grep { m{/test_\Q$area\E} } @all;
-    my %f = map { $_ => 1 } @first;
-    return (@first, grep { !$f{$_} } @all);
+    my %own = map { $_ => 1 } grep { m{/test_\Q$area\E} } @all;
+    return sort {
+        ($own{$b} // 0) <=> ($own{$a} // 0)
+        || ($kills->{$b} // 0) <=> ($kills->{$a} // 0)
+        || ($secs->{$a} // 0) <=> ($secs->{$b} // 0)
+        || $a cmp $b
+    } @all;
 }
 
 sub t_files {
     my ($base) = @_;
-    (my $name = $base) =~ s/\.c$//;
+    (my $name = $base) =~ s/\.[ch]$//;
     for my $k (sort { length $b <=> length $a } keys %T_FILES) {
         return @{ $T_FILES{$k} } if $name eq $k || $name =~ /^\Q$k\E_/;
     }
@@ -378,7 +438,10 @@ sub run {
         setsid();
         chdir $dir or exit 127;
         # the unit tests stop at the first sanitizer report (a leak too)
+        # and at the first failure (t/unit/tap.h); figures are skipped
         if ($cmd[0] =~ m{/unit/}) {
+            $ENV{ECI_TAP_BAIL} = 1;
+            $ENV{ECI_UNIT_NO_FIGURES} = 1;
             $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=0:'
                 . 'detect_odr_violation=0';
             $ENV{LSAN_OPTIONS} = "suppressions=$dir/t/lsan.supp:"
@@ -390,7 +453,7 @@ sub run {
         open STDERR, '>&', \*STDOUT;
         exec @cmd or exit 127;
     }
-    my $rc;
+    my ($rc, $t) = (undef, time);
     eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
         alarm $timeout;
@@ -404,7 +467,8 @@ sub run {
         print $log "timeout after ${timeout}s: @cmd\n";
         return 124 << 8;
     }
-    print $log "rc=$rc: @cmd\n" if $rc != 0 || $o{verbose};
+    printf $log "rc=%d (%.1fs): %s\n", $rc, time - $t, "@cmd"
+        if $rc != 0 || $o{verbose};
     return $rc;
 }
 
@@ -416,7 +480,9 @@ sub core_files {
         @f = map { glob $_ } split ' ', $o{files};
     } else {
         @f = grep { !m{/eci_(?:common|sha256)\.c$} }
-            glob 'ngx_eci_module/eci_*.c';
+            glob('ngx_eci_module/eci_*.c'),
+            # the scanner loop inlined into its two callers
+            'ngx_eci_module/eci_json_int.h';
     }
     die "mutate: no core files\n" unless @f;
     return sort @f;

@@ -12,9 +12,32 @@
 static int  tap_n;
 static int  tap_failed;
 
+/*
+ * ECI_TAP_BAIL=1 (make mutation sets it): after a failure (and its
+ * diagnostics) the next test exits, as a mutation run needs to know only
+ * that one failed; the rest of the file is not run.
+ */
+static inline void
+tap_bail(void)
+{
+    const char  *b;
+
+    b = getenv("ECI_TAP_BAIL");
+
+    if (b != NULL && b[0] == '1') {
+        printf("Bail out! ECI_TAP_BAIL: stopped at the first failure\n");
+        fflush(stdout);
+        exit(1);
+    }
+}
+
 #define ok(cond, ...)                                                       \
     do {                                                                    \
-        int  ok_c_ = (cond) ? 1 : 0;                                        \
+        int  ok_c_;                                                         \
+        if (tap_failed) {                                                   \
+            tap_bail();                                                     \
+        }                                                                   \
+        ok_c_ = (cond) ? 1 : 0;                                             \
         tap_n++;                                                            \
         printf("%sok %d - ", ok_c_ ? "" : "not ", tap_n);                   \
         printf(__VA_ARGS__);                                                \

@@ -340,6 +340,146 @@ test_error_where(void)
 }
 
 
+/*
+ * Two principal names of one length whose hashes are equal (FNV-1a, so
+ * eci_acl_hash() too: its final mixing is a bijection), found by a
+ * birthday search: the lookup must compare the names, not only the hash
+ * and the length.  If eci_acl_hash() changes, find a new pair.
+ */
+
+#define COLL_A  "CN=svc-0597871"
+#define COLL_B  "CN=svc-1175980"
+
+static void
+test_hash_collision(void)
+{
+    eci_err_t   err;
+    eci_acl_t  *acl;
+
+    acl = load("{\"principals\": {\"" COLL_A "\": {\"permissions\": [\""
+               EXEC "\"]}}}", &err);
+    ok(acl != NULL, "ACL of " COLL_A " loads");
+    if (acl == NULL) {
+        return;
+    }
+    is_int(eci_acl_check(acl, COLL_A, 14, EXEC, 1, NULL, 0, NULL),
+           ECI_ACL_ALLOW, COLL_A " may exec");
+    is_int(eci_acl_check(acl, COLL_B, 14, EXEC, 1, NULL, 0, NULL),
+           ECI_ACL_UNKNOWN_PRINCIPAL, COLL_B " (same length, same hash) is "
+           "unknown");
+    eci_acl_free(acl);
+
+    acl = load("{\"principals\": {\"" COLL_A "\": {\"permissions\": [\""
+               EXEC "\"], \"reportDistributionIds\": [1]}, \"" COLL_B "\": "
+               "{\"permissions\": [\"" EXEC "\"], \"reportDistributionIds\": "
+               "[2]}}}", &err);
+    ok(acl != NULL, "ACL of both loads");
+    if (acl == NULL) {
+        return;
+    }
+    ok(eci_acl_check(acl, COLL_A, 14, EXEC, 1, NULL, 0, NULL)
+       == ECI_ACL_ALLOW
+       && eci_acl_check(acl, COLL_A, 14, EXEC, 2, NULL, 0, NULL)
+          == ECI_ACL_ID_DENIED, COLL_A " has its own grant (id 1)");
+    ok(eci_acl_check(acl, COLL_B, 14, EXEC, 2, NULL, 0, NULL)
+       == ECI_ACL_ALLOW
+       && eci_acl_check(acl, COLL_B, 14, EXEC, 1, NULL, 0, NULL)
+          == ECI_ACL_ID_DENIED, COLL_B " has its own grant (id 2)");
+    eci_acl_free(acl);
+}
+
+
+/* "apiKey": 1 to 64 of A-Z a-z 0-9 . _ -, each range's ends and neighbours */
+
+static void
+test_api_key_names(void)
+{
+    static const char  *good[] = { "a", "z", "A", "Z", "0", "9", ".", "_",
+                                   "-", "team-a_1.Z" };
+    static const char  *bad[] = { "", "`", "{", "@", "[", "/", ":", "a b",
+                                  "key/1", "k~", "k+", ",", "\\u00e9" };
+    char                json[512], name[80];
+    const char         *got;
+    size_t              i;
+    eci_err_t           err;
+    eci_acl_t          *acl;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(json, sizeof(json), "{\"principals\": {\"p\": {"
+                 "\"permissions\": [\"" EXEC "\"], \"apiKey\": \"%s\"}}}",
+                 good[i]);
+        acl = load(json, &err);
+        got = NULL;
+        if (acl != NULL) {
+            (void) eci_acl_check_key(acl, "p", 1, EXEC, 1, NULL, 0, NULL,
+                                     &got);
+        }
+        is_str(got, good[i], "apiKey \"%s\" is valid and given", good[i]);
+        eci_acl_free(acl);
+    }
+
+    memset(name, 'k', 65);
+    for (i = 64; i <= 65; i++) {
+        snprintf(json, sizeof(json), "{\"principals\": {\"p\": {"
+                 "\"permissions\": [\"" EXEC "\"], \"apiKey\": \"%.*s\"}}}",
+                 (int) i, name);
+        acl = load(json, &err);
+        ok((acl != NULL) == (i == 64), "apiKey of %zu characters is %s", i,
+           i == 64 ? "valid" : "refused");
+        eci_acl_free(acl);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(json, sizeof(json), "{\"principals\": {\"p\": {"
+                 "\"permissions\": [\"" EXEC "\"], \"apiKey\": \"%s\"}}}",
+                 bad[i]);
+        err.msg[0] = '\0';
+        acl = load(json, &err);
+        ok(acl == NULL, "apiKey \"%s\" is refused", bad[i]);
+        like(err.msg, "must be the name of a keystore key",
+             "apiKey \"%s\": the message says what it must be", bad[i]);
+        eci_acl_free(acl);
+    }
+}
+
+
+/*
+ * A permission name bigger than the ACL's 64 KiB blocks gets a block of
+ * its own, of exactly its size (a multiple of 16 here): the copy and its
+ * terminator must fit in it (ASan sees a byte past the block).
+ */
+
+static void
+test_huge_permission(void)
+{
+    char        *json, *perm;
+    size_t       len;
+    eci_err_t    err;
+    eci_acl_t   *acl;
+
+    len = 65536 + 16;
+    perm = malloc(len + 1);
+    json = malloc(len + 256);
+    memset(perm, 'A', len - 7);
+    memcpy(perm + len - 7, " (View)", 8);
+
+    sprintf(json, "{\"principals\": {\"p\": {\"permissions\": [\"%s\", \""
+            EXEC "\"]}}}", perm);
+    acl = load(json, &err);
+    ok(acl != NULL, "a permission of %zu bytes loads", len);
+    if (acl != NULL) {
+        is_int(eci_acl_check(acl, "p", 1, perm, 1, NULL, 0, NULL),
+               ECI_ACL_ALLOW, "and is held");
+        perm[0] = 'B';
+        is_int(eci_acl_check(acl, "p", 1, perm, 1, NULL, 0, NULL),
+               ECI_ACL_NO_PERMISSION, "one letter changed, it is not");
+    }
+    eci_acl_free(acl);
+    free(json);
+    free(perm);
+}
+
+
 int
 main(void)
 {
@@ -349,6 +489,9 @@ main(void)
     test_one_char_ids();
     test_permission_letters();
     test_error_where();
+    test_hash_collision();
+    test_api_key_names();
+    test_huge_permission();
 
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         many_permissions(sizes[i]);

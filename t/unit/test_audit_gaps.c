@@ -199,6 +199,361 @@ test_seal_needs_a_line(void)
 }
 
 
+/*
+ * The uri is cut at 2048 bytes, stepping back only to a UTF-8 lead byte:
+ * continuation bytes after ASCII, or four in a row, are garbage that is
+ * escaped, and the cut stays at 2048.
+ */
+
+static int
+uri_in_line(const char *uri, size_t len, const char *want)
+{
+    int                  found;
+    char                *u, *line, *expect;
+    size_t               max, n;
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    u = tap_copy(uri, len);
+    rec.time_ms = 1767225600000LL;
+    rec.method.data = "POST";
+    rec.method.len = 4;
+    rec.uri.data = u;
+    rec.uri.len = len;
+    rec.decision = "allow";
+    rec.status = 200;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    expect = malloc(strlen(want) + 16);
+    sprintf(expect, ",\"uri\":\"%s\",", want);
+    found = (n > 0 && strstr(line, expect) != NULL);
+
+    if (!found) {
+        printf("# line: %.80s...\n", line);
+    }
+
+    free(expect);
+    free(line);
+    free(u);
+
+    return found;
+}
+
+
+static void
+test_uri_cut(void)
+{
+    char  uri[2100], want[2048 + 3 * 6 + 1];
+
+    /* ASCII at 2047, a stray continuation byte at 2048 */
+    memset(uri, 'x', sizeof(uri));
+    uri[2047] = 'a';
+    uri[2048] = (char) 0x80;
+    memcpy(want, uri, 2048);
+    want[2048] = '\0';
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut at 2048 when the byte "
+       "there continues no character: the ASCII before it kept");
+
+    /* four continuation bytes up to 2048: no lead byte to step back to */
+    memset(uri, 'x', sizeof(uri));
+    memset(uri + 2045, 0x80, 4);
+    memset(want, 'x', 2045);
+    strcpy(want + 2045, "\\ufffd\\ufffd\\ufffd");
+    ok(uri_in_line(uri, sizeof(uri), want), "uri of four continuation "
+       "bytes across 2048: cut at 2048, the three before it escaped");
+
+    /* a 2-byte character at 2047: stepped back to its lead byte */
+    memset(uri, 'x', sizeof(uri));
+    memcpy(uri + 2047, "\xc3\xa9", 2);
+    memset(want, 'x', 2047);
+    want[2047] = '\0';
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut before a 2-byte "
+       "character crossing 2048");
+
+    /* 0xc0, the lowest lead byte (of overlong forms only), is one too */
+    uri[2047] = (char) 0xc0;
+    uri[2048] = (char) 0x80;
+    ok(uri_in_line(uri, sizeof(uri), want), "uri cut before 0xc0 0x80 "
+       "crossing 2048 (0xc0 is a lead byte)");
+}
+
+
+/* response strings of 511 and 512 bytes, and a cut before a character */
+
+#define BODY_FMT                                                             \
+    "{\"reportDistributionLogId\":7,\"status\":\"%s%s\","                    \
+    "\"reportDistribution\":{\"reportDistributionId\":42}}"
+
+static void
+test_field_cut(void)
+{
+    char                  *b, *body, s[600];
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    static const char  *tail[] = { "\xc3\xa9" "b", "\\u00e9b",
+                                   "\xe2\x82\xac" "b", "\\u20acb",
+                                   "\xf0\x9f\x98\x80" "b" };
+    size_t              i;
+
+    body = malloc(2048);
+
+    for (len = 510; len <= 513; len++) {
+        memset(s, 'a', len);
+        s[len] = '\0';
+        sprintf(body, BODY_FMT, s, "");
+        b = tap_copy(body, strlen(body));
+        is_int(eci_audit_response_parse(b, strlen(body), &r), 1,
+               "status of %zu bytes: the body is valid", len);
+        is_int(r.status_len, len < 512 ? len : 511, "status of %zu bytes: "
+               "%zu kept", len, len < 512 ? len : (size_t) 511);
+        is_int(strlen(r.status), r.status_len, "status of %zu bytes: its "
+               "length is what is stored", len);
+        free(b);
+    }
+
+    /* 510 bytes, then a character that does not fit, then one that would */
+    for (i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+        memset(s, 'a', 510);
+        s[510] = '\0';
+        sprintf(body, BODY_FMT, s, tail[i]);
+        b = tap_copy(body, strlen(body));
+        is_int(eci_audit_response_parse(b, strlen(body), &r), 1,
+               "status cut before character #%zu: valid", i);
+        ok(r.status_len == 510 && strspn(r.status, "a") == 510
+           && r.status[510] == '\0', "status cut before character #%zu: "
+           "nothing after the cut is kept (%zu bytes)", i, r.status_len);
+        free(b);
+    }
+
+    free(body);
+}
+
+
+/* an invalid body leaves every field empty, whatever was there before */
+
+static void
+test_invalid_clears(void)
+{
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    static const char  full[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"Done\","
+        "\"numberOfRecipients\":2,\"beginDate\":\"2026-01-01T00:00:00\","
+        "\"endDate\":\"2026-01-01T00:01:00\",\"reportDistribution\":{"
+        "\"reportDistributionId\":42,\"reportCode\":\"R1\","
+        "\"reportDistributionName\":\"n\"}}";
+
+    len = sizeof(full) - 1;
+    b = tap_copy(full, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1, "a full body parses");
+    ok(r.report_distribution_log_id == 7 && r.has_begin_date
+       && r.has_end_date && r.has_report_code
+       && r.has_report_distribution_name && r.number_of_recipients == 2
+       && r.report_distribution_id == 42, "and fills its fields");
+
+    /* the same body, cut before its last '}' */
+    is_int(eci_audit_response_parse(b, len - 1, &r), 0,
+           "the same body less its last byte is invalid");
+    ok(r.valid == 0 && r.report_distribution_log_id == 0
+       && r.status[0] == '\0' && r.status_len == 0
+       && r.number_of_recipients == -1
+       && r.begin_date[0] == '\0' && r.begin_date_len == 0
+       && !r.has_begin_date
+       && r.end_date[0] == '\0' && r.end_date_len == 0 && !r.has_end_date
+       && r.report_distribution_id == -1
+       && r.report_code[0] == '\0' && r.report_code_len == 0
+       && !r.has_report_code
+       && r.report_distribution_name[0] == '\0'
+       && r.report_distribution_name_len == 0
+       && !r.has_report_distribution_name
+       && r.created_by_user_id == -1,
+       "and leaves every field empty (no half-filled record)");
+    free(b);
+}
+
+
+/* the optional fields each in their place: apiKey, candidate decision */
+
+static void
+test_optional_fields(void)
+{
+    char                *line;
+    size_t               max, n;
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.method.data = "POST";
+    rec.method.len = 4;
+    rec.decision = "allow";
+    rec.api_key = "team-a";
+    rec.api_key_fp = "0123abcd";
+    rec.candidate = "deny";
+    rec.candidate_reason = "no grant";
+    rec.status = 200;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    like(line, "\"decision\":\"allow\",\"apiKey\":\"team-a\","
+         "\"apiKeyFingerprint\":\"0123abcd\",\"outcome\":",
+         "apiKey and its fingerprint follow the decision");
+    like(line, ",\"candidateDecision\":\"deny\",\"candidateReason\":"
+         "\"no grant\",\"error\":",
+         "the candidate decision and its reason precede the error");
+
+    rec.candidate = NULL;
+    rec.api_key = NULL;
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+    ok(n > 0 && strstr(line, "candidate") == NULL
+       && strstr(line, "apiKey") == NULL, "without them, neither key");
+
+    free(line);
+}
+
+
+/* JSON's whitespace (space, tab, newline, return) around every token */
+
+static void
+test_body_whitespace(void)
+{
+    static const char      ws[] =
+        " \t{ \"reportDistributionLogId\" \n: 7 ,\r\n\"status\"\t:\t\"ok\" ,"
+        " \"numberOfRecipients\" : 3 , \"reportDistribution\" :\n{ "
+        "\"reportDistributionId\" : 42 ,\"x\" : [ 1 , { \"y\" : null } ] }"
+        " }\n";
+    char                  *b;
+    size_t                 len;
+    eci_audit_response_t   r;
+
+    len = sizeof(ws) - 1;
+    b = tap_copy(ws, len);
+    is_int(eci_audit_response_parse(b, len, &r), 1,
+           "whitespace around every token: valid");
+    ok(r.report_distribution_log_id == 7 && strcmp(r.status, "ok") == 0
+       && r.number_of_recipients == 3 && r.report_distribution_id == 42,
+       "and read the same");
+    free(b);
+}
+
+
+/*
+ * An escaped key is compared with the others decoded: the same key twice
+ * is refused, a different one of the same length is not.
+ */
+
+static void
+test_escaped_keys(void)
+{
+    static const char      dup[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"a\",\"st\\u0061tus\":"
+        "\"b\",\"reportDistribution\":{\"reportDistributionId\":42}}";
+    static const char      other[] =
+        "{\"reportDistributionLogId\":7,\"status\":\"a\",\"st\\u0061tuz\":"
+        "\"b\",\"reportDistribution\":{\"reportDistributionId\":42}}";
+    char                  *b;
+    eci_audit_response_t   r;
+
+    b = tap_copy(dup, sizeof(dup) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(dup) - 1, &r), 0,
+           "\"status\" and \"st\\u0061tus\": one key twice, refused");
+    free(b);
+
+    b = tap_copy(other, sizeof(other) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(other) - 1, &r), 1,
+           "\"status\" and \"st\\u0061tuz\": two keys, valid");
+    is_str(r.status, "a", "and status is the one given");
+    free(b);
+}
+
+
+/* eci_audit_line_max() is enough for any decision text */
+
+static void
+test_line_max_decision(void)
+{
+    char                *line, *d;
+    size_t               max;
+    eci_audit_record_t   rec;
+
+    /* control bytes: each is 6 in the line (\u00XX), the worst case */
+    d = malloc(4001);
+    memset(d, 0x01, 4000);
+    d[4000] = '\0';
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.decision = d;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max);
+    ok(eci_audit_line_write(&rec, line, max) > 24000, "a line of a "
+       "4000-byte decision of control bytes fits in eci_audit_line_max()'s "
+       "bytes");
+    free(line);
+    free(d);
+}
+
+
+/* empty objects side by side do not add up to the nesting limit (64) */
+
+static void
+test_empty_objects(void)
+{
+    char                  *body, *p;
+    size_t                 i, len;
+    eci_audit_response_t   r;
+
+    body = malloc(1024);
+    p = body + sprintf(body, "{\"reportDistributionLogId\":7,\"status\":\"x\","
+                       "\"x\":[");
+    for (i = 0; i < 100; i++) {
+        p += sprintf(p, "%s{}", i ? "," : "");
+    }
+    p += sprintf(p, "],\"reportDistribution\":{\"reportDistributionId\":42}}");
+    len = p - body;
+
+    is_int(eci_audit_response_parse(body, len, &r), 1,
+           "100 empty objects side by side: valid");
+    free(body);
+}
+
+
+/* the one-character escapes after runs of other lengths */
+
+static void
+test_escape_after_run(void)
+{
+    static const char      body[] =
+        "{\"reportDistributionLogId\":7,\"status\":"
+        "\"ab\\\"cd\\/ef\\\\gh\\nij\\rkl\\tmn\\bop\\fqr\","
+        "\"reportDistribution\":{\"reportDistributionId\":42}}";
+    char                  *b;
+    eci_audit_response_t   r;
+
+    b = tap_copy(body, sizeof(body) - 1);
+    is_int(eci_audit_response_parse(b, sizeof(body) - 1, &r), 1,
+           "each one-character escape after a run of 2: valid");
+    is_str(r.status, "ab\"cd/ef\\gh\nij\rkl\tmn\bop\fqr",
+           "each escape is one byte");
+    is_int(r.status_len, 26, "26 bytes");
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -206,6 +561,15 @@ main(void)
     test_body_escapes();
     test_record_strings();
     test_seal_needs_a_line();
+    test_uri_cut();
+    test_field_cut();
+    test_invalid_clears();
+    test_optional_fields();
+    test_body_whitespace();
+    test_escaped_keys();
+    test_line_max_decision();
+    test_empty_objects();
+    test_escape_after_run();
 
     return done_testing();
 }

@@ -329,6 +329,205 @@ test_grows_while_read(void)
 }
 
 
+/*
+ * The last key removed: the store holds no region any more (a pointer to
+ * the unmapped one, with its size, would be locked, and unmapped again by
+ * the next set(), possibly over the new region the kernel put at the same
+ * address).  Either the NULL or the size 0 alone is enough (see
+ * tools/mutation-equivalent.txt); this fails without both.
+ */
+
+static void
+test_remove_last(void)
+{
+    eci_err_t         err;
+    eci_keystore_t   *ks;
+    const eci_key_t  *k;
+
+    ks = eci_keystore_new(&err);
+    ok(ks != NULL && eci_keystore_set(ks, "a", "value-a", 7, &err) == 0
+       && eci_keystore_remove(ks, "a") == 0 && eci_keystore_count(ks) == 0,
+       "the only key set, then removed");
+
+    is_int(eci_keystore_lock(ks), 0, "a store whose last key was removed "
+           "has no memory to lock (no dangling region)");
+
+    ok(eci_keystore_set(ks, "b", "value-b", 7, &err) == 0,
+       "a key set after that");
+    ok(eci_keystore_set(ks, "c", "value-c", 7, &err) == 0,
+       "and another (the region replaced)");
+    k = eci_keystore_get(ks, "b");
+    is_str(k != NULL ? k->value : NULL, "value-b", "the first is readable");
+    k = eci_keystore_get(ks, "c");
+    is_str(k != NULL ? k->value : NULL, "value-c", "so is the second");
+
+    eci_keystore_free(ks);
+}
+
+
+/*
+ * A store whose plain JSON (compact, sorted: what save() seals) is total
+ * bytes: 3833 keys of 64 + 1024 characters and one more to make it up.
+ */
+static char *
+store_json(size_t total, size_t *keys)
+{
+    char    *json, *p;
+    size_t   i, k, last;
+
+    k = (total - 72) / 1094;
+    last = total - 71 - 1094 * k;
+
+    json = malloc(total + 1);
+    if (json == NULL || last < 1 || last > ECI_KEY_VALUE_MAX) {
+        free(json);
+        return NULL;
+    }
+
+    p = json;
+    *p++ = '{';
+
+    for (i = 0; i <= k; i++) {
+        if (i > 0) {
+            *p++ = ',';
+        }
+        p += sprintf(p, "\"k%05zu", i);
+        memset(p, 'n', 58);
+        p += 58;
+        memcpy(p, "\":\"", 3);
+        p += 3;
+        memset(p, 'v', i < k ? ECI_KEY_VALUE_MAX : last);
+        p += i < k ? ECI_KEY_VALUE_MAX : last;
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+    *keys = k + 1;
+
+    return (size_t) (p - json) == total ? json : NULL;
+}
+
+
+/* the largest store that can be sealed makes a file of 4 MiB exactly */
+
+static void
+test_seal_limit(void)
+{
+    int              fd;
+    char            *json, kpath[256], spath[256], want[128];
+    size_t           keys, max;
+    struct stat      st;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    unsigned char    master[ECI_MASTER_KEY_LEN];
+
+    snprintf(kpath, sizeof(kpath), "%s/master.key", dir);
+    snprintf(spath, sizeof(spath), "%s/big.sealed", dir);
+
+    memset(master, 0x3d, sizeof(master));
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+        ok(0, "master key written");
+        return;
+    }
+    close(fd);
+
+    max = 4 * 1024 * 1024 - 24 - 16;
+
+    json = store_json(max, &keys);
+    ks = (json != NULL) ? eci_keystore_open_buffer((unsigned char *) json,
+                                                   max, NULL, "big", &err)
+                        : NULL;
+    free(json);
+    ok(ks != NULL && eci_keystore_count(ks) == keys, "a plain store of "
+       "4 MiB - 40 bytes (%zu keys) opens", keys);
+
+    err.msg[0] = '\0';
+    is_int(eci_keystore_save(ks, spath, kpath, &err), 0,
+           "4 MiB - header - tag bytes are sealed (%s)", err.msg);
+    eci_keystore_free(ks);
+
+    ok(stat(spath, &st) == 0 && st.st_size == 4 * 1024 * 1024,
+       "into a file of 4 MiB exactly");
+
+    ks = eci_keystore_open(spath, kpath, &err);
+    ok(ks != NULL && eci_keystore_count(ks) == keys,
+       "which opens again with its %zu keys", keys);
+    eci_keystore_free(ks);
+
+    json = store_json(max + 1, &keys);
+    ks = (json != NULL) ? eci_keystore_open_buffer((unsigned char *) json,
+                                                   max + 1, NULL, "big",
+                                                   &err)
+                        : NULL;
+    free(json);
+
+    err.msg[0] = '\0';
+    ok(ks != NULL && eci_keystore_save(ks, spath, kpath, &err) == -1,
+       "one byte more is not sealed");
+    snprintf(want, sizeof(want), "keystore too large to seal (%zu bytes)",
+             max + 1);
+    is_str(err.msg, want, "the message says so, with the size");
+    eci_keystore_free(ks);
+
+    unlink(spath);
+    unlink(kpath);
+}
+
+
+/* key names: each character range's ends, and their neighbours refused */
+
+static void
+test_name_chars(void)
+{
+    static const char  *good[] = { "A", "Z", "a", "z", "0", "9", ".", "_",
+                                   "-", "Team-Z_9.a" };
+    static const char  *bad[] = { "@", "[", "`", "{", "/", ":", "a b", "" };
+    size_t              i;
+    eci_err_t           err;
+    eci_keystore_t     *ks;
+
+    ks = eci_keystore_new(&err);
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(eci_keystore_set(ks, good[i], "v", 1, &err) == 0
+           && eci_keystore_get(ks, good[i]) != NULL,
+           "key name \"%s\" is valid", good[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(eci_keystore_set(ks, bad[i], "v", 1, &err) == -1,
+           "key name \"%s\" is refused", bad[i]);
+    }
+
+    eci_keystore_free(ks);
+}
+
+
+/* a sealed store of another format version: the message names it */
+
+static void
+test_version_message(void)
+{
+    unsigned char    buf[64], master[ECI_MASTER_KEY_LEN];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    memset(master, 0x3c, sizeof(master));
+    memset(buf, 0, sizeof(buf));
+    memcpy(buf, "ECIKSTR\0", 8);
+    buf[8] = 7;         /* version */
+    buf[9] = 1;         /* AES-256-GCM */
+
+    ks = eci_keystore_open_buffer(buf, sizeof(buf), master, "mem", &err);
+    ok(ks == NULL, "a sealed store of version 7 is refused");
+    like(err.msg, "unsupported keystore format version 7 ",
+         "the message gives the version found");
+    eci_keystore_free(ks);
+}
+
+
 int
 main(void)
 {
@@ -354,6 +553,10 @@ main(void)
     is_int(eci_keystore_lock(NULL), 0, "eci_keystore_lock(NULL) is 0: no "
            "store, nothing to lock");
     test_grows_while_read();
+    test_remove_last();
+    test_name_chars();
+    test_version_message();
+    test_seal_limit();
     test_wipe_plain();
     test_wipe_sealed();
 
