@@ -206,6 +206,7 @@ module: $(MODULE)
 # module is built, so they run even without nginx-dev).
 test: test-deps unit
 	$(PROVE) --exec '' $(PROVE_FLAGS) $(UNIT_BINS)
+	perl tools/mutate.pl --check-equivalents
 	@if sh tools/install-deps.sh --have clang libclang-rt-14-dev; then \
 	    $(MAKE) fuzz-regress; \
 	else echo "make test: fuzz regressions skipped: clang and" \

@@ -15,6 +15,8 @@
 #   perl tools/mutate.pl --id eci_acl.c:751:38:compare   (one, again)
 #   perl tools/mutate.pl --rescore build/mutation/report.txt (equivalents
 #                                                          edited since)
+#   perl tools/mutate.pl --check-equivalents (each entry of
+#       tools/mutation-equivalent.txt still names a mutant; make test)
 #
 # Options: --files GLOB (default ngx_eci_module/eci_*.c without eci_common
 # and eci_sha256, or $MUTATION_FILES), --jobs N (2), --timeout S (per
@@ -52,7 +54,7 @@ my %o = (
 GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
     'seed=s', 'fail-on-security', 'no-t', 'no-fuzz', 'only=s', 'report=s',
     'equiv=s', 'id=s', 'rescore=s', 'verbose', 'work=s', 'resume',
-    'deadline=s') or die "mutate: bad options\n";
+    'deadline=s', 'check-equivalents') or die "mutate: bad options\n";
 
 # Functions whose survivors fail CI (--fail-on-security): the ACL decision
 # and the target parser.  A survivor there may let an unauthorised exec
@@ -142,6 +144,18 @@ if ($o{list}) {
 }
 
 my %equiv = read_equivalents($o{equiv});
+
+# --check-equivalents: every entry still names a mutant the generator
+# makes (an entry left behind by a change of the code counts nothing and
+# hides nothing: it is dead, and says so here)
+if ($o{'check-equivalents'}) {
+    my %have = map { sig($_) => 1 } @mutants;
+    my @dead = grep { !$have{$_} } sort keys %equiv;
+    print "equivalent entry matches no mutant: $_\n" for @dead;
+    printf "%d equivalent entries, %d dead\n", scalar keys %equiv,
+        scalar @dead;
+    exit(@dead ? 1 : 0);
+}
 
 # --rescore REPORT: a report again, with the equivalents as they are now
 if ($o{rescore}) {
