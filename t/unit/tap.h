@@ -96,6 +96,20 @@ tap_copy(const char *s, size_t len)
     return p;
 }
 
+/*
+ * Fills 64 KiB of stack below the caller with non-zero bytes: a local
+ * that the code under test (or a mutant of it) leaves uninitialised then
+ * reads as garbage, not as the zero a fresh stack happens to hold.
+ */
+static __attribute__((noinline, unused)) void
+tap_dirty_stack(void)
+{
+    unsigned char  buf[64 * 1024];
+
+    memset(buf, 0xa5, sizeof(buf));
+    __asm__ __volatile__ ("" : : "r" (buf) : "memory");
+}
+
 #define done_testing()                                                      \
     (printf("1..%d\n", tap_n), tap_failed ? 1 : 0)
 

@@ -283,6 +283,7 @@ load_bad(const char *json, const char *want, int exact, const char *name)
     eci_acl_t  *acl;
 
     strcpy(err.msg, "(unset)");
+    tap_dirty_stack();
     acl = eci_acl_load_buffer(json, strlen(json), "acl.json", &err);
 
     ok(acl == NULL, "%s: refused", name);
