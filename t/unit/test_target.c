@@ -415,6 +415,17 @@ test_queries(void)
               "long name");
     query_bad(S("override+UserIds=1"), "unknown query parameter",
               "plus in name");
+    /* names as long as overrideUserIds, one character off */
+    query_bad(S("xverrideUserIds=1"), "unknown query parameter",
+              "first character off");
+    query_bad(S("overrideXserIds=1"), "unknown query parameter",
+              "middle character off");
+    query_bad(S("overrideUserIdx=1"), "unknown query parameter",
+              "last character off");
+    query_bad(S("overrideUserId%78=1"), "unknown query parameter",
+              "encoded last character off");
+    query_bad(S("api_key_abcdefg=1"), "unknown query parameter",
+              "another name of the same length");
     query_bad(S("overrideUserIds=7&api_key=x"), "unknown query parameter",
               "second unknown parameter");
     query_bad(S("=1"), "name must not be empty", "empty name");
