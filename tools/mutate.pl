@@ -110,6 +110,14 @@ my @mutants;
 for my $f (@files) {
     push @mutants, generate($f);
 }
+
+# the same mutation of the same text can occur more than once in one
+# function: the second is told apart by its occurrence (sig())
+my (%seen, %occ_by_id);
+for my $m (@mutants) {
+    $m->{occ} = ++$seen{"$m->{base}\t$m->{func}\t$m->{kind}\t$m->{desc}"};
+    $occ_by_id{$m->{id}} = $m->{occ};
+}
 my $n_all = @mutants;
 
 if (defined $o{only}) {
@@ -723,10 +731,14 @@ sub describe {
 }
 
 # a mutant's signature for the equivalents file: not its line number, so
-# it stays valid when code above it moves
+# it stays valid when code above it moves; a mutation whose text occurs
+# again in the function gets a fifth field "#N" from its second
+# occurrence on, so an entry explains one place, never all alike
 sub sig {
     my ($m) = @_;
-    return "$m->{base}\t$m->{func}\t$m->{kind}\t$m->{desc}";
+    my $s = "$m->{base}\t$m->{func}\t$m->{kind}\t$m->{desc}";
+    $s .= "\t#$m->{occ}" if ($m->{occ} // 1) > 1;
+    return $s;
 }
 
 sub read_equivalents {
@@ -746,7 +758,9 @@ sub read_equivalents {
         $more = 0;
         my @f = split /\t/;
         next unless @f >= 4;
-        $e{join "\t", @f[0 .. 3]} = $why // 'listed';
+        my $k = join "\t", @f[0 .. 3];
+        $k .= "\t$f[4]" if @f > 4 && $f[4] =~ /^#\d+$/;
+        $e{$k} = $why // 'listed';
     }
     return %e;
 }
@@ -802,6 +816,7 @@ sub rescore {
             my $m = { file => $1, line => $2, func => $3, kind => $4,
                       desc => $5, id => $6 };
             ($m->{base} = $1) =~ s{.*/}{};
+            $m->{occ} = $occ_by_id{$m->{id}} // 1;
             my $e = $equiv{sig($m)};
             $m->{status} = $e ? 'equivalent' : 'survived';
             $m->{why} = $e;
