@@ -367,6 +367,13 @@ test_errors(void)
              "unknown top-level key with a quote");
     load_bad("{\"principals\": []}", "\"acl.json\": principals: must be an "
              "object", 1, "principals not an object");
+    load_bad("{\"principals\": {\"p\": {\"apiKey\": 7}}}",
+             "\"acl.json\": principals.\"p\".apiKey: must be the name of a "
+             "keystore key", 1, "apiKey not a string");
+    load_bad("{\"principals\": {\"p\": {\"apiKey\": \"a b\"}}}",
+             "\"acl.json\": principals.\"p\".apiKey: must be the name of a "
+             "keystore key: 1 to 64 of A-Z a-z 0-9 . _ -", 1,
+             "apiKey with a space");
     load_bad("{\"principals\": {}, \"groups\": []}", "\"acl.json\": groups: "
              "must be an object", 1, "groups not an object");
     load_bad("{\"principals\": {\"\": {}}}", "\"acl.json\": principals.\"\": "
