@@ -1,7 +1,9 @@
 /*
  * The ACL's arena (eci_arena.c): a request that fits the current block
- * exactly is served from it, aligned, zeroed, and a big one gets a block
- * of its own without ending the block being filled.
+ * exactly is served from it, aligned, and a big one gets a block of its
+ * own without ending the block being filled.  jansson allocates from
+ * such blocks only while an ACL is read (eci_jansson.c): its allocator is
+ * the one installed before, the keystore's wiping free, after every load.
  */
 
 #include <stdint.h>
@@ -9,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "eci_acl.h"
 #include "eci_acl_int.h"
+#include "eci_jansson.h"
 #include "tap.h"
 
 
@@ -106,12 +112,52 @@ test_big_request(void)
 }
 
 
+static void
+test_jansson_restored(void)
+{
+    int             i;
+    json_t         *j;
+    eci_err_t       err;
+    eci_acl_t      *acl;
+    json_free_t     f0, f1;
+    json_malloc_t   m0, m1;
+    const char     *docs[] = {
+        "{\"principals\": {\"p\": {\"permissions\": "
+        "[\"DistributedReportsSettings (Manage)\"]}}}",
+        "{\"principals\": {\"p\": {\"colour\": 1}}}",
+        "{\"principals\": ",
+    };
+
+    eci_jansson_wipe_install();
+    json_get_alloc_funcs(&m0, &f0);
+
+    for (i = 0; i < 3; i++) {
+        acl = eci_acl_load_buffer(docs[i], strlen(docs[i]), "acl.json",
+                                  &err);
+        json_get_alloc_funcs(&m1, &f1);
+        ok(m1 == m0 && f1 == f0, "after %s ACL load jansson allocates as "
+           "before it (the wiping free)",
+           i == 0 ? "a good" : i == 1 ? "a refused" : "a truncated");
+        eci_acl_free(acl);
+    }
+
+    /* and a value made afterwards lives on after another load */
+    j = json_string("after");
+    acl = eci_acl_load_buffer(docs[0], strlen(docs[0]), "acl.json", &err);
+    ok(j != NULL && strcmp(json_string_value(j), "after") == 0,
+       "a value made between loads is intact after the next load");
+    json_decref(j);
+    eci_acl_free(acl);
+}
+
+
 int
 main(void)
 {
     test_exact_fit();
     test_alignment();
     test_big_request();
+    test_jansson_restored();
 
     return done_testing();
 }
