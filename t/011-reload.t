@@ -35,22 +35,9 @@ my %GOOD_ACL = (
 );
 my $acl = $t->write_acl(\%GOOD_ACL);
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
+$t->write_config($t->gateway_config($acl, directives => <<'EOF'));
+proxy_http_version 1.1;
+proxy_set_header Connection "";
 EOF
 
 $t->start;

@@ -33,36 +33,26 @@ my $acl = $t->write_acl({
     },
 });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
+$t->write_config($t->gateway_config($acl,
+    directives => <<'EOF',
+proxy_http_version 1.1;
+proxy_set_header X-Request-Id $request_id;
+EOF
+    locations => <<'EOF',
+location /plain/ {
+    proxy_pass http://127.0.0.1:%%MOCK%%;
+}
+EOF
+    # $request_id evaluated before the gateway (rewrite phase) is kept
+    servers => <<"EOF"));
+server {
+    listen 127.0.0.1:%%PORT1%%;
 
-    eci_keystore $store master=$master;
+    location /api/ {
+        set \$early \$request_id;
+        add_header X-Early-Id \$early always;
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header X-Request-Id \$request_id;
-        }
-
-        location /plain/ {
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    # \$request_id evaluated before the gateway (rewrite phase) is kept
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-
-        location /api/ {
-            set \$early \$request_id;
-            add_header X-Early-Id \$early always;
-
-            ${\ EciTest::gateway_location($acl, audit => 'off') }
-        }
+        ${\ EciTest::gateway_location($acl, audit => 'off') }
     }
 }
 EOF

@@ -42,27 +42,16 @@ my $acl = $t->write_acl(
   . qq{"$LONG": {"permissions": ["$PERM"], "reportDistributionIds": [42]}}
   . '}}');
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
+$t->write_config($t->gateway_config($acl, location => '/',
     # 10,000 override ids fit in one request line; 300 KB does not
-    client_header_buffer_size 1k;
-    large_client_header_buffers 4 128k;
-    underscores_in_headers on;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
+    http => <<'EOF',
+client_header_buffer_size 1k;
+large_client_header_buffers 4 128k;
+underscores_in_headers on;
+EOF
+    directives => <<'EOF'));
+proxy_http_version 1.1;
+proxy_set_header Connection "";
 EOF
 
 $t->start;

@@ -36,23 +36,10 @@ my $good_acl = {
 };
 my $acl = $t->write_acl($good_acl);
 
-(my $head = EciTest::conf_head()) =~ s/worker_processes 1;/worker_processes 2;/;
-$t->write_config($head . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
+$t->write_config($t->gateway_config($acl, workers => 2, location => '/',
+    directives => <<'EOF'));
+proxy_http_version 1.1;
+proxy_set_header Connection "";
 EOF
 
 $t->start;

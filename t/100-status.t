@@ -27,26 +27,7 @@ my $acl = $t->write_acl({
     },
 });
 
-$t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
-    . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-        }
-
-        location = /metrics {
-            eci_status;
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, workers => 2, metrics => 1));
 
 $t->start;
 

@@ -30,23 +30,8 @@ my $collector = IO::Socket::INET->new(
     or die "udp: $!";
 my $udp = $collector->sockport;
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => "syslog:server=127.0.0.1:$udp,tag=eci_audit") }
-        }
-
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl,
+    audit => "syslog:server=127.0.0.1:$udp,tag=eci_audit", metrics => 1));
 
 my ($rc, $out) = $t->nginx_test;
 is($rc, 0, 'nginx -t accepts a syslog audit target') or diag $out;

@@ -198,6 +198,7 @@ sub make_keystore {
             unless defined $o{signing} && !$o{signing};
         $self->write_file($name,
             JSON::PP->new->utf8->canonical->encode(\%plain), 0600);
+        $self->{keystore} = [$store, undef];
         return ($store, undef);
     }
 
@@ -215,6 +216,7 @@ sub make_keystore {
             stdin => $keys->{$n});
         die "eci-keytool set --name $n failed ($rc):\n$out" if $rc;
     }
+    $self->{keystore} = [$store, $master];
     return ($store, $master);
 }
 
@@ -264,6 +266,7 @@ sub conf_head {
     my (%o) = @_;
     my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
     my $on = $VALGRIND ? 'off' : 'on';
+    my $workers = $o{workers} // 1;
     # nginx passes a binary it execs (USR2) only the variables "env" names:
     # under the sanitizers, their options too
     $load .= "env ASAN_OPTIONS;\nenv LSAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
@@ -273,8 +276,8 @@ sub conf_head {
 user root;
 daemon $on;
 master_process $on;
+worker_processes $workers;
 EOF
-worker_processes 1;
 error_log %%DIR%%/error.log info;
 pid %%DIR%%/nginx.pid;
 events { worker_connections 256; }
@@ -307,21 +310,115 @@ EOF
 }
 
 # The directives of a gateway location that forwards to the mock: the
-# caller named by X-Caller, the ACL $acl, the audit in DIR/audit.log
-# unless $o{audit}.  Put where its first directive goes, indented 12.
+# caller named by X-Caller (or $o{principal}), the ACL $acl, the audit in
+# DIR/audit.log unless $o{audit}, proxy_pass to the mock (or $o{proxy}).
+# Put where its first directive goes, indented 12.
 sub gateway_location {
     shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
     my ($acl, %o) = @_;
-    my $audit = $o{audit} // '%%DIR%%/audit.log';
-    (my $text = <<"EOF") =~ s/^ {12}//;
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $audit;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-EOF
+    (my $text = _indent(_gateway_directives($acl, %o), 12)) =~ s/^ {12}//;
     return $text;
+}
+
+sub _gateway_directives {
+    my ($acl, %o) = @_;
+    my $audit = $o{audit} // '%%DIR%%/audit.log';
+    my $who   = $o{principal} // '$http_x_caller';
+    my $proxy = $o{proxy} // 'http://127.0.0.1:%%MOCK%%';
+    return <<"EOF";
+eci_gateway   on;
+eci_principal $who;
+eci_acl       $acl;
+eci_audit_log $audit;
+
+proxy_pass $proxy;
+EOF
+}
+
+# $text (lines) with its common indentation taken away and $n spaces put
+# before each line that is not empty; ends in a newline unless empty.
+sub _indent {
+    my ($text, $n) = @_;
+    return '' unless defined $text && length $text;
+    my @l = split /\n/, $text;
+    my ($min) = sort { $a <=> $b }
+                map { /^( *)/; length $1 } grep { /\S/ } @l;
+    $min //= 0;
+    my $pad = ' ' x $n;
+    return join '', map { /\S/ ? $pad . substr($_, $min) . "\n" : "\n" } @l;
+}
+
+# The whole config (conf_head and http) of the usual test: an http block
+# with the paths of http_paths (the access log: $o{access_log}), the lines
+# $o{http} before them (log_format, buffer sizes), eci_keystore of the
+# store make_keystore made last (or $o{store} and $o{master}), and a server
+# on %%PORT%% ($o{listen}: more listen parameters, e.g. http2; $o{server}:
+# lines that open it) with one gateway location at $o{location} (default
+# /api/): gateway_location($acl, audit, principal, proxy) and then
+# $o{directives}.  $o{metrics}: a location = /metrics with eci_status;
+# $o{locations}: more of the server after it; $o{servers}: more server
+# blocks; $o{workers}: worker_processes.  The texts may be indented as
+# they like: they are indented to their place.
+sub gateway_config {
+    my ($self, $acl, %o) = @_;
+    my ($store, $master) = exists $o{store} ? @o{qw(store master)}
+                                            : @{ $self->{keystore} || [] };
+    die "gateway_config: make_keystore first\n" unless defined $store;
+    my $ks = defined $master ? "$store master=$master" : $store;
+    my $listen = join ' ', '127.0.0.1:%%PORT%%', $o{listen} // ();
+    my $log = $o{access_log} // '%%DIR%%/access.log';
+    my %gw = map { exists $o{$_} ? ($_ => $o{$_}) : () }
+             qw(audit principal proxy);
+
+    my $conf = conf_head(workers => $o{workers}) . "http {\n"
+        . _indent($o{http}, 4) . <<"EOF";
+    access_log $log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+
+    eci_keystore $ks;
+
+    server {
+        listen $listen;
+EOF
+    $conf .= _indent($o{server}, 8) . "\n";
+    $conf .= '        location ' . ($o{location} // '/api/') . " {\n"
+        . _indent(_gateway_directives($acl, %gw), 12)
+        . _indent($o{directives}, 12)
+        . "        }\n";
+    $conf .= "\n        location = /metrics { eci_status; }\n" if $o{metrics};
+    $conf .= "\n" . _indent($o{locations}, 8) if $o{locations};
+    $conf .= "    }\n";
+    $conf .= "\n" . _indent($o{servers}, 4) if $o{servers};
+    return $conf . "}\n";
+}
+
+# A config of one location / holding $directives (and nothing else): for
+# nginx -t of one directive.
+sub location_config {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($directives) = @_;
+    return conf_head() . <<"EOF";
+http {
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { $directives }
+    }
+}
+EOF
+}
+
+# Writes $conf and runs nginx -t, which must fail: three tests, named
+# "$name: ...": it fails, its output matches $like, it names nginx.conf and
+# a line.  Returns nginx -t's output.  Expected emerg lines: allow_log.
+sub config_refused {
+    my ($self, $name, $conf, $like) = @_;
+    $self->write_config($conf);
+    my ($rc, $out) = $self->nginx_test;
+    Test::More::isnt($rc, 0, "$name: nginx -t fails");
+    Test::More::like($out, $like, "$name: it says why");
+    Test::More::like($out, qr/nginx\.conf:\d+/, "$name: and where");
+    return $out;
 }
 
 sub _nginx_args {
