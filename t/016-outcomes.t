@@ -34,58 +34,24 @@ File::Path::make_path($t->path('backup'), { mode => 0755 });
 my $backup = MockEci->new(port => $t->port(9), dir => $t->path('backup'));
 $backup->start;
 
-my $gateway = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    upstream eci {
-        server 127.0.0.1:%%MOCK%%;
-        server 127.0.0.1:@{[ $t->port(9) ]} backup;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-$gateway
-            proxy_pass http://eci;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-$gateway
-            proxy_read_timeout 1s;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location = /eci_status { eci_status; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-$gateway
-            proxy_pass http://127.0.0.1:@{[ $t->port(8) ]};
-        }
-    }
+my %gw = (directives => 'proxy_http_version 1.1;');
+$t->write_config($t->http_config(access_log => 'off', servers => [
+    <<'EOF',
+upstream eci {
+    server 127.0.0.1:%%MOCK%%;
+    server 127.0.0.1:%%PORT9%% backup;
 }
 EOF
+    EciTest::gateway_server($acl, %gw, proxy => 'http://eci'),
+    EciTest::gateway_server($acl, port => '%%PORT1%%', directives => <<'EOF'),
+proxy_http_version 1.1;
+proxy_read_timeout 1s;
+EOF
+    "server {\n    listen 127.0.0.1:%%PORT3%%;\n"
+    . "    location = /eci_status { eci_status; }\n}\n",
+    EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',
+                            proxy => 'http://127.0.0.1:%%PORT8%%'),
+]));
 
 $t->start;
 my $mock = $t->mock;

@@ -18,18 +18,11 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        'svc-reporting' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => [7, 8],
-        },
+        'svc-reporting' => EciTest::grant('*', [7, 8]),
         'CN=bi-batch,O=Acme' => { groups => ['report-operators'] },
     },
     groups => {
-        'report-operators' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2, 42],
-        },
+        'report-operators' => EciTest::grant([1, 2, 42]),
     },
 });
 
@@ -44,17 +37,10 @@ location /plain/ {
 }
 EOF
     # $request_id evaluated before the gateway (rewrite phase) is kept
-    servers => <<"EOF"));
-server {
-    listen 127.0.0.1:%%PORT1%%;
-
-    location /api/ {
-        set \$early \$request_id;
-        add_header X-Early-Id \$early always;
-
-        ${\ EciTest::gateway_location($acl, audit => 'off') }
-    }
-}
+    servers => EciTest::gateway_server($acl, port => '%%PORT1%%',
+                                       audit => 'off', directives => <<'EOF')));
+set $early $request_id;
+add_header X-Early-Id $early always;
 EOF
 
 $t->start;

@@ -38,24 +38,10 @@ my $acl = $t->write_acl({
 });
 
 # 10,000 ids in one request line need big header buffers
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    client_header_buffer_size 1k;
-    large_client_header_buffers 4 512k;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-        }
-    }
-}
+$t->write_config($t->gateway_config($acl, location => '/',
+    http => <<'EOF', directives => 'proxy_http_version 1.1;'));
+client_header_buffer_size 1k;
+large_client_header_buffers 4 512k;
 EOF
 
 $t->start;

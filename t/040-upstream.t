@@ -27,11 +27,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => [7, 8],
-        },
+        alice => EciTest::grant('*', [7, 8]),
     },
 });
 
@@ -43,81 +39,31 @@ my $acl = $t->write_acl({
 #   PORT3  an upstream {} block with keepalive
 #   PORT4  proxy_pass with a URI part
 #   PORT6  proxy_pass with $request_uri
-my $gw = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    upstream mock_ka {
-        server 127.0.0.1:%%MOCK%%;
-        keepalive 4;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%PORT5%%;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-            proxy_read_timeout 1s;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location /api/ {
-$gw
-            proxy_pass http://mock_ka;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT4%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%/api/;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT6%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%\$request_uri;
-            proxy_http_version 1.1;
-        }
-    }
+my %h11 = (directives => 'proxy_http_version 1.1;');
+$t->write_config($t->http_config(servers => [
+    <<'EOF',
+upstream mock_ka {
+    server 127.0.0.1:%%MOCK%%;
+    keepalive 4;
 }
 EOF
+    EciTest::gateway_server($acl, %h11),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT1%%',
+                            proxy => 'http://127.0.0.1:%%PORT5%%'),
+    EciTest::gateway_server($acl, port => '%%PORT2%%', directives => <<'EOF'),
+proxy_http_version 1.1;
+proxy_read_timeout 1s;
+EOF
+    EciTest::gateway_server($acl, port => '%%PORT3%%',
+                            proxy => 'http://mock_ka', directives => <<'EOF'),
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+EOF
+    EciTest::gateway_server($acl, %h11, port => '%%PORT4%%',
+                            proxy => 'http://127.0.0.1:%%MOCK%%/api/'),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT6%%',
+                            proxy => 'http://127.0.0.1:%%MOCK%%$request_uri'),
+]));
 
 $t->start;
 my $mock = $t->mock;

@@ -23,10 +23,7 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
+        alice => EciTest::grant('*'),
     },
 });
 

@@ -22,10 +22,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => 'k-072' });
 my $pub = $t->pubkey($store, $master);
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
+        alice => EciTest::grant('*'),
     },
 });
 

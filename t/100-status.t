@@ -19,10 +19,7 @@ $t->requires_master if $t->can('requires_master');
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2, 3],
-        },
+        alice => EciTest::grant([1, 2, 3]),
         bob => {},
     },
 });

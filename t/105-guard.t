@@ -17,11 +17,7 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
+        alice => EciTest::grant('*', '*'),
         ops => {
             permissions           => ['DistributedReportsSettings (Manage)'],
             reportDistributionIds => '*',

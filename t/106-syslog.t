@@ -18,10 +18,7 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2],
-        },
+        alice => EciTest::grant([1, 2]),
     },
 });
 

@@ -24,11 +24,7 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        all => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
+        all => EciTest::grant('*', '*'),
     },
 });
 

@@ -34,10 +34,7 @@ my ($store) = $t->make_keystore(sealed => 0,
                                           'audit-signing' => $SIGNING });
 my $acl = $t->write_acl({
     principals => {
-        'principal-marker-5f1c' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
+        'principal-marker-5f1c' => EciTest::grant('*'),
     },
 });
 

@@ -32,10 +32,7 @@ my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
                                          sealed => 1);
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
+        alice => EciTest::grant('*'),
     },
 });
 
@@ -45,74 +42,28 @@ my $acl = $t->write_acl({
 #   PORT2  small proxy buffers and send buffer: a large body to a caller
 #          that does not read at once goes through a temporary file, and
 #          sendfile passes it on as file buffers
-my $gw = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-
-        location /plain/ {
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /status {
-            eci_status;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_buffering off;
-        }
-
-        location = /status {
-            eci_status;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%% http2;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%% sndbuf=4k;
-        sendfile on;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_buffer_size 1k;
-            proxy_buffers 2 1k;
-            proxy_busy_buffers_size 1k;
-        }
-    }
+my %gw = (directives => 'proxy_http_version 1.1;');
+$t->write_config($t->http_config(servers => [
+    EciTest::gateway_server($acl, %gw, metrics => '/status',
+                            locations => <<'EOF'),
+location /plain/ {
+    proxy_pass http://127.0.0.1:%%MOCK%%;
 }
 EOF
+    EciTest::gateway_server($acl, port => '%%PORT1%%', metrics => '/status',
+                            directives => <<'EOF'),
+proxy_http_version 1.1;
+proxy_buffering off;
+EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT3%%', listen => 'http2'),
+    EciTest::gateway_server($acl, port => '%%PORT2%%', listen => 'sndbuf=4k',
+                            server => 'sendfile on;', directives => <<'EOF'),
+proxy_http_version 1.1;
+proxy_buffer_size 1k;
+proxy_buffers 2 1k;
+proxy_busy_buffers_size 1k;
+EOF
+]));
 
 $t->start;
 my $mock = $t->mock;

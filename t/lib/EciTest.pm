@@ -348,49 +348,70 @@ sub _indent {
     return join '', map { /\S/ ? $pad . substr($_, $min) . "\n" : "\n" } @l;
 }
 
-# The whole config (conf_head and http) of the usual test: an http block
-# with the paths of http_paths (the access log: $o{access_log}), the lines
-# $o{http} before them (log_format, buffer sizes), eci_keystore of the
-# store make_keystore made last (or $o{store} and $o{master}), and a server
-# on %%PORT%% ($o{listen}: more listen parameters, e.g. http2; $o{server}:
-# lines that open it) with one gateway location at $o{location} (default
-# /api/): gateway_location($acl, audit, principal, proxy) and then
-# $o{directives}.  $o{metrics}: a location = /metrics with eci_status;
-# $o{locations}: more of the server after it; $o{servers}: more server
-# blocks; $o{workers}: worker_processes.  The texts may be indented as
-# they like: they are indented to their place.
-sub gateway_config {
-    my ($self, $acl, %o) = @_;
-    my ($store, $master) = exists $o{store} ? @o{qw(store master)}
-                                            : @{ $self->{keystore} || [] };
-    die "gateway_config: make_keystore first\n" unless defined $store;
-    my $ks = defined $master ? "$store master=$master" : $store;
-    my $listen = join ' ', '127.0.0.1:%%PORT%%', $o{listen} // ();
-    my $log = $o{access_log} // '%%DIR%%/access.log';
+# A server block of one gateway location in front of the mock: listen on
+# 127.0.0.1:$o{port} (default %%PORT%%) with $o{listen}'s parameters
+# (http2, sndbuf=4k); $o{server}, lines that open the server; the location
+# $o{location} (default /api/): gateway_location($acl, audit, principal,
+# proxy), then $o{directives}; $o{metrics}: a location = /metrics (or the
+# path it names) with eci_status; $o{locations}: more of the server.  The
+# texts may be indented as they like: they are indented to their place.
+sub gateway_server {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($acl, %o) = @_;
+    my $listen = join ' ', '127.0.0.1:' . ($o{port} // '%%PORT%%'),
+                           $o{listen} // ();
+    my $status = !$o{metrics} ? undef
+               : $o{metrics} eq '1' ? '/metrics' : $o{metrics};
     my %gw = map { exists $o{$_} ? ($_ => $o{$_}) : () }
              qw(audit principal proxy);
 
-    my $conf = conf_head(workers => $o{workers}) . "http {\n"
-        . _indent($o{http}, 4) . <<"EOF";
+    return "server {\n    listen $listen;\n" . _indent($o{server}, 4)
+        . "\n    location " . ($o{location} // '/api/') . " {\n"
+        . _indent(_gateway_directives($acl, %gw), 8)
+        . _indent($o{directives}, 8) . "    }\n"
+        . (defined $status ? "\n    location = $status { eci_status; }\n"
+                           : '')
+        . ($o{locations} ? "\n" . _indent($o{locations}, 4) : '')
+        . "}\n";
+}
+
+# A whole config (conf_head and http): the lines $o{http} (log_format,
+# buffer sizes), the paths of http_paths (the access log: $o{access_log}),
+# eci_keystore of the store make_keystore made last (or of $o{store} and
+# $o{master}; none with keystore => 0), then $o{servers} (a text or a list
+# of texts: gateway_server's).  $o{workers}: worker_processes.
+sub http_config {
+    my ($self, %o) = @_;
+    my ($store, $master) = exists $o{store} ? @o{qw(store master)}
+                                            : @{ $self->{keystore} || [] };
+    my $ks = '';
+    if ($o{keystore} // 1) {
+        die "http_config: make_keystore first\n" unless defined $store;
+        $ks = "\n    eci_keystore "
+            . (defined $master ? "$store master=$master" : $store) . ";\n";
+    }
+    my @servers = ref $o{servers} ? @{ $o{servers} } : ($o{servers} // ());
+    my $log = $o{access_log} // '%%DIR%%/access.log';
+
+    return conf_head(workers => $o{workers}) . "http {\n"
+        . _indent($o{http}, 4) . <<"EOF" . $ks
     access_log $log;
     client_body_temp_path %%DIR%%/tmp;
     proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $ks;
-
-    server {
-        listen $listen;
 EOF
-    $conf .= _indent($o{server}, 8) . "\n";
-    $conf .= '        location ' . ($o{location} // '/api/') . " {\n"
-        . _indent(_gateway_directives($acl, %gw), 12)
-        . _indent($o{directives}, 12)
-        . "        }\n";
-    $conf .= "\n        location = /metrics { eci_status; }\n" if $o{metrics};
-    $conf .= "\n" . _indent($o{locations}, 8) if $o{locations};
-    $conf .= "    }\n";
-    $conf .= "\n" . _indent($o{servers}, 4) if $o{servers};
-    return $conf . "}\n";
+        . join('', map { "\n" . _indent($_, 4) } @servers) . "}\n";
+}
+
+# The config of the usual test: http_config with one gateway_server($acl)
+# (and $o{servers} after it); %o holds the options of both.
+sub gateway_config {
+    my ($self, $acl, %o) = @_;
+    my %http = map { exists $o{$_} ? ($_ => delete $o{$_}) : () }
+               qw(http access_log store master keystore workers);
+    my $more = delete $o{servers};
+    return $self->http_config(%http, servers => [
+        gateway_server($acl, %o),
+        ref $more ? @$more : ($more // ())]);
 }
 
 # A config of one location / holding $directives (and nothing else): for
