@@ -36,31 +36,12 @@ copy($t->pubkey($store, $master), $pub) or die "copy: $!";
 
 sub config {
     my (%o) = @_;
-    my $workers  = $o{workers} // 2;
-    my $audit    = $o{audit} // '%%DIR%%/audit.log';
     my $required = $o{required} // 'on';
 
-    return EciTest::conf_head() =~ s/worker_processes 1;/worker_processes $workers;/r
-        . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            eci_gateway        on;
-            eci_principal      \$http_x_caller;
-            eci_acl            $acl;
-            eci_audit_log      $audit;
-            eci_audit_required $required;
-            proxy_pass         http://127.0.0.1:%%MOCK%%;
-            proxy_read_timeout 10s;
-        }
-    }
-}
+    return $t->gateway_config($acl, workers => $o{workers} // 2,
+                              audit => $o{audit}, directives => <<"EOF");
+eci_audit_required $required;
+proxy_read_timeout 10s;
 EOF
 }
 

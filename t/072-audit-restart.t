@@ -28,23 +28,7 @@ my $acl = $t->write_acl({
 
 sub config {
     my ($audit) = @_;
-    $audit //= '%%DIR%%/audit.log';
-
-    return EciTest::conf_head() . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => $audit) }
-        }
-    }
-}
-EOF
+    return $t->gateway_config($acl, audit => $audit);
 }
 
 sub exec_as {

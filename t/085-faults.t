@@ -42,46 +42,24 @@ END { system('umount', '-l', $_) for reverse @MOUNTS; }
 # port 3: an upstream nobody listens on (port 1 is reserved, never bound)
 sub config {
     my (%o) = @_;
-    my $audit = $o{audit} // '%%DIR%%/audit.log';
-    my $req   = defined $o{required} ? "eci_audit_required $o{required};" : '';
+    my $req = defined $o{required} ? "eci_audit_required $o{required};" : '';
     my $gw = sub {
-        my ($upstream, $timeout) = @_;
-        return <<"EOF";
-        location / {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $audit;
-            $req
-            proxy_pass http://127.0.0.1:$upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 2s;
-            proxy_read_timeout $timeout;
-        }
+        my ($port, $upstream, $timeout) = @_;
+        return EciTest::gateway_server($acl, port => $port, location => '/',
+            audit => $o{audit}, proxy => "http://127.0.0.1:$upstream",
+            directives => <<"EOF");
+$req
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_connect_timeout 2s;
+proxy_read_timeout $timeout;
 EOF
     };
-    my $dead = $t->port(1);
-    return EciTest::conf_head() . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-@{[ $gw->('%%MOCK%%', '10s') ]}
-    }
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-@{[ $gw->('%%MOCK%%', '1s') ]}
-    }
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-@{[ $gw->($dead, '1s') ]}
-    }
-}
-EOF
+    return $t->http_config(servers => [
+        $gw->('%%PORT%%', '%%MOCK%%', '10s'),
+        $gw->('%%PORT2%%', '%%MOCK%%', '1s'),
+        $gw->('%%PORT3%%', '%%PORT1%%', '1s'),
+    ]);
 }
 
 my $mock = $t->mock;
