@@ -403,32 +403,16 @@ $other->stop;
 # --- nginx -t refuses what would let an unverified principal or the key out ----
 
 my $c = EciTest->new;
-my ($cstore, $cmaster) = $c->make_keystore(keys => { default => $KEY });
+$c->make_keystore(keys => { default => $KEY });
 my $cacl = $c->write_acl({ principals => {
     alice => EciTest::grant('*') } });
 $c->allow_log(qr/\[emerg\]/);
 
 sub refused_conf {
     my ($name, $inside, $like) = @_;
-    $c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    eci_keystore $cstore master=$cmaster;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$remote_user;
-            eci_acl       $cacl;
-            eci_audit_log %%DIR%%/audit.log;
-$inside
-        }
-    }
-}
-EOF
-    my ($rc, $out) = $c->nginx_test;
-    isnt($rc, 0, "$name: nginx -t fails");
-    like($out, $like, "$name: it says why");
-    like($out, qr/nginx\.conf:\d+/, "$name: it names the file and line");
+    my $out = $c->config_refused($name,
+        $c->gateway_config($cacl, principal => '$remote_user', proxy => '',
+                           directives => $inside), $like);
     unlike($out, qr/\Q$KEY\E/, "$name: no key in the message");
 }
 

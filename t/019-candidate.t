@@ -118,14 +118,7 @@ $t->done;
 my $c = EciTest->new;
 $c->allow_log(qr/\[emerg\]/);
 my $bad = $c->write_acl({ principals => { x => { colour => 1 } } }, 'bad.json');
-$c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { eci_acl_candidate $bad; }
-    }
-}
-EOF
+$c->write_config(EciTest::location_config("eci_acl_candidate $bad;"));
 my ($rc, $out) = $c->nginx_test;
 isnt($rc, 0, 'a bad candidate ACL: nginx -t fails');
 like($out, qr/eci_acl_candidate "[^"]*bad\.json": principals\."x"\.colour: unknown key in \S+nginx\.conf:\d+/,

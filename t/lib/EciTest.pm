@@ -311,8 +311,8 @@ EOF
 
 # The directives of a gateway location that forwards to the mock: the
 # caller named by X-Caller (or $o{principal}), the ACL $acl, the audit in
-# DIR/audit.log unless $o{audit}, proxy_pass to the mock (or $o{proxy}).
-# Put where its first directive goes, indented 12.
+# DIR/audit.log unless $o{audit}, proxy_pass to the mock (or $o{proxy};
+# none when that is '').  Put where its first directive goes, indented 12.
 sub gateway_location {
     shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
     my ($acl, %o) = @_;
@@ -325,13 +325,11 @@ sub _gateway_directives {
     my $audit = $o{audit} // '%%DIR%%/audit.log';
     my $who   = $o{principal} // '$http_x_caller';
     my $proxy = $o{proxy} // 'http://127.0.0.1:%%MOCK%%';
-    return <<"EOF";
+    return <<"EOF" . (length $proxy ? "\nproxy_pass $proxy;\n" : '');
 eci_gateway   on;
 eci_principal $who;
 eci_acl       $acl;
 eci_audit_log $audit;
-
-proxy_pass $proxy;
 EOF
 }
 
