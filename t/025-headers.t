@@ -33,61 +33,28 @@ my $acl = $t->write_acl({
 });
 $t->write_file('htpasswd', "alice:{PLAIN}secret\n", 0644);
 
-my $gateway = <<"EOF";
-            eci_gateway   on;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
+my %gw = (location => '/', directives => 'proxy_http_version 1.1;');
+$t->write_config($t->http_config(servers => [
     # the default: headers with '_' are dropped by nginx itself
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / {
-            eci_principal \$http_x_caller;
-            eci_forward_header X-Trace X-Multi;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        underscores_in_headers on;
-        location / {
-            eci_forward_header X_Trace;
-            eci_principal \$http_x_caller;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        ignore_invalid_headers off;
-        location / {
-            eci_principal \$http_x_caller;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location / {
-            auth_basic           "eci";
-            auth_basic_user_file %%DIR%%/htpasswd;
-            eci_principal        \$remote_user;
-$gateway
-        }
-    }
-}
+    EciTest::gateway_server($acl, %gw, directives => <<'EOF'),
+eci_forward_header X-Trace X-Multi;
+proxy_http_version 1.1;
 EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%',
+                            server => 'underscores_in_headers on;',
+                            directives => <<'EOF'),
+eci_forward_header X_Trace;
+proxy_http_version 1.1;
+EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',
+                            server => 'ignore_invalid_headers off;'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT3%%',
+                            principal => '$remote_user', directives => <<'EOF'),
+auth_basic           "eci";
+auth_basic_user_file %%DIR%%/htpasswd;
+proxy_http_version 1.1;
+EOF
+]));
 
 $t->start;
 my $mock = $t->mock;
