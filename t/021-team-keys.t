@@ -36,19 +36,8 @@ my $acl = $t->write_acl({
     },
 });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    eci_keystore $store master=$master;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-        }
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off',
+                                    metrics => 1));
 $t->start;
 my $mock = $t->mock;
 $mock->clear;

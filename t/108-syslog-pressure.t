@@ -49,52 +49,14 @@ my $CLOSED = "syslog:server=127.0.0.1:$closed,tag=eci_audit";
 #   PORT   audit to the collector (eci_audit_required on, the default)
 #   PORT1  audit to a closed port
 #   PORT2  audit to a file, for the full list
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
+$t->write_config($t->http_config(
     # 10,000 override ids (the limit) fit in one request line
-    large_client_header_buffers 4 128k;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $SYSLOG;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-        location = /metrics { eci_status; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $CLOSED;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-    }
-}
-EOF
+    http => 'large_client_header_buffers 4 128k;',
+    servers => [
+        EciTest::gateway_server($acl, audit => $SYSLOG, metrics => 1),
+        EciTest::gateway_server($acl, port => '%%PORT1%%', audit => $CLOSED),
+        EciTest::gateway_server($acl, port => '%%PORT2%%'),
+    ]));
 
 $t->start;
 
