@@ -35,10 +35,7 @@ my %GOOD_ACL = (
 );
 my $acl = $t->write_acl(\%GOOD_ACL);
 
-$t->write_config($t->gateway_config($acl, directives => <<'EOF'));
-proxy_http_version 1.1;
-proxy_set_header Connection "";
-EOF
+$t->write_config($t->gateway_config($acl, keepalive => 1));
 
 $t->start;
 my $mock = $t->mock;

@@ -34,7 +34,7 @@ File::Path::make_path($t->path('backup'), { mode => 0755 });
 my $backup = MockEci->new(port => $t->port(9), dir => $t->path('backup'));
 $backup->start;
 
-my %gw = (directives => 'proxy_http_version 1.1;');
+my %gw = (http11 => 1);
 $t->write_config($t->http_config(access_log => 'off', servers => [
     <<'EOF',
 upstream eci {
@@ -43,10 +43,8 @@ upstream eci {
 }
 EOF
     EciTest::gateway_server($acl, %gw, proxy => 'http://eci'),
-    EciTest::gateway_server($acl, port => '%%PORT1%%', directives => <<'EOF'),
-proxy_http_version 1.1;
-proxy_read_timeout 1s;
-EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%',
+                            directives => 'proxy_read_timeout 1s;'),
     "server {\n    listen 127.0.0.1:%%PORT3%%;\n"
     . "    location = /eci_status { eci_status; }\n}\n",
     EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',

@@ -26,11 +26,8 @@ my $acl = $t->write_acl({
     },
 });
 
-$t->write_config($t->gateway_config($acl,
-    directives => <<'EOF',
-proxy_http_version 1.1;
-proxy_set_header X-Request-Id $request_id;
-EOF
+$t->write_config($t->gateway_config($acl, http11 => 1,
+    directives => 'proxy_set_header X-Request-Id $request_id;',
     locations => <<'EOF',
 location /plain/ {
     proxy_pass http://127.0.0.1:%%MOCK%%;

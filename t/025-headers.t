@@ -33,26 +33,20 @@ my $acl = $t->write_acl({
 });
 $t->write_file('htpasswd', "alice:{PLAIN}secret\n", 0644);
 
-my %gw = (location => '/', directives => 'proxy_http_version 1.1;');
+my %gw = (location => '/', http11 => 1);
 $t->write_config($t->http_config(servers => [
     # the default: headers with '_' are dropped by nginx itself
-    EciTest::gateway_server($acl, %gw, directives => <<'EOF'),
-eci_forward_header X-Trace X-Multi;
-proxy_http_version 1.1;
-EOF
+    EciTest::gateway_server($acl, %gw,
+                            directives => 'eci_forward_header X-Trace X-Multi;'),
     EciTest::gateway_server($acl, %gw, port => '%%PORT1%%',
                             server => 'underscores_in_headers on;',
-                            directives => <<'EOF'),
-eci_forward_header X_Trace;
-proxy_http_version 1.1;
-EOF
+                            directives => 'eci_forward_header X_Trace;'),
     EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',
                             server => 'ignore_invalid_headers off;'),
     EciTest::gateway_server($acl, %gw, port => '%%PORT3%%',
                             principal => '$remote_user', directives => <<'EOF'),
 auth_basic           "eci";
 auth_basic_user_file %%DIR%%/htpasswd;
-proxy_http_version 1.1;
 EOF
 ]));
 

@@ -31,10 +31,8 @@ my $acl = $t->write_acl({
 });
 
 $t->write_config($t->gateway_config($acl, access_log => 'off',
-    listen => 'http2', directives => <<'EOF'));
-proxy_http_version 1.1;
-proxy_set_header X-Request-Id $request_id;
-EOF
+    listen => 'http2', http11 => 1,
+    directives => 'proxy_set_header X-Request-Id $request_id;'));
 $t->start;
 
 my $base = 'http://127.0.0.1:' . $t->port . '/api/v202106/reportdistribution';

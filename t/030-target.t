@@ -39,7 +39,7 @@ my $acl = $t->write_acl({
 
 # 10,000 ids in one request line need big header buffers
 $t->write_config($t->gateway_config($acl, location => '/',
-    http => <<'EOF', directives => 'proxy_http_version 1.1;'));
+    http11 => 1, http => <<'EOF'));
 client_header_buffer_size 1k;
 large_client_header_buffers 4 512k;
 EOF

@@ -39,7 +39,7 @@ my $acl = $t->write_acl({
 #   PORT3  an upstream {} block with keepalive
 #   PORT4  proxy_pass with a URI part
 #   PORT6  proxy_pass with $request_uri
-my %h11 = (directives => 'proxy_http_version 1.1;');
+my %h11 = (http11 => 1);
 $t->write_config($t->http_config(servers => [
     <<'EOF',
 upstream mock_ka {
@@ -50,15 +50,10 @@ EOF
     EciTest::gateway_server($acl, %h11),
     EciTest::gateway_server($acl, %h11, port => '%%PORT1%%',
                             proxy => 'http://127.0.0.1:%%PORT5%%'),
-    EciTest::gateway_server($acl, port => '%%PORT2%%', directives => <<'EOF'),
-proxy_http_version 1.1;
-proxy_read_timeout 1s;
-EOF
+    EciTest::gateway_server($acl, %h11, port => '%%PORT2%%',
+                            directives => 'proxy_read_timeout 1s;'),
     EciTest::gateway_server($acl, port => '%%PORT3%%',
-                            proxy => 'http://mock_ka', directives => <<'EOF'),
-proxy_http_version 1.1;
-proxy_set_header Connection "";
-EOF
+                            proxy => 'http://mock_ka', keepalive => 1),
     EciTest::gateway_server($acl, %h11, port => '%%PORT4%%',
                             proxy => 'http://127.0.0.1:%%MOCK%%/api/'),
     EciTest::gateway_server($acl, %h11, port => '%%PORT6%%',

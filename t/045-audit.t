@@ -44,15 +44,13 @@ log_format eci '$request_id $eci_principal $eci_decision $eci_error '
                '$eci_report_distribution_log_id';
 EOF
     server => 'access_log %%DIR%%/eci-access.log eci;',
-    directives => 'proxy_http_version 1.1;',
+    http11 => 1,
     servers => [
         EciTest::gateway_server($acl, port => '%%PORT1%%',
-                                directives => <<'EOF'),
-eci_audit_body_max 100;
-proxy_http_version 1.1;
-EOF
+                                http11 => 1,
+                                directives => 'eci_audit_body_max 100;'),
         EciTest::gateway_server($acl, port => '%%PORT2%%', audit => 'off',
-                                directives => 'proxy_http_version 1.1;'),
+                                http11 => 1),
     ]));
 
 $t->start;

@@ -42,17 +42,14 @@ my $acl = $t->write_acl(
   . qq{"$LONG": {"permissions": ["$PERM"], "reportDistributionIds": [42]}}
   . '}}');
 
-$t->write_config($t->gateway_config($acl, location => '/',
+$t->write_config($t->gateway_config($acl, location => '/', keepalive => 1,
     # 10,000 override ids fit in one request line; 300 KB does not
-    http => <<'EOF',
+    http => <<'EOF'));
 client_header_buffer_size 1k;
 large_client_header_buffers 4 128k;
 underscores_in_headers on;
 EOF
-    directives => <<'EOF'));
-proxy_http_version 1.1;
-proxy_set_header Connection "";
-EOF
+
 
 $t->start;
 my $mock = $t->mock;

@@ -47,10 +47,8 @@ sub config {
         my ($port, $upstream, $timeout) = @_;
         return EciTest::gateway_server($acl, port => $port, location => '/',
             audit => $o{audit}, proxy => "http://127.0.0.1:$upstream",
-            directives => <<"EOF");
+            keepalive => 1, directives => <<"EOF");
 $req
-proxy_http_version 1.1;
-proxy_set_header Connection "";
 proxy_connect_timeout 2s;
 proxy_read_timeout $timeout;
 EOF

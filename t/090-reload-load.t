@@ -37,10 +37,7 @@ my $good_acl = {
 my $acl = $t->write_acl($good_acl);
 
 $t->write_config($t->gateway_config($acl, workers => 2, location => '/',
-    directives => <<'EOF'));
-proxy_http_version 1.1;
-proxy_set_header Connection "";
-EOF
+                                    keepalive => 1));
 
 $t->start;
 my $mock = $t->mock;

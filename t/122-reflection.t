@@ -42,7 +42,7 @@ my $acl = $t->write_acl({
 #   PORT2  small proxy buffers and send buffer: a large body to a caller
 #          that does not read at once goes through a temporary file, and
 #          sendfile passes it on as file buffers
-my %gw = (directives => 'proxy_http_version 1.1;');
+my %gw = (http11 => 1);
 $t->write_config($t->http_config(servers => [
     EciTest::gateway_server($acl, %gw, metrics => '/status',
                             locations => <<'EOF'),
@@ -50,15 +50,12 @@ location /plain/ {
     proxy_pass http://127.0.0.1:%%MOCK%%;
 }
 EOF
-    EciTest::gateway_server($acl, port => '%%PORT1%%', metrics => '/status',
-                            directives => <<'EOF'),
-proxy_http_version 1.1;
-proxy_buffering off;
-EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%', metrics => '/status',
+                            directives => 'proxy_buffering off;'),
     EciTest::gateway_server($acl, %gw, port => '%%PORT3%%', listen => 'http2'),
     EciTest::gateway_server($acl, port => '%%PORT2%%', listen => 'sndbuf=4k',
-                            server => 'sendfile on;', directives => <<'EOF'),
-proxy_http_version 1.1;
+                            server => 'sendfile on;', http11 => 1,
+                            directives => <<'EOF'),
 proxy_buffer_size 1k;
 proxy_buffers 2 1k;
 proxy_busy_buffers_size 1k;

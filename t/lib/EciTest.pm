@@ -350,7 +350,9 @@ sub _indent {
 # 127.0.0.1:$o{port} (default %%PORT%%) with $o{listen}'s parameters
 # (http2, sndbuf=4k); $o{server}, lines that open the server; the location
 # $o{location} (default /api/): gateway_location($acl, audit, principal,
-# proxy), then $o{directives}; $o{metrics}: a location = /metrics (or the
+# proxy), proxy_http_version 1.1 with $o{http11}, and Connection "" too
+# with $o{keepalive} (a connection to the upstream may stay open), then
+# $o{directives}; $o{metrics}: a location = /metrics (or the
 # path it names) with eci_status; $o{locations}: more of the server.  The
 # texts may be indented as they like: they are indented to their place.
 sub gateway_server {
@@ -363,9 +365,13 @@ sub gateway_server {
     my %gw = map { exists $o{$_} ? ($_ => $o{$_}) : () }
              qw(audit principal proxy);
 
+    my $proxy = ($o{http11} || $o{keepalive} ? "proxy_http_version 1.1;\n"
+                                              : '')
+              . ($o{keepalive} ? "proxy_set_header Connection \"\";\n" : '');
+
     return "server {\n    listen $listen;\n" . _indent($o{server}, 4)
         . "\n    location " . ($o{location} // '/api/') . " {\n"
-        . _indent(_gateway_directives($acl, %gw), 8)
+        . _indent(_gateway_directives($acl, %gw) . $proxy, 8)
         . _indent($o{directives}, 8) . "    }\n"
         . (defined $status ? "\n    location = $status { eci_status; }\n"
                            : '')
