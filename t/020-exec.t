@@ -14,8 +14,7 @@ use MockEci;
 my $KEY = 'eci-live-key-7f3a9c1e';
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         'svc-reporting' => EciTest::grant('*', [7, 8]),

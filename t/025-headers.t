@@ -21,11 +21,9 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-header-key-c04f19a2';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         'alice' => EciTest::grant([42], [7]),

@@ -16,11 +16,9 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-target-key-5b1d0e77';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         'svc-all' => EciTest::grant('*', '*'),

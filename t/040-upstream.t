@@ -23,8 +23,7 @@ my $KEY = 'eci-upstream-key-4b1d8e20';
 my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         alice => EciTest::grant('*', [7, 8]),

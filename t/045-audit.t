@@ -20,8 +20,7 @@ use MockEci;
 my $KEY = 'eci-audit-key-91c0e5d7a2';
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $perm = ['DistributedReportsSettings (Manage)'];
 my $acl = $t->write_acl({
     principals => {

@@ -25,8 +25,7 @@ my $UNICODE = "J\xc3\xbcrgen-\xe2\x82\xac";            # UTF-8 bytes
 my $LONG    = 'p' x 4096;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 # written by hand: the principals hold raw UTF-8 bytes and quotes
 my $acl = $t->write_acl(
     '{"principals": {'
@@ -49,7 +48,6 @@ client_header_buffer_size 1k;
 large_client_header_buffers 4 128k;
 underscores_in_headers on;
 EOF
-
 
 $t->start;
 my $mock = $t->mock;

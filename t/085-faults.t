@@ -26,8 +26,7 @@ my $PERM = $EciTest::PERM;
 my $t = EciTest->new;
 $t->requires_master;
 
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         alice => EciTest::grant('*'),
@@ -37,6 +36,18 @@ my $AUDIT_TOOL = $t->root . '/build/eci-audit';
 
 my @MOUNTS;     # tmpfs mounts to remove at the end, whatever happens
 END { system('umount', '-l', $_) for reverse @MOUNTS; }
+
+# a 64 KB tmpfs mounted at DIR/$name (unmounted at the end); undef when it
+# cannot be mounted
+sub small_tmpfs {
+    my ($name) = @_;
+    my $mnt = $t->path($name);
+    File::Path::make_path($mnt);
+    return undef if system("mount -t tmpfs -o size=64k,mode=0755 tmpfs"
+                           . " '$mnt' 2>/dev/null") != 0;
+    push @MOUNTS, $mnt;
+    return $mnt;
+}
 
 # port 0: the mock, generous timeout; port 2: the mock, 1 s read timeout;
 # port 3: an upstream nobody listens on (port 1 is reserved, never bound)
@@ -251,11 +262,9 @@ like($t->error_log, qr/\[crit\].*audit intent line to "\/dev\/full" not written/
 
 # (b) a full tmpfs
 SKIP: {
-    my $mnt = $t->path('small');
-    File::Path::make_path($mnt);
+    my $mnt = small_tmpfs('small');
     skip 'cannot mount a tmpfs (needs root and mount permission)', 1
-        unless system("mount -t tmpfs -o size=64k,mode=0755 tmpfs '$mnt' 2>/dev/null") == 0;
-    push @MOUNTS, $mnt;
+        unless $mnt;
     $t->allow_log(qr/audit (intent|result|start|checkpoint|stop) line to "\Q$mnt\E\/audit\.log" not written/);
 
     my $fill = sub {
@@ -320,11 +329,9 @@ SKIP: {
 
 # (c) a read-only file: the master cannot open it
 SKIP: {
-    my $mnt = $t->path('ro');
-    File::Path::make_path($mnt);
+    my $mnt = small_tmpfs('ro');
     skip 'cannot mount a tmpfs (needs root and mount permission)', 3
-        unless system("mount -t tmpfs -o size=64k,mode=0755 tmpfs '$mnt' 2>/dev/null") == 0;
-    push @MOUNTS, $mnt;
+        unless $mnt;
     open(my $fh, '>', "$mnt/audit.log") or die $!;
     close $fh;
     system("mount -o remount,ro '$mnt'") == 0 or skip 'cannot remount read-only', 3;

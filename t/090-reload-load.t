@@ -27,8 +27,7 @@ my $GAP  = 0.015;       # seconds between them: about 3 s a stream
 my $t = EciTest->new;
 $t->requires_master;
 
-my ($store, $master) = $t->make_keystore(keys => { default => $OLD },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $OLD });
 my $good_acl = {
     principals => {
         alice => EciTest::grant('*'),

@@ -28,8 +28,7 @@ my $KEY = 'eci-reflect-key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
 my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         alice => EciTest::grant('*'),
