@@ -46,15 +46,6 @@ my $acl = $t->write_acl({
 # --- helpers -------------------------------------------------------------
 
 
-sub spew {
-    my ($path, $bytes, $mode) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!\n";
-    print $fh $bytes;
-    close $fh or die "$path: $!\n";
-    chmod($mode // 0600, $path) or die "chmod $path: $!\n";
-    return $path;
-}
-
 # A copy of the sealed store with byte $at xor 0x01 (or cut to $cut bytes)
 sub altered_store {
     my ($name, %o) = @_;
@@ -64,7 +55,7 @@ sub altered_store {
                                           ^ 0x01);
     }
     $bytes = substr($bytes, 0, $o{cut}) if defined $o{cut};
-    return spew($t->path($name), $bytes, 0600);
+    return $t->write_file($name, $bytes, 0600);
 }
 
 # The config: each location directive can be replaced (a string) or left
@@ -231,62 +222,46 @@ fails('eci_keystore: the wrong master key',
                qr/wrong master key|authenticat|cannot unseal/i]);
 
 my $size = length EciTest::slurp($store);
-my $mid = altered_store('mid.sealed', flip => int($size / 2));
-fails('eci_keystore: one byte changed in the middle of the store',
-      conf(keystore => "eci_keystore $mid master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$mid"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
+my $UNSEAL = qr/modified|authenticat|cannot unseal/i;
+for my $c (
+    # [what, file, how it is altered (altered_store), what the error says]
+    ['one byte changed in the middle of the store', 'mid.sealed',
+     { flip => int($size / 2) }, $UNSEAL],
+    # bytes 10-11 are reserved and 12-23 the nonce: neither is checked on
+    # its own, only as the AAD / IV of AES-GCM
+    ['one reserved header byte changed', 'hdr.sealed', { flip => 10 },
+     $UNSEAL],
+    ['one nonce byte of the header changed', 'nonce.sealed', { flip => 16 },
+     $UNSEAL],
+    ['a truncated store', 'cut.sealed', { cut => int($size / 2) },
+     qr/truncated|modified|authenticat|cannot unseal/i],
+    ['a store cut inside its header', 'cuthdr.sealed', { cut => 20 },
+     qr/truncated/i])
+{
+    my ($what, $name, $how, $says) = @$c;
+    my $bad = altered_store($name, %$how);
+    fails("eci_keystore: $what",
+          conf(keystore => "eci_keystore $bad master=$master;"),
+          place => $KS, like => [qr/eci_keystore/, qr/\Q"$bad"\E/, $says]);
+}
 
-# bytes 10-11 are reserved and 12-23 the nonce: neither is checked on its
-# own, only as the AAD / IV of AES-GCM
-my $hdr = altered_store('hdr.sealed', flip => 10);
-fails('eci_keystore: one reserved header byte changed',
-      conf(keystore => "eci_keystore $hdr master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$hdr"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
-
-my $nonce = altered_store('nonce.sealed', flip => 16);
-fails('eci_keystore: one nonce byte of the header changed',
-      conf(keystore => "eci_keystore $nonce master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$nonce"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
-
-my $cut = altered_store('cut.sealed', cut => int($size / 2));
-fails('eci_keystore: a truncated store',
-      conf(keystore => "eci_keystore $cut master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$cut"\E/,
-               qr/truncated|modified|authenticat|cannot unseal/i]);
-
-my $cut_hdr = altered_store('cuthdr.sealed', cut => 20);
-fails('eci_keystore: a store cut inside its header',
-      conf(keystore => "eci_keystore $cut_hdr master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$cut_hdr"\E/, qr/truncated/i]);
-
-my $open_plain = spew($t->path('open.json'), EciTest::slurp($plain), 0644);
-fails('eci_keystore: a plain store of mode 0644 is refused',
-      conf(keystore => "eci_keystore $open_plain;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$open_plain"\E/,
-               qr/readable|0600|mode|permission/i]);
-
-my $group_plain = spew($t->path('group.json'), EciTest::slurp($plain), 0640);
-fails('eci_keystore: a plain store of mode 0640 is refused',
-      conf(keystore => "eci_keystore $group_plain;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$group_plain"\E/,
-               qr/readable|0600|mode|permission/i]);
+for my $mode (0644, 0640) {
+    my $open = $t->write_file(sprintf('plain-%04o.json', $mode),
+                              EciTest::slurp($plain), $mode);
+    fails(sprintf('eci_keystore: a plain store of mode %04o is refused',
+                  $mode),
+          conf(keystore => "eci_keystore $open;"),
+          place => $KS,
+          like => [qr/eci_keystore/, qr/\Q"$open"\E/,
+                   qr/readable|0600|mode|permission/i]);
+}
 
 passes('eci_keystore: a plain store of mode 0600 is accepted',
        conf(keystore => "eci_keystore $plain;"));
 
 passes('eci_keystore: a plain store of mode 0400 is accepted',
        conf(keystore => 'eci_keystore '
-            . spew($t->path('ro.json'), EciTest::slurp($plain), 0400) . ';'));
+            . $t->write_file('ro.json', EciTest::slurp($plain), 0400) . ';'));
 
 fails('eci_api_key: a name not in the keystore',
       conf(api_key => 'eci_api_key no-such-key;'),
