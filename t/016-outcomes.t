@@ -16,7 +16,6 @@ use Test::More;
 use EciTest;
 use MockEci;
 use File::Path ();
-use IO::Socket::INET;
 use Time::HiRes ();
 
 my $KEY  = 'eci-outcome-key-3b9e1f02';
@@ -78,21 +77,14 @@ sub outcomes {
 
 {
     $mock->set(delay => 2);
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5) or die "connect: $@";
+    my $s = $t->exec_socket('alice', 42, forwarded => 1);
     my $rid;
-    print $s "POST $EXEC/42/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
     my $left = Time::HiRes::time();
     close $s;
 
     # the result line is written when ECI's answer is in, 2 s later
     my @res;
-    $deadline = Time::HiRes::time() + 8;
+    my $deadline = Time::HiRes::time() + 8;
     while (Time::HiRes::time() < $deadline) {
         @res = grep { ($_->{event} // '') eq 'result' }
                $t->audit_lines('audit.log');
@@ -205,14 +197,8 @@ for my $c ([{},                       200, 'sent',    'ECI answers 200'],
 {
     # (server 1: one ECI server, which the reset above did not mark down)
     $mock->set(delay => 3);
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(1), Proto => 'tcp',
-                                  Timeout => 5) or die "connect: $@";
-    print $s "POST $EXEC/77/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
+    my $s = $t->exec_socket('alice', 77, port => $t->port(1),
+                            forwarded => 1);
     kill 'KILL', $t->worker_pids;
     close $s;
     $t->allow_log(qr/exited on signal 9/);

@@ -13,7 +13,6 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Digest::SHA qw(sha256_hex);
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 use EciTest;
@@ -301,17 +300,8 @@ $results++;
 $mock->clear;
 $mock->set(delay => 2);
 {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5)
-        or die "connect: $@";
-    print $s "POST $path/42/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    # wait until the exec reached the upstream, then go away
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
-    close $s;
+    # once the exec reached the upstream, go away
+    close $t->exec_socket('alice', 42, forwarded => 1);
 }
 is(scalar(@g = $mock->requests), 1,
    'the abandoned exec reached the upstream once');

@@ -12,7 +12,6 @@ use Test::More;
 use EciTest;
 use MockEci;
 use IO::Select;
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 
@@ -220,13 +219,7 @@ sub read_one {
     }
 }
 
-sub connect_gw {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5);
-    die "connect: $@" unless $s;
-    return $s;
-}
+sub connect_gw { $t->open_socket }
 
 
 # === request forms =========================================================

@@ -15,7 +15,6 @@ use EciTest;
 use MockEci;
 use Digest::SHA ();
 use File::Path ();
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 
@@ -200,16 +199,10 @@ for my $c (['a non-JSON body', '<html><body>oops</body></html>', 'text/html'],
     $mock->clear;
     $mock->set(delay => 2);
     $sent++;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port(0),
-                                  Proto => 'tcp', Timeout => 5) or die "connect: $@";
-    syswrite($s, "POST $EXEC/499/exec HTTP/1.1\r\nHost: localhost\r\n"
-               . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n");
-    # wait until the exec is upstream, then leave
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05) until $mock->requests || Time::HiRes::time() > $deadline;
-    close $s;
+    # once the exec is upstream, leave
+    close $t->exec_socket('alice', 499, forwarded => 1);
     my ($a, $i);
-    $deadline = Time::HiRes::time() + 6;
+    my $deadline = Time::HiRes::time() + 6;
     while (Time::HiRes::time() < $deadline) {
         my @l = grep { ($_->{reportDistributionId} // 0) == 499 } lines_of();
         ($i) = grep { $_->{event} eq 'intent' } @l;

@@ -19,7 +19,6 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use IO::Select;
-use IO::Socket::INET;
 use Time::HiRes ();
 use EciTest;
 use MockEci;
@@ -287,12 +286,7 @@ SKIP: {
 # A caller that reads only after a second: nginx cannot send the body as
 # it comes, and keeps it in its temporary file.
 sub slow_exec {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(2), Proto => 'tcp',
-                                  Timeout => 5)
-        or die "connect: $@";
-    print $s "POST $path HTTP/1.1\r\nHost: localhost\r\nX-Caller: alice\r\n"
-           . "Content-Length: 0\r\n\r\n";
+    my $s = $t->exec_socket('alice', 42, port => $t->port(2));
     Time::HiRes::sleep(1);
 
     my ($raw, $err) = ('', undef);

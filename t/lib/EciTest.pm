@@ -933,6 +933,34 @@ sub exec_as {
                           "$EXEC/$id/exec$query", headers => \@h, %o);
 }
 
+# A TCP connection to 127.0.0.1:$o{port} (default port 0) of the test's
+# own; dies when it cannot connect.
+sub open_socket {
+    my ($self, %o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $o{port} // $self->port(0),
+                                  Proto => 'tcp', Timeout => 5)
+        or die "connect: $@\n";
+    return $s;
+}
+
+# An exec as $caller of report distribution $id (no body) sent on
+# open_socket(%o), whose answer is left unread: the socket.  With
+# $o{forwarded}, returned once the mock has a request (5 s at most): for a
+# caller that goes away, or a worker killed, in the middle of an exec.
+sub exec_socket {
+    my ($self, $caller, $id, %o) = @_;
+    my $s = $self->open_socket(%o);
+    print $s "POST $EXEC/$id/exec HTTP/1.1\r\nHost: localhost\r\n"
+           . "X-Caller: $caller\r\nContent-Length: 0\r\n\r\n";
+    if ($o{forwarded}) {
+        my $deadline = Time::HiRes::time() + $WAIT;
+        Time::HiRes::sleep(0.05)
+            while !$self->mock->requests && Time::HiRes::time() < $deadline;
+    }
+    return $s;
+}
+
 # eci_status's figures at $uri (default /metrics) as { name => value }
 # (names with their labels); in list context (response, figures).
 sub metrics {
