@@ -76,8 +76,7 @@ my $sent = 0;           # requests sent to the gateway in the current file
 sub exec_req {
     my ($id, %o) = @_;
     $sent++;
-    return $t->request('POST', "$EXEC/$id/exec",
-                       headers => ['X-Caller' => 'alice'], %o);
+    return $t->exec_as('alice', $id, %o);
 }
 
 sub lines_of {

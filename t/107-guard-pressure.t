@@ -27,15 +27,7 @@ my $mock = $t->mock;
 
 sub exec_id {
     my ($id, $server) = @_;
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec",
-                       port => $t->port($server // 0),
-                       headers => ['X-Caller' => 'alice'])->{status};
-}
-
-sub metric {
-    my ($name) = @_;
-    my $body = $t->request('GET', '/metrics')->{body} // '';
-    return $body =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+    return $t->exec_as('alice', $id, port => $t->port($server // 0))->{status};
 }
 
 
@@ -56,14 +48,14 @@ $mock->clear;
 
 # --- a full zone evicts, says so, and counts ---------------------------------
 
-is(metric('eci_exec_guard_evictions_total'), 0, 'no eviction yet');
+is($t->metric('eci_exec_guard_evictions_total'), 0, 'no eviction yet');
 
 my $t0 = time;
 my @status = map { exec_id(1000 + $_) } 1 .. 300;
 my $elapsed = time - $t0 + 1;
 is(scalar(grep { $_ != 200 } @status), 0, '300 distinct execs: all served');
 
-my $evicted = metric('eci_exec_guard_evictions_total');
+my $evicted = $t->metric('eci_exec_guard_evictions_total');
 ok(defined $evicted && $evicted > 0,
    "a 32k zone evicted unexpired entries (${\ ($evicted // 'none')})");
 like($t->error_log,

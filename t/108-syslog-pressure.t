@@ -82,8 +82,7 @@ sub lines_of {
 
 sub metric {
     my ($name, $target) = @_;
-    my $m = $t->request('GET', '/metrics')->{body} // '';
-    return $m =~ /^\Q$name\E\{file="\Q$target\E"\} (\d+)$/m ? $1 : undef;
+    return $t->metric($name, qq{file="$target"});
 }
 
 # --- a line too long for a datagram: its bounded form ---------------------

@@ -42,18 +42,10 @@ location = /health {
 EOF
 }
 
-sub metric {
-    my ($t, $name) = @_;
-    my $body = $t->request('GET', '/metrics', timeout => 3)->{body} // '';
-    return $body =~ /^\Q$name\E\{[^}]*\} (\d+)$/m ? $1 : undef;
-}
-
 sub exec_id {
     my ($t, $id, %o) = @_;
-    my $q = $o{overrides} ? '?overrideUserIds=' . $o{overrides} : '';
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec$q",
-                       headers => ['X-Caller' => 'alice'],
-                       timeout => $o{timeout} // 10);
+    return $t->exec_as('alice', $id, timeout => $o{timeout} // 10,
+        $o{overrides} ? (query => "?overrideUserIds=$o{overrides}") : ());
 }
 
 my $acl_doc = { principals => { alice => EciTest::grant('*', '*') } };
@@ -109,7 +101,7 @@ my $acl_doc = { principals => { alice => EciTest::grant('*', '*') } };
                           1),
          qr/\[crit\].*audit intent line to ".*audit\.fifo" not written: another process/,
          'the lost intent is logged');
-    ok((metric($t, 'eci_audit_file_busy_total') // 0) > 0,
+    ok(($t->metric('eci_audit_file_busy_total', '*', timeout => 3) // 0) > 0,
        'eci_status counts the file found busy');
 
     # the reader reads again: everything goes on
@@ -185,7 +177,7 @@ SKIP: {
          'a signed discontinuity line says a partial line was cut');
     like($t->error_log, qr/\[alert\].*discontinuity: process \d+ died/,
          'and the error log says it');
-    is(metric($t, 'eci_audit_recoveries_total'), 1,
+    is($t->metric('eci_audit_recoveries_total', '*', timeout => 3), 1,
        'eci_status counts the recovery');
 
     $t->stop;
@@ -220,7 +212,7 @@ SKIP: {
     like($t->error_log,
          qr/\[alert\].*audit file ".*audit\.log" was deleted/,
          'the deletion is logged at alert');
-    is(metric($t, 'eci_audit_file_deleted_total'), 1,
+    is($t->metric('eci_audit_file_deleted_total', '*', timeout => 3), 1,
        'and counted in eci_status');
     is(scalar(my @m = grep { m{/2/exec} } map { $_->{target} }
               $t->mock->requests), 0, 'exec 2 did not go upstream');

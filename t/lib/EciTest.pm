@@ -975,6 +975,18 @@ sub metrics {
     return wantarray ? ($r, \%m) : \%m;
 }
 
+# One figure of eci_status at /metrics: $name without labels, or with the
+# labels $labels (file="..."; '*': the first of any); undef when it is not
+# served.  %o goes to request (timeout).
+sub metric {
+    my ($self, $name, $labels, %o) = @_;
+    my $m = $self->metrics(undef, %o);
+    return $m->{$name} unless defined $labels;
+    return $m->{"$name\{$labels\}"} unless $labels eq '*';
+    my ($k) = sort grep { /^\Q$name\E\{/ } keys %$m;
+    return defined $k ? $m->{$k} : undef;
+}
+
 
 # --- files the gateway writes --------------------------------------------
 
@@ -993,6 +1005,13 @@ sub slurp {
     my $text = _slurp($path);
     die "$path: $!\n" unless defined $text;
     return $text;
+}
+
+# Writes @lines (each with its newline) to $path as they are: file_lines'
+# counterpart, for a copy of an audit file changed on purpose.
+sub write_lines {
+    my ($self, $path, @lines) = @_;
+    return $self->write_file($path, join('', @lines));
 }
 
 # a file's lines, each with its newline; dies when it cannot be read
