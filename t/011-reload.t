@@ -45,14 +45,6 @@ my @responses;
 # --- helpers -------------------------------------------------------------
 
 
-sub spew {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!\n";
-    print $fh $bytes;
-    close $fh or die "$path: $!\n";
-    return $path;
-}
-
 sub exec_as {
     my ($caller, $id) = @_;
     my $r = $t->exec_as($caller, $id, json => 1);
@@ -181,7 +173,7 @@ EOF
     forwarded_with('alice', 42, $OLD, "$ctx, after the failed reload");
     refused('bob', 42, "$ctx, a principal only the broken file adds");
 }
-spew($acl, $good_acl_text);
+$t->write_acl($good_acl_text);
 
 
 # --- reload with a tampered keystore -------------------------------------
@@ -192,7 +184,7 @@ spew($acl, $good_acl_text);
     my $bad = $sealed;
     my $at = int(length($bad) / 2);
     substr($bad, $at, 1) = chr(ord(substr($bad, $at, 1)) ^ 0x20);
-    spew($store, $bad);
+    $t->write_file($store, $bad, 0600);
 
     my ($log, $same) = reload_fails();
     like($log, qr/\[emerg\][^\n]*eci_keystore[^\n]*\Q$store\E/,
@@ -202,7 +194,7 @@ spew($acl, $good_acl_text);
     ok($same, "$ctx: the running workers were not replaced");
 
     forwarded_with('alice', 43, $OLD, "$ctx, after the failed reload");
-    spew($store, $sealed);
+    $t->write_file($store, $sealed, 0600);
 }
 
 
