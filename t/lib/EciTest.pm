@@ -1360,22 +1360,11 @@ EciTest - the harness of the ngx_eci prove suite
 
     my $t = EciTest->new;
     my ($store, $master) = $t->make_keystore(keys => {default => 'k1'});
-    my $acl = $t->write_acl({ ... });
-    $t->write_config(EciTest::conf_head() . <<"EOF");
-    http {
-        access_log %%DIR%%/access.log;
-        client_body_temp_path %%DIR%%/tmp;
-        proxy_temp_path %%DIR%%/tmp;
-        server {
-            listen 127.0.0.1:%%PORT%%;
-            location / { proxy_pass http://127.0.0.1:%%MOCK%%; }
-        }
-    }
-    EOF
+    my $acl = $t->write_acl({ principals => {
+        alice => EciTest::grant('*') } });
+    $t->write_config($t->gateway_config($acl, metrics => 1));
     $t->start;
-    my $r = $t->request(POST => '/api/v202106/reportdistribution/7/exec',
-                        headers => ['Content-Type' => 'application/json'],
-                        body => '{}');
+    my $r = $t->exec_as('alice', 7, json => 1);
     is($r->{status}, 200, 'allowed caller is proxied');
     $t->done;
     done_testing;
@@ -1415,7 +1404,8 @@ Sealed (default): runs C<eci-keytool genmaster DIR/master.key> once, then
 C<eci-keytool set STORE --master MASTER --name N> with the key on stdin for
 each key; returns (store, master).  C<sealed =E<gt> 0>: a plain JSON object
 file of mode 0600; returns (path, undef).  C<name> defaults to keys.sealed
-or keys.json.  Dies with the tool's output on failure.
+or keys.json.  Dies with the tool's output on failure.  The store made
+last is the one C<http_config> and C<gateway_config> name.
 
 =item EciTest::grant($ids, $overrides)
 
@@ -1445,10 +1435,11 @@ The mock upstream's port (distinct from every C<port($n)>); its L<MockEci>
 object (dir = the test dir, created on first use, not started); start it
 (a no-op when running) and return it.
 
-=item EciTest::conf_head(module => 1)
+=item EciTest::conf_head(module => 1, workers => 1)
 
 The main context of a test config: C<load_module %%MODULE%%> (left out with
-C<module =E<gt> 0>), C<user root>, daemon and master process on, one worker,
+C<module =E<gt> 0>), C<user root>, daemon and master process on,
+C<workers> worker processes (one),
 C<error_log %%DIR%%/error.log info>, C<pid %%DIR%%/nginx.pid>, events.  Also
 callable as a method.
 
@@ -1465,14 +1456,63 @@ The lines most test configs begin their http block with: C<access_log
 %%DIR%%/access.log>, C<client_body_temp_path> and C<proxy_temp_path> in
 DIR/tmp.
 
-=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log')
+=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log', principal => '$http_x_caller', proxy => 'http://127.0.0.1:%%MOCK%%')
 
 The directives of a gateway location in front of the mock:
-C<eci_gateway on>, C<eci_principal $http_x_caller>, C<eci_acl $acl>,
-C<eci_audit_log> (C<off> or another file with C<audit>), C<proxy_pass> to
-the mock.  Its first line is not indented: write
+C<eci_gateway on>, C<eci_principal> (C<principal>, default
+C<$http_x_caller>), C<eci_acl $acl>, C<eci_audit_log> (C<off> or another
+file with C<audit>), C<proxy_pass> to the mock (to C<proxy>; none when
+that is C<''>).  Its first line is not indented: write
 C<${\ EciTest::gateway_location($acl) }> where the first directive goes,
 and the location's own directives after it.
+
+=item $t->gateway_config($acl, %options)
+
+The whole config most tests run: C<http_config> with one
+C<gateway_server($acl)>; C<%options> are those of both (C<servers> come
+after the gateway's server).  For example
+
+    $t->write_config($t->gateway_config($acl, workers => 2, metrics => 1,
+                                        keepalive => 1,
+                                        directives => 'eci_exec_guard 2s;'));
+
+=item EciTest::gateway_server($acl, %options)
+
+A C<server {}> of one gateway location.  Options (each text may be
+indented as it likes; it is indented to its place):
+
+    port        listen on 127.0.0.1:port (default '%%PORT%%'; '%%PORT1%%')
+    listen      more listen parameters ('http2', 'sndbuf=4k')
+    server      lines that open the server (underscores_in_headers on;)
+    location    the gateway location (default /api/)
+    audit, principal, proxy
+                as gateway_location's
+    http11      proxy_http_version 1.1
+    keepalive   proxy_http_version 1.1 and proxy_set_header Connection ""
+    directives  more lines of the gateway location
+    metrics     a location = /metrics with eci_status (or at the path given)
+    locations   more of the server, after those
+
+=item $t->http_config(servers => [...], %options)
+
+C<conf_head(workers =E<gt> $workers)> and an http block: the lines C<http>
+(log_format, buffer sizes), the lines of C<http_paths> (C<access_log>
+replaces its access log: C<'off'>, C<'%%DIR%%/access.log leaky'>),
+C<eci_keystore> of the store C<make_keystore> made last (or of C<store>
+and C<master>; none with C<keystore =E<gt> 0>), then C<servers> (a text or
+a list of texts, e.g. C<gateway_server>'s and C<upstream {}> blocks).
+
+=item EciTest::location_config($directives)
+
+A config of one server whose C<location /> holds C<$directives> and nothing
+else: for C<nginx -t> of one directive's checks.
+
+=item $t->config_refused($name, $conf, qr/why/)
+
+Writes C<$conf>, runs C<nginx -t> and tests that it fails ("$name: nginx -t
+fails"), that its output matches C<qr/why/> ("$name: it says why") and
+names F<nginx.conf> and a line ("$name: and where"): three tests.  Returns
+the output.  The emerg lines it causes must be allowed (C<allow_log>).
 
 =item $t->nginx_test
 
@@ -1548,10 +1588,25 @@ C<headers> are added; anything else goes to C<request> (C<port>,
 C<body>, C<timeout>).  C<$EciTest::EXEC> is the path before the id and
 C<$EciTest::PERM> the permission an exec needs.
 
+=item $t->open_socket(port => $p), $t->exec_socket($caller, $id, port => $p, forwarded => 0)
+
+A TCP connection to 127.0.0.1 (port 0 unless C<port>) of the test's own;
+one on which an exec of C<$id> as C<$caller> (no body) was sent and whose
+answer is left unread.  With C<forwarded>, C<exec_socket> returns once the
+mock has a request (5 s at most): for a caller that leaves, or a worker
+killed, in the middle of an exec.  Their requests are not among those
+audit reads wait for.
+
 =item $t->metrics($uri)
 
 C<GET $uri> (default F</metrics>, an C<eci_status> location) parsed into
 C<{ name_with_labels =E<gt> value }>; in list context (response, figures).
+
+=item $t->metric($name, $labels, timeout => 10)
+
+One figure at F</metrics>: C<$name> without labels, with exactly
+C<$labels> (C<file="...">), or with C<'*'> the first of any labels; undef
+when it is not served.
 
 =back
 
@@ -1613,6 +1668,11 @@ The text of DIR/error.log.
 
 A file's bytes, or its lines with their newlines; both die when it cannot
 be read.
+
+=item $t->write_lines($path, @lines)
+
+Writes the lines (with their newlines) as they are, as C<write_file> does:
+a copy of an audit file changed on purpose.
 
 =item $t->allow_log(qr/.../, ...)
 
