@@ -19,7 +19,6 @@ my $KEY     = 'cfg-secret-default-key-5f1e0c';
 my $KEY_RPT = 'cfg-secret-reports-key-a9c4d2';
 my $PKEY    = 'cfg-plain-default-key-77b3e1';
 my $PKEY_OT = 'cfg-plain-other-key-0d9a6f';
-my $PERM    = $EciTest::PERM;
 my $EXEC    = $EciTest::EXEC;
 
 my $t = EciTest->new;

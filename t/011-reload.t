@@ -18,7 +18,6 @@ use Time::HiRes ();
 
 my $OLD  = 'eci-reload-test-old-key-3c1f9a';
 my $NEW  = 'eci-reload-test-new-key-b72e05';
-my $PERM = $EciTest::PERM;
 my $EXEC = $EciTest::EXEC;
 
 my $t = EciTest->new;

@@ -29,7 +29,6 @@ plan skip_all => 'the openssl command is needed (apt-get install openssl)'
 
 my $KEY  = 'eci-boundary-key-7d41c0e9b2';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 my $DN   = 'CN=alice,O=Test';
 
 my $t = EciTest->new;

@@ -20,7 +20,6 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-outcome-key-3b9e1f02';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;

@@ -20,7 +20,6 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-faults-key-3e8a51c0';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;

@@ -20,7 +20,6 @@ use Time::HiRes ();
 my $OLD  = 'eci-reload-old-key-0a1b2c3d';
 my $NEW  = 'eci-reload-new-key-9f8e7d6c';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 my $N    = 150;         # requests in each stream
 my $GAP  = 0.015;       # seconds between them: about 3 s a stream
 
