@@ -393,44 +393,27 @@ bad_acl('unknown-group', <<'EOF', qr/principals\.(?:"alice"|alice)\.groups/,
 EOF
         qr/no-such-group/, qr/unknown group|not defined|no such group/i);
 
-bad_acl('id-above-int32', <<'EOF',
+# ids outside 1 .. 2^31-1, in alice's entry: [name, field, its value,
+# what the error says]
+for my $c (['id-above-int32', 'reportDistributionIds', '[1, 2147483648]',
+            qr/range|2147483647|int32/i],
+           ['override-id-above-int32', 'overrideUserIds', '[2147483648]',
+            qr/range|2147483647|int32/i],
+           ['id-zero', 'reportDistributionIds', '[0]',
+            qr/range|at least 1|below 1|1\.\.2147483647|1 to 2147483647/i])
+{
+    my ($name, $field, $value, $says) = @$c;
+    bad_acl($name, <<"EOF", qr/principals\.(?:"alice"|alice)\.$field/, $says);
 {
   "principals": {
     "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "reportDistributionIds": [1, 2147483648]
+      "permissions": ["$EciTest::PERM"],
+      "$field": $value
     }
   }
 }
 EOF
-        qr/principals\.(?:"alice"|alice)\.reportDistributionIds/,
-        qr/range|2147483647|int32/i);
-
-bad_acl('override-id-above-int32', <<'EOF',
-{
-  "principals": {
-    "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "overrideUserIds": [2147483648]
-    }
-  }
 }
-EOF
-        qr/principals\.(?:"alice"|alice)\.overrideUserIds/,
-        qr/range|2147483647|int32/i);
-
-bad_acl('id-zero', <<'EOF',
-{
-  "principals": {
-    "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "reportDistributionIds": [0]
-    }
-  }
-}
-EOF
-        qr/principals\.(?:"alice"|alice)\.reportDistributionIds/,
-        qr/range|at least 1|below 1|1\.\.2147483647|1 to 2147483647/i);
 
 bad_acl('empty-principal-name', <<'EOF', qr/principals\.""/,
 {
