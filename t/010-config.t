@@ -154,21 +154,12 @@ sub passes {
 
 my $GW = qr/^\s*eci_gateway on;/;
 
-fails('eci_gateway on without eci_principal',
-      conf(principal => ''),
-      place => $GW, like => [qr/eci_principal/]);
-
-fails('eci_gateway on without eci_acl',
-      conf(acl => ''),
-      place => $GW, like => [qr/eci_acl/]);
-
-fails('eci_gateway on without eci_keystore',
-      conf(keystore => ''),
-      place => $GW, like => [qr/eci_keystore/]);
-
-fails('eci_gateway on without eci_audit_log',
-      conf(audit => ''),
-      place => $GW, like => [qr/eci_audit_log/]);
+# each companion left out of conf() in turn
+for my $left (qw(principal acl keystore audit)) {
+    my $directive = $left eq 'audit' ? 'eci_audit_log' : "eci_$left";
+    fails("eci_gateway on without $directive", conf($left => ''),
+          place => $GW, like => [qr/$directive/]);
+}
 
 passes('eci_audit_log off is accepted', conf(audit => 'eci_audit_log off;'));
 
