@@ -266,6 +266,10 @@ EOF
     ok(defined $second, 'servers: after the first, indented 4');
     like($second // '', qr{eci_audit_log off;}, 'audit passed on');
     unlike($second // '', qr/proxy_pass/, "proxy => '': no proxy_pass");
+    like(EciTest::conf_head(debug_log => '/d.log'),
+         qr/^error_log \/d\.log debug;\n.*debug_connection 127\.0\.0\.1;/ms,
+         'conf_head: a debug log of the test\'s connections');
+    unlike(EciTest::conf_head(), qr/debug/, 'none unless asked for');
     like(EciTest::location_config('eci_acl /x;'),
          qr{^        location / \{ eci_acl /x; \}$}m,
          'location_config: the directives in location /');

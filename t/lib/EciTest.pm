@@ -267,20 +267,24 @@ sub conf_head {
     my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
     my $on = $VALGRIND ? 'off' : 'on';
     my $workers = $o{workers} // 1;
+    # a debug log (nginx built --with-debug) of this test's connections
+    my ($debug, $events) = defined $o{debug_log}
+        ? ("error_log $o{debug_log} debug;\n", ' debug_connection 127.0.0.1;')
+        : ('', '');
     # nginx passes a binary it execs (USR2) only the variables "env" names:
     # under the sanitizers, their options too
     $load .= "env ASAN_OPTIONS;\nenv LSAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
         if $SANDIR;
 
-    return $load . <<"EOF" . <<'EOF';
+    return $load . <<"EOF" . $debug . <<"EOF";
 user root;
 daemon $on;
 master_process $on;
 worker_processes $workers;
-EOF
 error_log %%DIR%%/error.log info;
+EOF
 pid %%DIR%%/nginx.pid;
-events { worker_connections 256; }
+events { worker_connections 256;$events }
 EOF
 }
 
@@ -397,7 +401,8 @@ sub http_config {
     my @servers = ref $o{servers} ? @{ $o{servers} } : ($o{servers} // ());
     my $log = $o{access_log} // '%%DIR%%/access.log';
 
-    return conf_head(workers => $o{workers}) . "http {\n"
+    return conf_head(workers => $o{workers}, debug_log => $o{debug_log})
+        . "http {\n"
         . _indent($o{http}, 4) . <<"EOF" . $ks
     access_log $log;
     client_body_temp_path %%DIR%%/tmp;
@@ -411,7 +416,7 @@ EOF
 sub gateway_config {
     my ($self, $acl, %o) = @_;
     my %http = map { exists $o{$_} ? ($_ => delete $o{$_}) : () }
-               qw(http access_log store master keystore workers);
+               qw(http access_log store master keystore workers debug_log);
     my $more = delete $o{servers};
     return $self->http_config(%http, servers => [
         gateway_server($acl, %o),
@@ -1435,11 +1440,12 @@ The mock upstream's port (distinct from every C<port($n)>); its L<MockEci>
 object (dir = the test dir, created on first use, not started); start it
 (a no-op when running) and return it.
 
-=item EciTest::conf_head(module => 1, workers => 1)
+=item EciTest::conf_head(module => 1, workers => 1, debug_log => undef)
 
 The main context of a test config: C<load_module %%MODULE%%> (left out with
 C<module =E<gt> 0>), C<user root>, daemon and master process on,
-C<workers> worker processes (one),
+C<workers> worker processes (one), with C<debug_log> an C<error_log> of
+that file at level debug and C<debug_connection 127.0.0.1>,
 C<error_log %%DIR%%/error.log info>, C<pid %%DIR%%/nginx.pid>, events.  Also
 callable as a method.
 
@@ -1495,7 +1501,8 @@ indented as it likes; it is indented to its place):
 
 =item $t->http_config(servers => [...], %options)
 
-C<conf_head(workers =E<gt> $workers)> and an http block: the lines C<http>
+C<conf_head(workers =E<gt> $workers, debug_log =E<gt> $file)> and an http
+block: the lines C<http>
 (log_format, buffer sizes), the lines of C<http_paths> (C<access_log>
 replaces its access log: C<'off'>, C<'%%DIR%%/access.log leaky'>),
 C<eci_keystore> of the store C<make_keystore> made last (or of C<store>
