@@ -35,11 +35,7 @@ my $master_raw = EciTest::slurp($master);
 my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_SIGNING, $master_raw,
                unpack('H*', $master_raw));
 
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 
 # --- helpers -------------------------------------------------------------

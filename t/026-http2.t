@@ -24,11 +24,7 @@ plan skip_all => 'nghttp is needed (apt-get install nghttp2-client)'
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 $t->write_config($t->gateway_config($acl, access_log => 'off',
     listen => 'http2', http11 => 1,

@@ -23,11 +23,8 @@ my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*', [7, 8]),
-    },
-});
+my $acl = $t->write_acl({ principals => {
+    alice => EciTest::grant('*', [7, 8]) } });
 
 # One server per upstream set-up: the gateway only forwards the exec path,
 # so the set-ups cannot share a server by location prefix.

@@ -21,11 +21,7 @@ my $KEY = 'eci-chain-test-key-31c9';
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 my $audit_tool = $t->root . '/build/eci-audit';
 $audit_tool = $ENV{ECI_TEST_AUDIT} if $ENV{ECI_TEST_AUDIT};

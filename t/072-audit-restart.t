@@ -20,11 +20,7 @@ $t->requires_master;
 
 my ($store, $master) = $t->make_keystore(keys => { default => 'k-072' });
 my $pub = $t->pubkey($store, $master);
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 sub config {
     my ($audit) = @_;

@@ -25,11 +25,7 @@ my $t = EciTest->new;
 $t->requires_master;
 
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 my $AUDIT_TOOL = $t->root . '/build/eci-audit';
 
 my @MOUNTS;     # tmpfs mounts to remove at the end, whatever happens

@@ -16,11 +16,7 @@ my $KEY = 'eci-syslog-test-key-77aa';
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant([1, 2]),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant([1, 2]) } });
 
 my $collector = IO::Socket::INET->new(
     LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')

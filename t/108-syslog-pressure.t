@@ -22,11 +22,7 @@ my $HEAD = qr/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ eci_audit: /;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        all => EciTest::grant('*', '*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { all => EciTest::grant('*', '*') } });
 
 my $collector = IO::Socket::INET->new(
     LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')

@@ -28,11 +28,7 @@ my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 #   PORT   proxy_pass, buffered (the default)
 #   PORT1  proxy_buffering off: each read of the upstream goes on by itself
