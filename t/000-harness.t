@@ -229,6 +229,58 @@ EOF
     $s->done;    # idempotent
 }
 
+# --- the config builders (text only) ---------------------------------------
+
+{
+    my $c = EciTest->new;
+    $c->{keystore} = ['/k/store', '/k/master'];  # as make_keystore leaves it
+    my $conf = $c->gateway_config('/k/acl.json', workers => 2,
+        access_log => 'off', listen => 'http2', location => '/gw/',
+        keepalive => 1, metrics => 1,
+        http => 'large_client_header_buffers 4 16k;',
+        server => 'underscores_in_headers on;',
+        directives => "                    eci_exec_guard 2s;\n",
+        servers => EciTest::gateway_server('/k/b.json', port => '%%PORT1%%',
+                                           audit => 'off', proxy => ''));
+    like($conf, qr/^worker_processes 2;$/m, 'gateway_config: workers');
+    like($conf,
+         qr/^ {4}large_client_header_buffers 4 16k;\n {4}access_log off;$/m,
+         'http lines before the paths, the access log replaced');
+    like($conf, qr{^    eci_keystore /k/store master=/k/master;$}m,
+         'the keystore make_keystore made last');
+    like($conf, qr/^\x20{8}listen\ 127\.0\.0\.1:%%PORT%%\ http2;\n
+                   \x20{8}underscores_in_headers\ on;$/mx,
+         'listen parameters, then the server lines');
+    my ($gw) = $conf =~ m{^        location /gw/ \{\n(.*?)^        \}$}ms;
+    ok(defined $gw, 'the gateway location at the path given');
+    is_deeply([($gw // q{}) =~ /^ {12}(\S+)/mg],
+              [qw(eci_gateway eci_principal eci_acl eci_audit_log proxy_pass
+                  proxy_http_version proxy_set_header eci_exec_guard)],
+              'its directives, each indented 12 whatever they came with');
+    like($gw // '', qr{eci_acl +/k/acl\.json;}, 'with the ACL');
+    like($conf, qr{^        location = /metrics \{ eci_status; \}$}m,
+         'metrics: an eci_status location');
+    my ($second) = $conf =~ /^(\x20{4}server\ \{\n
+                                \x20{8}listen\ 127\.0\.0\.1:%%PORT1%%;
+                                .*?^\x20{4}\})$/msx;
+    ok(defined $second, 'servers: after the first, indented 4');
+    like($second // '', qr{eci_audit_log off;}, 'audit passed on');
+    unlike($second // '', qr/proxy_pass/, "proxy => '': no proxy_pass");
+    like(EciTest::conf_head(debug_log => '/d.log'),
+         qr/^error_log \/d\.log debug;\n.*debug_connection 127\.0\.0\.1;/ms,
+         'conf_head: a debug log of the test\'s connections');
+    unlike(EciTest::conf_head(), qr/debug/, 'none unless asked for');
+    like(EciTest::location_config('eci_acl /x;'),
+         qr{^        location / \{ eci_acl /x; \}$}m,
+         'location_config: the directives in location /');
+    $c->{keystore} = undef;
+    ok(!eval { $c->http_config; 1 } && $@ =~ /make_keystore first/,
+       'http_config without a keystore dies');
+    unlike($c->http_config(keystore => 0), qr/eci_keystore/,
+           'unless told there is none');
+    $c->done;
+}
+
 # --- teardown ------------------------------------------------------------
 
 my $master = $t->master_pid;

@@ -19,7 +19,6 @@ my $KEY     = 'cfg-secret-default-key-5f1e0c';
 my $KEY_RPT = 'cfg-secret-reports-key-a9c4d2';
 my $PKEY    = 'cfg-plain-default-key-77b3e1';
 my $PKEY_OT = 'cfg-plain-other-key-0d9a6f';
-my $PERM    = $EciTest::PERM;
 my $EXEC    = $EciTest::EXEC;
 
 my $t = EciTest->new;
@@ -36,24 +35,11 @@ my $master_raw = EciTest::slurp($master);
 my @SECRETS = ($KEY, $KEY_RPT, $PKEY, $PKEY_OT, $PLAIN_SIGNING, $master_raw,
                unpack('H*', $master_raw));
 
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 
 # --- helpers -------------------------------------------------------------
 
-
-sub spew {
-    my ($path, $bytes, $mode) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!\n";
-    print $fh $bytes;
-    close $fh or die "$path: $!\n";
-    chmod($mode // 0600, $path) or die "chmod $path: $!\n";
-    return $path;
-}
 
 # A copy of the sealed store with byte $at xor 0x01 (or cut to $cut bytes)
 sub altered_store {
@@ -64,7 +50,7 @@ sub altered_store {
                                           ^ 0x01);
     }
     $bytes = substr($bytes, 0, $o{cut}) if defined $o{cut};
-    return spew($t->path($name), $bytes, 0600);
+    return $t->write_file($name, $bytes, 0600);
 }
 
 # The config: each location directive can be replaced (a string) or left
@@ -164,21 +150,12 @@ sub passes {
 
 my $GW = qr/^\s*eci_gateway on;/;
 
-fails('eci_gateway on without eci_principal',
-      conf(principal => ''),
-      place => $GW, like => [qr/eci_principal/]);
-
-fails('eci_gateway on without eci_acl',
-      conf(acl => ''),
-      place => $GW, like => [qr/eci_acl/]);
-
-fails('eci_gateway on without eci_keystore',
-      conf(keystore => ''),
-      place => $GW, like => [qr/eci_keystore/]);
-
-fails('eci_gateway on without eci_audit_log',
-      conf(audit => ''),
-      place => $GW, like => [qr/eci_audit_log/]);
+# each companion left out of conf() in turn
+for my $left (qw(principal acl keystore audit)) {
+    my $directive = $left eq 'audit' ? 'eci_audit_log' : "eci_$left";
+    fails("eci_gateway on without $directive", conf($left => ''),
+          place => $GW, like => [qr/$directive/]);
+}
 
 passes('eci_audit_log off is accepted', conf(audit => 'eci_audit_log off;'));
 
@@ -231,62 +208,46 @@ fails('eci_keystore: the wrong master key',
                qr/wrong master key|authenticat|cannot unseal/i]);
 
 my $size = length EciTest::slurp($store);
-my $mid = altered_store('mid.sealed', flip => int($size / 2));
-fails('eci_keystore: one byte changed in the middle of the store',
-      conf(keystore => "eci_keystore $mid master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$mid"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
+my $UNSEAL = qr/modified|authenticat|cannot unseal/i;
+for my $c (
+    # [what, file, how it is altered (altered_store), what the error says]
+    ['one byte changed in the middle of the store', 'mid.sealed',
+     { flip => int($size / 2) }, $UNSEAL],
+    # bytes 10-11 are reserved and 12-23 the nonce: neither is checked on
+    # its own, only as the AAD / IV of AES-GCM
+    ['one reserved header byte changed', 'hdr.sealed', { flip => 10 },
+     $UNSEAL],
+    ['one nonce byte of the header changed', 'nonce.sealed', { flip => 16 },
+     $UNSEAL],
+    ['a truncated store', 'cut.sealed', { cut => int($size / 2) },
+     qr/truncated|modified|authenticat|cannot unseal/i],
+    ['a store cut inside its header', 'cuthdr.sealed', { cut => 20 },
+     qr/truncated/i])
+{
+    my ($what, $name, $how, $says) = @$c;
+    my $bad = altered_store($name, %$how);
+    fails("eci_keystore: $what",
+          conf(keystore => "eci_keystore $bad master=$master;"),
+          place => $KS, like => [qr/eci_keystore/, qr/\Q"$bad"\E/, $says]);
+}
 
-# bytes 10-11 are reserved and 12-23 the nonce: neither is checked on its
-# own, only as the AAD / IV of AES-GCM
-my $hdr = altered_store('hdr.sealed', flip => 10);
-fails('eci_keystore: one reserved header byte changed',
-      conf(keystore => "eci_keystore $hdr master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$hdr"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
-
-my $nonce = altered_store('nonce.sealed', flip => 16);
-fails('eci_keystore: one nonce byte of the header changed',
-      conf(keystore => "eci_keystore $nonce master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$nonce"\E/,
-               qr/modified|authenticat|cannot unseal/i]);
-
-my $cut = altered_store('cut.sealed', cut => int($size / 2));
-fails('eci_keystore: a truncated store',
-      conf(keystore => "eci_keystore $cut master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$cut"\E/,
-               qr/truncated|modified|authenticat|cannot unseal/i]);
-
-my $cut_hdr = altered_store('cuthdr.sealed', cut => 20);
-fails('eci_keystore: a store cut inside its header',
-      conf(keystore => "eci_keystore $cut_hdr master=$master;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$cut_hdr"\E/, qr/truncated/i]);
-
-my $open_plain = spew($t->path('open.json'), EciTest::slurp($plain), 0644);
-fails('eci_keystore: a plain store of mode 0644 is refused',
-      conf(keystore => "eci_keystore $open_plain;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$open_plain"\E/,
-               qr/readable|0600|mode|permission/i]);
-
-my $group_plain = spew($t->path('group.json'), EciTest::slurp($plain), 0640);
-fails('eci_keystore: a plain store of mode 0640 is refused',
-      conf(keystore => "eci_keystore $group_plain;"),
-      place => $KS,
-      like => [qr/eci_keystore/, qr/\Q"$group_plain"\E/,
-               qr/readable|0600|mode|permission/i]);
+for my $mode (0644, 0640) {
+    my $open = $t->write_file(sprintf('plain-%04o.json', $mode),
+                              EciTest::slurp($plain), $mode);
+    fails(sprintf('eci_keystore: a plain store of mode %04o is refused',
+                  $mode),
+          conf(keystore => "eci_keystore $open;"),
+          place => $KS,
+          like => [qr/eci_keystore/, qr/\Q"$open"\E/,
+                   qr/readable|0600|mode|permission/i]);
+}
 
 passes('eci_keystore: a plain store of mode 0600 is accepted',
        conf(keystore => "eci_keystore $plain;"));
 
 passes('eci_keystore: a plain store of mode 0400 is accepted',
        conf(keystore => 'eci_keystore '
-            . spew($t->path('ro.json'), EciTest::slurp($plain), 0400) . ';'));
+            . $t->write_file('ro.json', EciTest::slurp($plain), 0400) . ';'));
 
 fails('eci_api_key: a name not in the keystore',
       conf(api_key => 'eci_api_key no-such-key;'),
@@ -419,44 +380,27 @@ bad_acl('unknown-group', <<'EOF', qr/principals\.(?:"alice"|alice)\.groups/,
 EOF
         qr/no-such-group/, qr/unknown group|not defined|no such group/i);
 
-bad_acl('id-above-int32', <<'EOF',
+# ids outside 1 .. 2^31-1, in alice's entry: [name, field, its value,
+# what the error says]
+for my $c (['id-above-int32', 'reportDistributionIds', '[1, 2147483648]',
+            qr/range|2147483647|int32/i],
+           ['override-id-above-int32', 'overrideUserIds', '[2147483648]',
+            qr/range|2147483647|int32/i],
+           ['id-zero', 'reportDistributionIds', '[0]',
+            qr/range|at least 1|below 1|1\.\.2147483647|1 to 2147483647/i])
+{
+    my ($name, $field, $value, $says) = @$c;
+    bad_acl($name, <<"EOF", qr/principals\.(?:"alice"|alice)\.$field/, $says);
 {
   "principals": {
     "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "reportDistributionIds": [1, 2147483648]
+      "permissions": ["$EciTest::PERM"],
+      "$field": $value
     }
   }
 }
 EOF
-        qr/principals\.(?:"alice"|alice)\.reportDistributionIds/,
-        qr/range|2147483647|int32/i);
-
-bad_acl('override-id-above-int32', <<'EOF',
-{
-  "principals": {
-    "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "overrideUserIds": [2147483648]
-    }
-  }
 }
-EOF
-        qr/principals\.(?:"alice"|alice)\.overrideUserIds/,
-        qr/range|2147483647|int32/i);
-
-bad_acl('id-zero', <<'EOF',
-{
-  "principals": {
-    "alice": {
-      "permissions": ["DistributedReportsSettings (Manage)"],
-      "reportDistributionIds": [0]
-    }
-  }
-}
-EOF
-        qr/principals\.(?:"alice"|alice)\.reportDistributionIds/,
-        qr/range|at least 1|below 1|1\.\.2147483647|1 to 2147483647/i);
 
 bad_acl('empty-principal-name', <<'EOF', qr/principals\.""/,
 {

@@ -18,7 +18,6 @@ use Time::HiRes ();
 
 my $OLD  = 'eci-reload-test-old-key-3c1f9a';
 my $NEW  = 'eci-reload-test-new-key-b72e05';
-my $PERM = $EciTest::PERM;
 my $EXEC = $EciTest::EXEC;
 
 my $t = EciTest->new;
@@ -35,23 +34,7 @@ my %GOOD_ACL = (
 );
 my $acl = $t->write_acl(\%GOOD_ACL);
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, keepalive => 1));
 
 $t->start;
 my $mock = $t->mock;
@@ -60,14 +43,6 @@ my @responses;
 
 # --- helpers -------------------------------------------------------------
 
-
-sub spew {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!\n";
-    print $fh $bytes;
-    close $fh or die "$path: $!\n";
-    return $path;
-}
 
 sub exec_as {
     my ($caller, $id) = @_;
@@ -197,7 +172,7 @@ EOF
     forwarded_with('alice', 42, $OLD, "$ctx, after the failed reload");
     refused('bob', 42, "$ctx, a principal only the broken file adds");
 }
-spew($acl, $good_acl_text);
+$t->write_acl($good_acl_text);
 
 
 # --- reload with a tampered keystore -------------------------------------
@@ -208,7 +183,7 @@ spew($acl, $good_acl_text);
     my $bad = $sealed;
     my $at = int(length($bad) / 2);
     substr($bad, $at, 1) = chr(ord(substr($bad, $at, 1)) ^ 0x20);
-    spew($store, $bad);
+    $t->write_file($store, $bad, 0600);
 
     my ($log, $same) = reload_fails();
     like($log, qr/\[emerg\][^\n]*eci_keystore[^\n]*\Q$store\E/,
@@ -218,7 +193,7 @@ spew($acl, $good_acl_text);
     ok($same, "$ctx: the running workers were not replaced");
 
     forwarded_with('alice', 43, $OLD, "$ctx, after the failed reload");
-    spew($store, $sealed);
+    $t->write_file($store, $sealed, 0600);
 }
 
 

@@ -29,7 +29,6 @@ plan skip_all => 'the openssl command is needed (apt-get install openssl)'
 
 my $KEY  = 'eci-boundary-key-7d41c0e9b2';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 my $DN   = 'CN=alice,O=Test';
 
 my $t = EciTest->new;
@@ -49,7 +48,6 @@ my $down = $t->port(8);        # nothing listens there
 
 my $nginx_bin = $t->nginx_bin;
 my $debug = `$nginx_bin -V 2>&1` =~ /--with-debug/ ? 1 : 0;
-my $debug_log = $debug ? "error_log %%DIR%%/debug.log debug;" : '';
 
 
 # --- certificates: a CA, the server, a client the CA signed, a rogue ------
@@ -82,91 +80,45 @@ for my $who (['server', '/CN=localhost'], ['client', '/O=Test/CN=alice'],
 }
 chmod 0644, map { "$d/$_.key" } qw(server client rogue);
 
-my $gateway = <<"EOF";
-            eci_gateway   on;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_http_version 1.1;
+my $maintenance = <<'EOF';
+location @maintenance {
+    proxy_pass http://127.0.0.1:%%PORT9%%;
+}
 EOF
 
-# as EciTest::conf_head has it: one foreground process under valgrind
-my $on = $t->valgrind ? 'off' : 'on';
-
-$t->write_config(<<"EOF");
-load_module %%MODULE%%;
-user root;
-daemon $on;
-master_process $on;
-worker_processes 1;
-error_log %%DIR%%/error.log info;
-$debug_log
-pid %%DIR%%/nginx.pid;
-events {
-    worker_connections 256;
-    @{[ $debug ? 'debug_connection 127.0.0.1;' : '' ]}
-}
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
+$t->write_config($t->http_config(
+    $debug ? (debug_log => '%%DIR%%/debug.log') : (),
     # the everyday maintenance page, inherited by every location
-    error_page 502 503 504 = \@maintenance;
+    http => 'error_page 502 503 504 = @maintenance;',
+    servers => [
+        EciTest::gateway_server($acl, http11 => 1, directives => <<'EOF',
+eci_forward_header X-Trace;
+proxy_set_header X-Gateway "eci";
+EOF
+            locations => <<"EOF" . $maintenance),
+location /other/ {
+    proxy_pass http://127.0.0.1:%%PORT9%%;
+}
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            eci_principal \$http_x_caller;
-            eci_forward_header X-Trace;
-            proxy_set_header X-Gateway "eci";
-$gateway
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-
-        location /other/ {
-            proxy_pass http://127.0.0.1:@{[ $t->port(9) ]};
-        }
-
-        location \@maintenance {
-            proxy_pass http://127.0.0.1:@{[ $t->port(9) ]};
-        }
-
-        # a non-gateway location that sends its error to the gateway
-        location /elsewhere/ {
-            error_page 418 = $EXEC/42/exec;
-            return 418;
-        }
-    }
-
-    # the upstream is down: nginx's 502 would go to \@maintenance
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-            eci_principal \$http_x_caller;
-$gateway
-            proxy_pass http://127.0.0.1:$down;
-        }
-        location \@maintenance {
-            proxy_pass http://127.0.0.1:@{[ $t->port(9) ]};
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%% ssl;
-        ssl_certificate        %%DIR%%/server.pem;
-        ssl_certificate_key    %%DIR%%/server.key;
-        ssl_client_certificate %%DIR%%/ca.pem;
-        ssl_verify_client      optional_no_ca;
-
-        location /api/ {
-            eci_principal \$ssl_client_s_dn;
-$gateway
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
+# a non-gateway location that sends its error to the gateway
+location /elsewhere/ {
+    error_page 418 = $EXEC/42/exec;
+    return 418;
 }
 EOF
+        # the upstream is down: nginx's 502 would go to \@maintenance
+        EciTest::gateway_server($acl, port => '%%PORT2%%', http11 => 1,
+                                proxy => "http://127.0.0.1:$down",
+                                locations => $maintenance),
+        EciTest::gateway_server($acl, port => '%%PORT1%%', listen => 'ssl',
+                                principal => '$ssl_client_s_dn', http11 => 1,
+                                server => <<'EOF'),
+ssl_certificate        %%DIR%%/server.pem;
+ssl_certificate_key    %%DIR%%/server.key;
+ssl_client_certificate %%DIR%%/ca.pem;
+ssl_verify_client      optional_no_ca;
+EOF
+    ]));
 
 $t->start;
 my $mock = $t->mock;
@@ -403,32 +355,16 @@ $other->stop;
 # --- nginx -t refuses what would let an unverified principal or the key out ----
 
 my $c = EciTest->new;
-my ($cstore, $cmaster) = $c->make_keystore(keys => { default => $KEY });
+$c->make_keystore(keys => { default => $KEY });
 my $cacl = $c->write_acl({ principals => {
     alice => EciTest::grant('*') } });
 $c->allow_log(qr/\[emerg\]/);
 
 sub refused_conf {
     my ($name, $inside, $like) = @_;
-    $c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    eci_keystore $cstore master=$cmaster;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$remote_user;
-            eci_acl       $cacl;
-            eci_audit_log %%DIR%%/audit.log;
-$inside
-        }
-    }
-}
-EOF
-    my ($rc, $out) = $c->nginx_test;
-    isnt($rc, 0, "$name: nginx -t fails");
-    like($out, $like, "$name: it says why");
-    like($out, qr/nginx\.conf:\d+/, "$name: it names the file and line");
+    my $out = $c->config_refused($name,
+        $c->gateway_config($cacl, principal => '$remote_user', proxy => '',
+                           directives => $inside), $like);
     unlike($out, qr/\Q$KEY\E/, "$name: no key in the message");
 }
 

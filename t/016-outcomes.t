@@ -16,12 +16,10 @@ use Test::More;
 use EciTest;
 use MockEci;
 use File::Path ();
-use IO::Socket::INET;
 use Time::HiRes ();
 
 my $KEY  = 'eci-outcome-key-3b9e1f02';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;
@@ -34,58 +32,22 @@ File::Path::make_path($t->path('backup'), { mode => 0755 });
 my $backup = MockEci->new(port => $t->port(9), dir => $t->path('backup'));
 $backup->start;
 
-my $gateway = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    upstream eci {
-        server 127.0.0.1:%%MOCK%%;
-        server 127.0.0.1:@{[ $t->port(9) ]} backup;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-$gateway
-            proxy_pass http://eci;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-$gateway
-            proxy_read_timeout 1s;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location = /eci_status { eci_status; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-$gateway
-            proxy_pass http://127.0.0.1:@{[ $t->port(8) ]};
-        }
-    }
+my %gw = (http11 => 1);
+$t->write_config($t->http_config(access_log => 'off', servers => [
+    <<'EOF',
+upstream eci {
+    server 127.0.0.1:%%MOCK%%;
+    server 127.0.0.1:%%PORT9%% backup;
 }
 EOF
+    EciTest::gateway_server($acl, %gw, proxy => 'http://eci'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%',
+                            directives => 'proxy_read_timeout 1s;'),
+    "server {\n    listen 127.0.0.1:%%PORT3%%;\n"
+    . "    location = /eci_status { eci_status; }\n}\n",
+    EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',
+                            proxy => 'http://127.0.0.1:%%PORT8%%'),
+]));
 
 $t->start;
 my $mock = $t->mock;
@@ -114,21 +76,14 @@ sub outcomes {
 
 {
     $mock->set(delay => 2);
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5) or die "connect: $@";
+    my $s = $t->exec_socket('alice', 42, forwarded => 1);
     my $rid;
-    print $s "POST $EXEC/42/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
     my $left = Time::HiRes::time();
     close $s;
 
     # the result line is written when ECI's answer is in, 2 s later
     my @res;
-    $deadline = Time::HiRes::time() + 8;
+    my $deadline = Time::HiRes::time() + 8;
     while (Time::HiRes::time() < $deadline) {
         @res = grep { ($_->{event} // '') eq 'result' }
                $t->audit_lines('audit.log');
@@ -241,14 +196,8 @@ for my $c ([{},                       200, 'sent',    'ECI answers 200'],
 {
     # (server 1: one ECI server, which the reset above did not mark down)
     $mock->set(delay => 3);
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(1), Proto => 'tcp',
-                                  Timeout => 5) or die "connect: $@";
-    print $s "POST $EXEC/77/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
+    my $s = $t->exec_socket('alice', 77, port => $t->port(1),
+                            forwarded => 1);
     kill 'KILL', $t->worker_pids;
     close $s;
     $t->allow_log(qr/exited on signal 9/);

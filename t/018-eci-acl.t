@@ -88,14 +88,7 @@ for my $bad (["syntax.json", qq({"principals": {"a": {\n  "permissions": [}}}\n)
     is($rc, 1, "check $name: exits 1");
     like($out, $like, "check $name: says where and what");
 
-    $t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { eci_acl $path; }
-    }
-}
-EOF
+    $t->write_config(EciTest::location_config("eci_acl $path;"));
     my (undef, $nginx) = $t->nginx_test;
     my ($msg) = $out =~ /^eci-acl: (eci_acl .*)$/m;
     ok(defined $msg && index($nginx, $msg) >= 0,

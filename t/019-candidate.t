@@ -13,7 +13,6 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use EciTest;
 
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
@@ -25,40 +24,12 @@ my $candidate = $t->write_acl({ principals => {
     bob   => EciTest::grant([42]),
 } }, 'candidate.json');
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        eci_principal \$http_x_caller;
-        eci_acl       $enforced;
-        eci_audit_log %%DIR%%/audit.log;
-
-        location /api/ {
-            eci_gateway       on;
-            eci_acl_candidate $candidate;
-            proxy_pass        http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /metrics { eci_status; }
-    }
-
+$t->write_config($t->http_config(access_log => 'off', servers => [
+    EciTest::gateway_server($enforced, metrics => 1,
+                            directives => "eci_acl_candidate $candidate;"),
     # the same without a candidate
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        eci_principal \$http_x_caller;
-        eci_acl       $enforced;
-        eci_audit_log %%DIR%%/audit.log;
-
-        location /api/ {
-            eci_gateway on;
-            proxy_pass  http://127.0.0.1:%%MOCK%%;
-        }
-    }
-}
-EOF
+    EciTest::gateway_server($enforced, port => '%%PORT1%%'),
+]));
 $t->start;
 
 sub exec_as {
@@ -118,14 +89,7 @@ $t->done;
 my $c = EciTest->new;
 $c->allow_log(qr/\[emerg\]/);
 my $bad = $c->write_acl({ principals => { x => { colour => 1 } } }, 'bad.json');
-$c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { eci_acl_candidate $bad; }
-    }
-}
-EOF
+$c->write_config(EciTest::location_config("eci_acl_candidate $bad;"));
 my ($rc, $out) = $c->nginx_test;
 isnt($rc, 0, 'a bad candidate ACL: nginx -t fails');
 like($out, qr/eci_acl_candidate "[^"]*bad\.json": principals\."x"\.colour: unknown key in \S+nginx\.conf:\d+/,

@@ -14,57 +14,29 @@ use MockEci;
 my $KEY = 'eci-live-key-7f3a9c1e';
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        'svc-reporting' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => [7, 8],
-        },
+        'svc-reporting' => EciTest::grant('*', [7, 8]),
         'CN=bi-batch,O=Acme' => { groups => ['report-operators'] },
     },
     groups => {
-        'report-operators' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2, 42],
-        },
+        'report-operators' => EciTest::grant([1, 2, 42]),
     },
 });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header X-Request-Id \$request_id;
-        }
-
-        location /plain/ {
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    # \$request_id evaluated before the gateway (rewrite phase) is kept
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-
-        location /api/ {
-            set \$early \$request_id;
-            add_header X-Early-Id \$early always;
-
-            ${\ EciTest::gateway_location($acl, audit => 'off') }
-        }
-    }
+$t->write_config($t->gateway_config($acl, http11 => 1,
+    directives => 'proxy_set_header X-Request-Id $request_id;',
+    locations => <<'EOF',
+location /plain/ {
+    proxy_pass http://127.0.0.1:%%MOCK%%;
 }
+EOF
+    # $request_id evaluated before the gateway (rewrite phase) is kept
+    servers => EciTest::gateway_server($acl, port => '%%PORT1%%',
+                                       audit => 'off', directives => <<'EOF')));
+set $early $request_id;
+add_header X-Early-Id $early always;
 EOF
 
 $t->start;

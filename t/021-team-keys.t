@@ -36,19 +36,8 @@ my $acl = $t->write_acl({
     },
 });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    eci_keystore $store master=$master;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-        }
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off',
+                                    metrics => 1));
 $t->start;
 my $mock = $t->mock;
 $mock->clear;
@@ -127,7 +116,7 @@ $t->done;
 # --- nginx -t: every "apiKey" must be a key of the keystore --------------------
 
 my $c = EciTest->new;
-my ($cstore, $cmaster) = $c->make_keystore(keys => { default => 'cfg-default-key-x1' });
+$c->make_keystore(keys => { default => 'cfg-default-key-x1' });
 $c->allow_log(qr/\[emerg\]/);
 for my $bad (['payroll', qr/"apiKey": "payroll" is not an API key in keystore/],
              ['audit-chain', qr/"apiKey": "audit-chain" is not an API key/])
@@ -135,37 +124,14 @@ for my $bad (['payroll', qr/"apiKey": "payroll" is not an API key in keystore/],
     my ($name, $like) = @$bad;
     my $cacl = $c->write_acl({ principals => {
         x => { permissions => [$PERM], apiKey => $name } } });
-    $c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    eci_keystore $cstore master=$cmaster;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $cacl;
-            eci_audit_log off;
-            proxy_pass    http://127.0.0.1:1;
-        }
-    }
-}
-EOF
-    my ($rc, $out) = $c->nginx_test;
-    isnt($rc, 0, "apiKey $name: nginx -t fails");
-    like($out, $like, "apiKey $name: it says which");
-    like($out, qr/nginx\.conf:\d+/, "apiKey $name: and where");
+    $c->config_refused("apiKey $name",
+        $c->gateway_config($cacl, audit => 'off',
+                           proxy => 'http://127.0.0.1:1'), $like);
 }
 {
     my $cacl = $c->write_acl({ principals => {
         x => { permissions => [$PERM], apiKey => 'bad name!' } } });
-    $c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { eci_acl $cacl; }
-    }
-}
-EOF
+    $c->write_config(EciTest::location_config("eci_acl $cacl;"));
     my ($rc, $out) = $c->nginx_test;
     like($out, qr/principals\."x"\.apiKey: must be the name of a keystore key/,
          'a malformed apiKey: nginx -t says where');

@@ -21,11 +21,9 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-header-key-c04f19a2';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         'alice' => EciTest::grant([42], [7]),
@@ -33,61 +31,22 @@ my $acl = $t->write_acl({
 });
 $t->write_file('htpasswd', "alice:{PLAIN}secret\n", 0644);
 
-my $gateway = <<"EOF";
-            eci_gateway   on;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
+my %gw = (location => '/', http11 => 1);
+$t->write_config($t->http_config(servers => [
     # the default: headers with '_' are dropped by nginx itself
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / {
-            eci_principal \$http_x_caller;
-            eci_forward_header X-Trace X-Multi;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        underscores_in_headers on;
-        location / {
-            eci_forward_header X_Trace;
-            eci_principal \$http_x_caller;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        ignore_invalid_headers off;
-        location / {
-            eci_principal \$http_x_caller;
-$gateway
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location / {
-            auth_basic           "eci";
-            auth_basic_user_file %%DIR%%/htpasswd;
-            eci_principal        \$remote_user;
-$gateway
-        }
-    }
-}
+    EciTest::gateway_server($acl, %gw,
+                            directives => 'eci_forward_header X-Trace X-Multi;'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%',
+                            server => 'underscores_in_headers on;',
+                            directives => 'eci_forward_header X_Trace;'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT2%%',
+                            server => 'ignore_invalid_headers off;'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT3%%',
+                            principal => '$remote_user', directives => <<'EOF'),
+auth_basic           "eci";
+auth_basic_user_file %%DIR%%/htpasswd;
 EOF
+]));
 
 $t->start;
 my $mock = $t->mock;

@@ -24,34 +24,11 @@ plan skip_all => 'nghttp is needed (apt-get install nghttp2-client)'
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%% http2;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header X-Request-Id \$request_id;
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off',
+    listen => 'http2', http11 => 1,
+    directives => 'proxy_set_header X-Request-Id $request_id;'));
 $t->start;
 
 my $base = 'http://127.0.0.1:' . $t->port . '/api/v202106/reportdistribution';

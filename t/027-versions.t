@@ -34,47 +34,23 @@ diag("nginx $ver");
 my $JOINED = $ver >= 1023000;     # $http_* joins a repeated header
 
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({ principals => { alice => {
-    permissions => ['DistributedReportsSettings (Manage)'],
-    reportDistributionIds => [42] } } });
-
-my $gateway = <<"EOF";
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-        }
-EOF
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant([42]) } });
 
 # servers 0 and 1 HTTP/1.1, 2 and 3 HTTP/2; 1 and 3 with underscores
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    log_format  keys  '\$server_port \$status "\$http_eci_apikey" '
-                      '"\$http_authorization" "\$http_x_caller"';
-    access_log  %%DIR%%/access.log keys;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-$gateway
-    }
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        underscores_in_headers on;
-$gateway
-    }
-    server {
-        listen 127.0.0.1:%%PORT2%% http2;
-$gateway
-    }
-    server {
-        listen 127.0.0.1:%%PORT3%% http2;
-        underscores_in_headers on;
-$gateway
-    }
-}
+my $us = 'underscores_in_headers on;';
+$t->write_config($t->http_config(
+    http => <<'EOF',
+log_format  keys  '$server_port $status "$http_eci_apikey" '
+                  '"$http_authorization" "$http_x_caller"';
 EOF
+    access_log => '%%DIR%%/access.log keys',
+    servers => [
+        EciTest::gateway_server($acl),
+        EciTest::gateway_server($acl, port => '%%PORT1%%', server => $us),
+        EciTest::gateway_server($acl, port => '%%PORT2%%', listen => 'http2'),
+        EciTest::gateway_server($acl, port => '%%PORT3%%', listen => 'http2',
+                                server => $us),
+    ]));
 $t->start;
 my $mock = $t->mock;
 $mock->clear;

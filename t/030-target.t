@@ -16,11 +16,9 @@ use Time::HiRes ();
 
 my $KEY  = 'eci-target-key-5b1d0e77';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
         'svc-all' => EciTest::grant('*', '*'),
@@ -38,24 +36,10 @@ my $acl = $t->write_acl({
 });
 
 # 10,000 ids in one request line need big header buffers
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    client_header_buffer_size 1k;
-    large_client_header_buffers 4 512k;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-        }
-    }
-}
+$t->write_config($t->gateway_config($acl, location => '/',
+    http11 => 1, http => <<'EOF'));
+client_header_buffer_size 1k;
+large_client_header_buffers 4 512k;
 EOF
 
 $t->start;

@@ -13,7 +13,6 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Digest::SHA qw(sha256_hex);
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 use EciTest;
@@ -23,17 +22,9 @@ my $KEY = 'eci-upstream-key-4b1d8e20';
 my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => [7, 8],
-        },
-    },
-});
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({ principals => {
+    alice => EciTest::grant('*', [7, 8]) } });
 
 # One server per upstream set-up: the gateway only forwards the exec path,
 # so the set-ups cannot share a server by location prefix.
@@ -43,81 +34,26 @@ my $acl = $t->write_acl({
 #   PORT3  an upstream {} block with keepalive
 #   PORT4  proxy_pass with a URI part
 #   PORT6  proxy_pass with $request_uri
-my $gw = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    upstream mock_ka {
-        server 127.0.0.1:%%MOCK%%;
-        keepalive 4;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%PORT5%%;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-            proxy_read_timeout 1s;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-        location /api/ {
-$gw
-            proxy_pass http://mock_ka;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT4%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%/api/;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT6%%;
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%\$request_uri;
-            proxy_http_version 1.1;
-        }
-    }
+my %h11 = (http11 => 1);
+$t->write_config($t->http_config(servers => [
+    <<'EOF',
+upstream mock_ka {
+    server 127.0.0.1:%%MOCK%%;
+    keepalive 4;
 }
 EOF
+    EciTest::gateway_server($acl, %h11),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT1%%',
+                            proxy => 'http://127.0.0.1:%%PORT5%%'),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT2%%',
+                            directives => 'proxy_read_timeout 1s;'),
+    EciTest::gateway_server($acl, port => '%%PORT3%%',
+                            proxy => 'http://mock_ka', keepalive => 1),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT4%%',
+                            proxy => 'http://127.0.0.1:%%MOCK%%/api/'),
+    EciTest::gateway_server($acl, %h11, port => '%%PORT6%%',
+                            proxy => 'http://127.0.0.1:%%MOCK%%$request_uri'),
+]));
 
 $t->start;
 my $mock = $t->mock;
@@ -361,17 +297,8 @@ $results++;
 $mock->clear;
 $mock->set(delay => 2);
 {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5)
-        or die "connect: $@";
-    print $s "POST $path/42/exec HTTP/1.1\r\nHost: localhost\r\n"
-           . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n";
-    # wait until the exec reached the upstream, then go away
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05)
-        while !$mock->requests && Time::HiRes::time() < $deadline;
-    close $s;
+    # once the exec reached the upstream, go away
+    close $t->exec_socket('alice', 42, forwarded => 1);
 }
 is(scalar(@g = $mock->requests), 1,
    'the abandoned exec reached the upstream once');

@@ -20,8 +20,7 @@ use MockEci;
 my $KEY = 'eci-audit-key-91c0e5d7a2';
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $perm = ['DistributedReportsSettings (Manage)'];
 my $acl = $t->write_acl({
     principals => {
@@ -35,49 +34,23 @@ my $acl = $t->write_acl({
 #          $eci_* variables
 #   PORT1  eci_audit_body_max 100
 #   PORT2  eci_audit_log off
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-    large_client_header_buffers 4 16k;
+$t->write_config($t->gateway_config($acl,
+    http => <<'EOF',
+large_client_header_buffers 4 16k;
 
-    log_format eci '\$request_id \$eci_principal \$eci_decision \$eci_error '
-                   '\$eci_report_distribution_id '
-                   '\$eci_report_distribution_log_id';
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        access_log %%DIR%%/eci-access.log eci;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-            eci_gateway        on;
-            eci_principal      \$http_x_caller;
-            eci_acl            $acl;
-            eci_audit_log      %%DIR%%/audit.log;
-            eci_audit_body_max 100;
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_http_version 1.1;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => 'off') }
-            proxy_http_version 1.1;
-        }
-    }
-}
+log_format eci '$request_id $eci_principal $eci_decision $eci_error '
+               '$eci_report_distribution_id '
+               '$eci_report_distribution_log_id';
 EOF
+    server => 'access_log %%DIR%%/eci-access.log eci;',
+    http11 => 1,
+    servers => [
+        EciTest::gateway_server($acl, port => '%%PORT1%%',
+                                http11 => 1,
+                                directives => 'eci_audit_body_max 100;'),
+        EciTest::gateway_server($acl, port => '%%PORT2%%', audit => 'off',
+                                http11 => 1),
+    ]));
 
 $t->start;
 my $mock = $t->mock;

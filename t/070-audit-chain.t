@@ -21,14 +21,7 @@ my $KEY = 'eci-chain-test-key-31c9';
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 my $audit_tool = $t->root . '/build/eci-audit';
 $audit_tool = $ENV{ECI_TEST_AUDIT} if $ENV{ECI_TEST_AUDIT};
@@ -39,31 +32,12 @@ copy($t->pubkey($store, $master), $pub) or die "copy: $!";
 
 sub config {
     my (%o) = @_;
-    my $workers  = $o{workers} // 2;
-    my $audit    = $o{audit} // '%%DIR%%/audit.log';
     my $required = $o{required} // 'on';
 
-    return EciTest::conf_head() =~ s/worker_processes 1;/worker_processes $workers;/r
-        . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            eci_gateway        on;
-            eci_principal      \$http_x_caller;
-            eci_acl            $acl;
-            eci_audit_log      $audit;
-            eci_audit_required $required;
-            proxy_pass         http://127.0.0.1:%%MOCK%%;
-            proxy_read_timeout 10s;
-        }
-    }
-}
+    return $t->gateway_config($acl, workers => $o{workers} // 2,
+                              audit => $o{audit}, directives => <<"EOF");
+eci_audit_required $required;
+proxy_read_timeout 10s;
 EOF
 }
 
@@ -77,12 +51,6 @@ sub verify {
 }
 
 
-sub write_lines {
-    my ($file, @l) = @_;
-    open(my $fh, '>', $file) or die "$file: $!";
-    print $fh @l;
-    close $fh;
-}
 
 # What a forger without the signing key can do: make every hash anew from
 # $prev on, as eci_chain.h defines them.
@@ -193,24 +161,24 @@ my $copy = $t->path('copy.log');
 
 my @changed = @raw;
 $changed[9] =~ s/"principal":"alice"/"principal":"alicf"/ or die;
-write_lines($copy, @changed);
+$t->write_lines($copy, @changed);
 ($rc, $out) = verify($copy);
 is($rc, 1, 'a changed line fails verification');
 like($out, qr/copy\.log:10: chain \S+: seq 10: hash does not match/,
      'and is named: line 10');
 
-write_lines($copy, @raw[0 .. 11], @raw[13 .. $#raw]);
+$t->write_lines($copy, @raw[0 .. 11], @raw[13 .. $#raw]);
 ($rc, $out) = verify($copy);
 is($rc, 1, 'a removed line fails verification');
 like($out, qr/copy\.log:13: chain \S+: seq jumps from 12 to 14/,
      'at the line after it');
 
-write_lines($copy, @raw[0 .. 4], $raw[2], @raw[5 .. $#raw]);
+$t->write_lines($copy, @raw[0 .. 4], $raw[2], @raw[5 .. $#raw]);
 ($rc, $out) = verify($copy);
 is($rc, 1, 'an inserted (replayed) line fails verification');
 like($out, qr/copy\.log:6: chain \S+: seq 3 after 5/, 'and is named: line 6');
 
-write_lines($copy, @raw[0 .. 6], $raw[8], $raw[7], @raw[9 .. $#raw]);
+$t->write_lines($copy, @raw[0 .. 6], $raw[8], $raw[7], @raw[9 .. $#raw]);
 ($rc, $out) = verify($copy);
 is($rc, 1, 'reordered lines fail verification');
 like($out, qr/copy\.log:8: chain \S+: seq jumps from 7 to 9: .*moved/,
@@ -224,13 +192,13 @@ my @forged = @raw;
 $forged[4] =~ s/"reportDistributionId":(\d+)/'"reportDistributionId":' . ($1 + 1)/e
     or die 'line 5 has no id to forge';
 @forged[4 .. $cp - 1] = rehash(hash_of($raw[3]), @forged[4 .. $cp - 1]);
-write_lines($copy, @forged[0 .. $cp - 1]);
+$t->write_lines($copy, @forged[0 .. $cp - 1]);
 ($rc, $out) = verify($copy);
 is($rc, 0, 'a line forged after the last signature in a file chains on')
     or diag $out;
 like($out, qr/signed to seq 1: \d+ lines not yet signed/,
      'but is reported as not yet signed');
-write_lines($copy, @forged);
+$t->write_lines($copy, @forged);
 ($rc, $out) = verify($copy);
 is($rc, 1, 'a line forged with all hashes made anew fails verification');
 like($out, qr/copy\.log:@{[ $cp + 1 ]}: chain \S+: seq \d+ signs another head/,
@@ -239,7 +207,7 @@ like($out, qr/copy\.log:@{[ $cp + 1 ]}: chain \S+: seq \d+ signs another head/,
 # after the last signature, lines are only as good as what they say
 my @cut = @raw;
 pop @cut while $cut[-1] =~ /"sig":/;
-write_lines($copy, @cut);
+$t->write_lines($copy, @cut);
 ($rc, $out) = verify($copy);
 is($rc, 0, 'a file whose last signed lines are gone verifies') or diag $out;
 like($out, qr/signed to seq \d+: \d+ lines? not yet signed/,
@@ -259,8 +227,8 @@ like($out, qr/signature does not verify/, 'saying so');
 # needs no anchor (where the checkpoints fall depends on the machine)
 my $cut = 20;
 $cut++ while $raw[$cut] =~ /"sig":/;
-write_lines($t->path('a.log'), @raw[0 .. $cut - 1]);
-write_lines($t->path('b.log'), @raw[$cut .. $#raw]);
+$t->write_lines($t->path('a.log'), @raw[0 .. $cut - 1]);
+$t->write_lines($t->path('b.log'), @raw[$cut .. $#raw]);
 ($rc, $out) = verify($t->path('b.log'));
 is($rc, 0, 'a rotated file verifies on its own') or diag $out;
 like($out, qr/taken as given/, 'saying its first line is the anchor');

@@ -20,34 +20,11 @@ $t->requires_master;
 
 my ($store, $master) = $t->make_keystore(keys => { default => 'k-072' });
 my $pub = $t->pubkey($store, $master);
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 sub config {
     my ($audit) = @_;
-    $audit //= '%%DIR%%/audit.log';
-
-    return EciTest::conf_head() . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => $audit) }
-        }
-    }
-}
-EOF
+    return $t->gateway_config($acl, audit => $audit);
 }
 
 sub exec_as {
@@ -56,12 +33,6 @@ sub exec_as {
 }
 
 
-sub write_lines {
-    my ($file, @l) = @_;
-    open(my $fh, '>:raw', $file) or die "$file: $!";
-    print $fh @l;
-    close $fh;
-}
 
 my $log = $t->path('audit.log');
 $t->write_config(config());
@@ -88,7 +59,7 @@ for my $case (['at a checkpoint', 1], ['in unsigned lines', 0]) {
     pop @l if !$at_checkpoint;
     my ($chain, $seq) = $l[-1] =~ /"seq":(\d+),"chain":"([^"]+)"/
         ? ($2, $1) : die 'no seq';
-    write_lines($log, @l);
+    $t->write_lines($log, @l);
 
     # before the fix this verified clean: a checkpoint is a checkpoint
     $t->allow_log(qr/\[alert\].*audit file "\Q$log\E": discontinuity: chain \Q$chain\E ends at seq $seq without its stop line/);
@@ -127,7 +98,7 @@ unlike($out, qr/discontinuity/, 'none reported');
 
 # --- a file of the old HMAC chain goes on in the signed one ----------------
 
-write_lines($log, '{"time":"2026-11-29T07:05:03.101Z","event":"result",'
+$t->write_lines($log, '{"time":"2026-11-29T07:05:03.101Z","event":"result",'
                   . '"requestId":"0123456789abcdef0123456789abcdef",'
                   . '"decision":"deny","seq":7,"chain":"' . ('ab' x 32)
                   . '"}' . "\n");
@@ -141,7 +112,7 @@ is($rc, 0, 'and the file verifies') or diag $out;
 like($out, qr/^1 line of the old HMAC chain .* not checked/m,
      'saying the old line is not checked here');
 my @l = EciTest::file_lines($log);
-write_lines($log, @l[1 .. $#l - 1], $l[0], $l[-1]);
+$t->write_lines($log, @l[1 .. $#l - 1], $l[0], $l[-1]);
 ($rc, $out) = $t->verify($pub, $log);
 is($rc, 1, 'an old line after signed ones fails');
 
@@ -200,7 +171,7 @@ while (@a || @b) {
     push @mixed, shift @b if @b;
 }
 my $mixed = $t->path('collected.log');
-write_lines($mixed, @mixed);
+$t->write_lines($mixed, @mixed);
 
 # before the fix: duplicate seq, "a line was inserted"
 ($rc, $out) = $t->verify($pub, $mixed);
@@ -213,7 +184,7 @@ my @mine = grep { $mixed[$_] =~ /"chain":"\Q$first_chain\E"/
                   && $mixed[$_] !~ /"sig":/ } 0 .. $#mixed;
 my @swapped = @mixed;
 @swapped[@mine[0, 1]] = @swapped[@mine[1, 0]];
-write_lines($mixed, @swapped);
+$t->write_lines($mixed, @swapped);
 ($rc, $out) = $t->verify($pub, $mixed);
 is($rc, 1, 'but two lines of one chain swapped fail');
 like($out, qr/collected\.log:\d+: chain \Q$first_chain\E: seq jumps/,

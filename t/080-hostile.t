@@ -12,7 +12,6 @@ use Test::More;
 use EciTest;
 use MockEci;
 use IO::Select;
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 
@@ -25,8 +24,7 @@ my $UNICODE = "J\xc3\xbcrgen-\xe2\x82\xac";            # UTF-8 bytes
 my $LONG    = 'p' x 4096;
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 # written by hand: the principals hold raw UTF-8 bytes and quotes
 my $acl = $t->write_acl(
     '{"principals": {'
@@ -42,27 +40,12 @@ my $acl = $t->write_acl(
   . qq{"$LONG": {"permissions": ["$PERM"], "reportDistributionIds": [42]}}
   . '}}');
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
+$t->write_config($t->gateway_config($acl, location => '/', keepalive => 1,
     # 10,000 override ids fit in one request line; 300 KB does not
-    client_header_buffer_size 1k;
-    large_client_header_buffers 4 128k;
-    underscores_in_headers on;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
+    http => <<'EOF'));
+client_header_buffer_size 1k;
+large_client_header_buffers 4 128k;
+underscores_in_headers on;
 EOF
 
 $t->start;
@@ -236,13 +219,7 @@ sub read_one {
     }
 }
 
-sub connect_gw {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(0), Proto => 'tcp',
-                                  Timeout => 5);
-    die "connect: $@" unless $s;
-    return $s;
-}
+sub connect_gw { $t->open_socket }
 
 
 # === request forms =========================================================

@@ -15,73 +15,54 @@ use EciTest;
 use MockEci;
 use Digest::SHA ();
 use File::Path ();
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 
 my $KEY  = 'eci-faults-key-3e8a51c0';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 
 my $t = EciTest->new;
 $t->requires_master;
 
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
-my $acl = $t->write_acl({
-    principals => {
-        alice => EciTest::grant('*'),
-    },
-});
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 my $AUDIT_TOOL = $t->root . '/build/eci-audit';
 
 my @MOUNTS;     # tmpfs mounts to remove at the end, whatever happens
 END { system('umount', '-l', $_) for reverse @MOUNTS; }
 
+# a 64 KB tmpfs mounted at DIR/$name (unmounted at the end); undef when it
+# cannot be mounted
+sub small_tmpfs {
+    my ($name) = @_;
+    my $mnt = $t->path($name);
+    File::Path::make_path($mnt);
+    return undef if system("mount -t tmpfs -o size=64k,mode=0755 tmpfs"
+                           . " '$mnt' 2>/dev/null") != 0;
+    push @MOUNTS, $mnt;
+    return $mnt;
+}
+
 # port 0: the mock, generous timeout; port 2: the mock, 1 s read timeout;
 # port 3: an upstream nobody listens on (port 1 is reserved, never bound)
 sub config {
     my (%o) = @_;
-    my $audit = $o{audit} // '%%DIR%%/audit.log';
-    my $req   = defined $o{required} ? "eci_audit_required $o{required};" : '';
+    my $req = defined $o{required} ? "eci_audit_required $o{required};" : '';
     my $gw = sub {
-        my ($upstream, $timeout) = @_;
-        return <<"EOF";
-        location / {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $audit;
-            $req
-            proxy_pass http://127.0.0.1:$upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 2s;
-            proxy_read_timeout $timeout;
-        }
+        my ($port, $upstream, $timeout) = @_;
+        return EciTest::gateway_server($acl, port => $port, location => '/',
+            audit => $o{audit}, proxy => "http://127.0.0.1:$upstream",
+            keepalive => 1, directives => <<"EOF");
+$req
+proxy_connect_timeout 2s;
+proxy_read_timeout $timeout;
 EOF
     };
-    my $dead = $t->port(1);
-    return EciTest::conf_head() . <<"EOF";
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-@{[ $gw->('%%MOCK%%', '10s') ]}
-    }
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-@{[ $gw->('%%MOCK%%', '1s') ]}
-    }
-    server {
-        listen 127.0.0.1:%%PORT3%%;
-@{[ $gw->($dead, '1s') ]}
-    }
-}
-EOF
+    return $t->http_config(servers => [
+        $gw->('%%PORT%%', '%%MOCK%%', '10s'),
+        $gw->('%%PORT2%%', '%%MOCK%%', '1s'),
+        $gw->('%%PORT3%%', '%%PORT1%%', '1s'),
+    ]);
 }
 
 my $mock = $t->mock;
@@ -90,8 +71,7 @@ my $sent = 0;           # requests sent to the gateway in the current file
 sub exec_req {
     my ($id, %o) = @_;
     $sent++;
-    return $t->request('POST', "$EXEC/$id/exec",
-                       headers => ['X-Caller' => 'alice'], %o);
+    return $t->exec_as('alice', $id, %o);
 }
 
 sub lines_of {
@@ -213,16 +193,10 @@ for my $c (['a non-JSON body', '<html><body>oops</body></html>', 'text/html'],
     $mock->clear;
     $mock->set(delay => 2);
     $sent++;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port(0),
-                                  Proto => 'tcp', Timeout => 5) or die "connect: $@";
-    syswrite($s, "POST $EXEC/499/exec HTTP/1.1\r\nHost: localhost\r\n"
-               . "X-Caller: alice\r\nContent-Length: 0\r\n\r\n");
-    # wait until the exec is upstream, then leave
-    my $deadline = Time::HiRes::time() + 5;
-    Time::HiRes::sleep(0.05) until $mock->requests || Time::HiRes::time() > $deadline;
-    close $s;
+    # once the exec is upstream, leave
+    close $t->exec_socket('alice', 499, forwarded => 1);
     my ($a, $i);
-    $deadline = Time::HiRes::time() + 6;
+    my $deadline = Time::HiRes::time() + 6;
     while (Time::HiRes::time() < $deadline) {
         my @l = grep { ($_->{reportDistributionId} // 0) == 499 } lines_of();
         ($i) = grep { $_->{event} eq 'intent' } @l;
@@ -275,11 +249,9 @@ like($t->error_log, qr/\[crit\].*audit intent line to "\/dev\/full" not written/
 
 # (b) a full tmpfs
 SKIP: {
-    my $mnt = $t->path('small');
-    File::Path::make_path($mnt);
+    my $mnt = small_tmpfs('small');
     skip 'cannot mount a tmpfs (needs root and mount permission)', 1
-        unless system("mount -t tmpfs -o size=64k,mode=0755 tmpfs '$mnt' 2>/dev/null") == 0;
-    push @MOUNTS, $mnt;
+        unless $mnt;
     $t->allow_log(qr/audit (intent|result|start|checkpoint|stop) line to "\Q$mnt\E\/audit\.log" not written/);
 
     my $fill = sub {
@@ -344,11 +316,9 @@ SKIP: {
 
 # (c) a read-only file: the master cannot open it
 SKIP: {
-    my $mnt = $t->path('ro');
-    File::Path::make_path($mnt);
+    my $mnt = small_tmpfs('ro');
     skip 'cannot mount a tmpfs (needs root and mount permission)', 3
-        unless system("mount -t tmpfs -o size=64k,mode=0755 tmpfs '$mnt' 2>/dev/null") == 0;
-    push @MOUNTS, $mnt;
+        unless $mnt;
     open(my $fh, '>', "$mnt/audit.log") or die $!;
     close $fh;
     system("mount -o remount,ro '$mnt'") == 0 or skip 'cannot remount read-only', 3;

@@ -20,15 +20,13 @@ use Time::HiRes ();
 my $OLD  = 'eci-reload-old-key-0a1b2c3d';
 my $NEW  = 'eci-reload-new-key-9f8e7d6c';
 my $EXEC = $EciTest::EXEC;
-my $PERM = $EciTest::PERM;
 my $N    = 150;         # requests in each stream
 my $GAP  = 0.015;       # seconds between them: about 3 s a stream
 
 my $t = EciTest->new;
 $t->requires_master;
 
-my ($store, $master) = $t->make_keystore(keys => { default => $OLD },
-                                         sealed => 1);
+my ($store, $master) = $t->make_keystore(keys => { default => $OLD });
 my $good_acl = {
     principals => {
         alice => EciTest::grant('*'),
@@ -36,24 +34,8 @@ my $good_acl = {
 };
 my $acl = $t->write_acl($good_acl);
 
-(my $head = EciTest::conf_head()) =~ s/worker_processes 1;/worker_processes 2;/;
-$t->write_config($head . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location / {
-            ${\ EciTest::gateway_location($acl) }
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, workers => 2, location => '/',
+                                    keepalive => 1));
 
 $t->start;
 my $mock = $t->mock;

@@ -19,34 +19,12 @@ $t->requires_master if $t->can('requires_master');
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2, 3],
-        },
+        alice => EciTest::grant([1, 2, 3]),
         bob => {},
     },
 });
 
-$t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
-    . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl) }
-        }
-
-        location = /metrics {
-            eci_status;
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, workers => 2, metrics => 1));
 
 $t->start;
 
@@ -76,24 +54,24 @@ $t->mock->reset;
 $t->wait_for_lines('audit.log', 4 * 2 + 6);
 ($r, $m) = metrics();
 
-is($m->{'eci_requests_total{decision="allow",error=""}'}, 4,
-   'allowed execs counted, across two workers');
-is($m->{'eci_requests_total{decision="deny",error="forbidden"}'}, 2,
-   'refusals counted by error code');
-is($m->{'eci_requests_total{decision="deny",error="unauthenticated"}'}, 1,
-   'unauthenticated counted');
-is($m->{'eci_requests_total{decision="deny",error="method_not_allowed"}'}, 1,
-   'method_not_allowed counted');
-is($m->{'eci_requests_total{decision="deny",error="invalid_request"}'}, 1,
-   'invalid_request counted');
-is($m->{'eci_requests_total{decision="deny",error="not_found"}'}, 1,
-   'not_found counted');
-is($m->{'eci_upstream_responses_total{class="2xx"}'}, 3,
-   'upstream 2xx answers counted');
-is($m->{'eci_upstream_responses_total{class="5xx"}'}, 1,
-   'upstream 5xx answers counted');
-is($m->{'eci_upstream_responses_total{class="none"}'}, 6,
-   'requests that were never forwarded counted');
+for my $c (
+    ['decision="allow",error=""', 4, 'allowed execs counted, across two workers'],
+    ['decision="deny",error="forbidden"', 2, 'refusals counted by error code'],
+    ['decision="deny",error="unauthenticated"', 1, 'unauthenticated counted'],
+    ['decision="deny",error="method_not_allowed"', 1,
+     'method_not_allowed counted'],
+    ['decision="deny",error="invalid_request"', 1, 'invalid_request counted'],
+    ['decision="deny",error="not_found"', 1, 'not_found counted'])
+{
+    is($m->{"eci_requests_total{$c->[0]}"}, $c->[1], $c->[2]);
+}
+for my $c (['2xx', 3, 'upstream 2xx answers counted'],
+           ['5xx', 1, 'upstream 5xx answers counted'],
+           ['none', 6, 'requests that were never forwarded counted'])
+{
+    is($m->{"eci_upstream_responses_total{class=\"$c->[0]\"}"}, $c->[1],
+       $c->[2]);
+}
 
 # once a checkpoint has signed them, no line comes without a request
 sub signed_lines {

@@ -19,24 +19,10 @@ my %keys = map { sprintf('team-%04d', $_) => "status-size-key-$_-0f3a9c" }
            1 .. 2000;
 $keys{default} = 'status-size-default-key-77c1';
 my ($store) = $t->make_keystore(sealed => 0, keys => \%keys);
-my $acl = $t->write_acl({ principals => {
-    alice => { permissions => ['DistributedReportsSettings (Manage)'],
-               reportDistributionIds => '*' } } });
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    eci_keystore $store;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => 'off') }
-        }
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off',
+                                    audit => 'off', metrics => 1));
 $t->start;
 
 sub vm_peak_kb {

@@ -17,45 +17,14 @@ my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
 my $acl = $t->write_acl({
     principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
-        ops => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            allowDuplicateExec    => JSON::PP::true(),
-        },
+        alice => EciTest::grant('*', '*'),
+        ops => { %{ EciTest::grant('*') },
+                 allowDuplicateExec => JSON::PP::true() },
     },
 });
 
-$t->write_config(EciTest::conf_head() =~ s/worker_processes 1;/worker_processes 2;/r
-    . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        eci_principal \$http_x_caller;
-        eci_acl       $acl;
-        eci_audit_log %%DIR%%/audit.log;
-
-        location /api/ {
-            eci_gateway    on;
-            eci_exec_guard 2s;
-            proxy_pass     http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /metrics {
-            eci_status;
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, workers => 2, metrics => 1,
+                                    directives => 'eci_exec_guard 2s;'));
 
 $t->start;
 my $mock = $t->mock;

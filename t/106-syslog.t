@@ -16,37 +16,15 @@ my $KEY = 'eci-syslog-test-key-77aa';
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => [1, 2],
-        },
-    },
-});
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant([1, 2]) } });
 
 my $collector = IO::Socket::INET->new(
     LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
     or die "udp: $!";
 my $udp = $collector->sockport;
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            ${\ EciTest::gateway_location($acl, audit => "syslog:server=127.0.0.1:$udp,tag=eci_audit") }
-        }
-
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl,
+    audit => "syslog:server=127.0.0.1:$udp,tag=eci_audit", metrics => 1));
 
 my ($rc, $out) = $t->nginx_test;
 is($rc, 0, 'nginx -t accepts a syslog audit target') or diag $out;

@@ -13,56 +13,21 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use EciTest;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
-
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore;
-my $acl = $t->write_acl({ principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*' } } });
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        eci_principal \$http_x_caller;
-        eci_acl       $acl;
-        eci_audit_log off;
-
-        location /api/ {
-            eci_gateway    on;
-            # the smallest zone: a burst evicts
-            eci_exec_guard 60s zone=32k;
-            proxy_pass     http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /metrics {
-            eci_status;
-        }
-    }
-
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off',
+    audit => 'off', metrics => 1,
+    # the smallest zone: a burst evicts
+    directives => 'eci_exec_guard 60s zone=32k;'));
 
 $t->start;
 my $mock = $t->mock;
 
 sub exec_id {
     my ($id, $server) = @_;
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec",
-                       port => $t->port($server // 0),
-                       headers => ['X-Caller' => 'alice'])->{status};
-}
-
-sub metric {
-    my ($name) = @_;
-    my $body = $t->request('GET', '/metrics')->{body} // '';
-    return $body =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+    return $t->exec_as('alice', $id, port => $t->port($server // 0))->{status};
 }
 
 
@@ -83,14 +48,14 @@ $mock->clear;
 
 # --- a full zone evicts, says so, and counts ---------------------------------
 
-is(metric('eci_exec_guard_evictions_total'), 0, 'no eviction yet');
+is($t->metric('eci_exec_guard_evictions_total'), 0, 'no eviction yet');
 
 my $t0 = time;
 my @status = map { exec_id(1000 + $_) } 1 .. 300;
 my $elapsed = time - $t0 + 1;
 is(scalar(grep { $_ != 200 } @status), 0, '300 distinct execs: all served');
 
-my $evicted = metric('eci_exec_guard_evictions_total');
+my $evicted = $t->metric('eci_exec_guard_evictions_total');
 ok(defined $evicted && $evicted > 0,
    "a 32k zone evicted unexpired entries (${\ ($evicted // 'none')})");
 like($t->error_log,
@@ -120,18 +85,8 @@ for my $bad (['zone=1k', qr/invalid eci_exec_guard zone size "1k"/],
              ['size=1m', qr/invalid parameter "size=1m"/])
 {
     my ($arg, $like) = @$bad;
-    $c->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { eci_exec_guard 60s $arg; }
-    }
-}
-EOF
-    my ($rc, $out) = $c->nginx_test;
-    isnt($rc, 0, "eci_exec_guard 60s $arg: nginx -t fails");
-    like($out, $like, "eci_exec_guard 60s $arg: it says why");
-    like($out, qr/nginx\.conf:\d+/, "eci_exec_guard 60s $arg: and where");
+    $c->config_refused("eci_exec_guard 60s $arg",
+        EciTest::location_config("eci_exec_guard 60s $arg;"), $like);
 }
 $c->done;
 

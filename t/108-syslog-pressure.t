@@ -22,15 +22,7 @@ my $HEAD = qr/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ eci_audit: /;
 
 my $t = EciTest->new;
 my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
-my $acl = $t->write_acl({
-    principals => {
-        all => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-            overrideUserIds       => '*',
-        },
-    },
-});
+my $acl = $t->write_acl({ principals => { all => EciTest::grant('*', '*') } });
 
 my $collector = IO::Socket::INET->new(
     LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
@@ -53,52 +45,14 @@ my $CLOSED = "syslog:server=127.0.0.1:$closed,tag=eci_audit";
 #   PORT   audit to the collector (eci_audit_required on, the default)
 #   PORT1  audit to a closed port
 #   PORT2  audit to a file, for the full list
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
+$t->write_config($t->http_config(
     # 10,000 override ids (the limit) fit in one request line
-    large_client_header_buffers 4 128k;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $SYSLOG;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-        location = /metrics { eci_status; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $CLOSED;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-    }
-}
-EOF
+    http => 'large_client_header_buffers 4 128k;',
+    servers => [
+        EciTest::gateway_server($acl, audit => $SYSLOG, metrics => 1),
+        EciTest::gateway_server($acl, port => '%%PORT1%%', audit => $CLOSED),
+        EciTest::gateway_server($acl, port => '%%PORT2%%'),
+    ]));
 
 $t->start;
 
@@ -124,8 +78,7 @@ sub lines_of {
 
 sub metric {
     my ($name, $target) = @_;
-    my $m = $t->request('GET', '/metrics')->{body} // '';
-    return $m =~ /^\Q$name\E\{file="\Q$target\E"\} (\d+)$/m ? $1 : undef;
+    return $t->metric($name, qq{file="$target"});
 }
 
 # --- a line too long for a datagram: its bounded form ---------------------

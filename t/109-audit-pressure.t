@@ -25,62 +25,30 @@ use Time::HiRes ();
 use Test::More;
 use EciTest;
 
-my $PERM = 'DistributedReportsSettings (Manage)';
 my $SANITIZED = $ENV{ECI_TEST_SANITIZER_DIR} || EciTest->valgrind;
 
-sub http_block {
-    my ($store, $master, $acl, $audit, $extra) = @_;
-    $extra //= '';
-    return <<"EOF";
-http {
-    access_log off;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        eci_principal \$http_x_caller;
-        eci_acl       $acl;
-        eci_audit_log $audit;
-        eci_audit_required on;
-        $extra
-
-        location /api/ {
-            eci_gateway on;
-            proxy_pass  http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /health {
-            return 200 "ok\\n";
-        }
-
-        location = /metrics {
-            eci_status;
-        }
-    }
+# The config of these tests: the gateway at /api/ audits to $audit (it
+# must), /health is nginx's alone; $o{server}: lines that open the server,
+# $o{locations}: more locations, $o{workers}.
+sub config_for {
+    my ($t, $acl, $audit, %o) = @_;
+    return $t->gateway_config($acl, access_log => 'off', audit => $audit,
+        workers => $o{workers}, server => $o{server},
+        directives => 'eci_audit_required on;', metrics => 1,
+        locations => <<'EOF' . ($o{locations} // ''));
+location = /health {
+    return 200 "ok\n";
 }
 EOF
 }
 
-sub metric {
-    my ($t, $name) = @_;
-    my $body = $t->request('GET', '/metrics', timeout => 3)->{body} // '';
-    return $body =~ /^\Q$name\E\{[^}]*\} (\d+)$/m ? $1 : undef;
-}
-
 sub exec_id {
     my ($t, $id, %o) = @_;
-    my $q = $o{overrides} ? '?overrideUserIds=' . $o{overrides} : '';
-    return $t->request('POST', "/api/v202106/reportdistribution/$id/exec$q",
-                       headers => ['X-Caller' => 'alice'],
-                       timeout => $o{timeout} // 10);
+    return $t->exec_as('alice', $id, timeout => $o{timeout} // 10,
+        $o{overrides} ? (query => "?overrideUserIds=$o{overrides}") : ());
 }
 
-my $acl_doc = { principals => {
-    alice => { permissions => [$PERM], reportDistributionIds => '*',
-               overrideUserIds => '*' } } };
+my $acl_doc = { principals => { alice => EciTest::grant('*', '*') } };
 
 
 # --- a stalled target stalls only the worker that writes ----------------------
@@ -96,11 +64,8 @@ my $acl_doc = { principals => {
     # write end does not wait
     sysopen(my $reader, $fifo, O_RDONLY | O_NONBLOCK) or die "$fifo: $!";
 
-    my $conf = EciTest::conf_head()
-             . http_block($store, $master, $acl, $fifo,
-                          'eci_audit_timeout 1s;');
-    $conf =~ s/worker_processes 1;/worker_processes 2;/;
-    $t->write_config($conf);
+    $t->write_config(config_for($t, $acl, $fifo, workers => 2,
+                                server => 'eci_audit_timeout 1s;'));
     $t->start;
 
     # lines of a few KB each fill the pipe's 64 KB within a few execs; the
@@ -136,7 +101,7 @@ my $acl_doc = { principals => {
                           1),
          qr/\[crit\].*audit intent line to ".*audit\.fifo" not written: another process/,
          'the lost intent is logged');
-    ok((metric($t, 'eci_audit_file_busy_total') // 0) > 0,
+    ok(($t->metric('eci_audit_file_busy_total', '*', timeout => 3) // 0) > 0,
        'eci_status counts the file found busy');
 
     # the reader reads again: everything goes on
@@ -178,9 +143,7 @@ SKIP: {
     my $pub = $t->pubkey($store, $master);
     my $trigger = $t->path('kill-now');
 
-    $t->write_config(EciTest::conf_head()
-                     . http_block($store, $master, $acl,
-                                  '%%DIR%%/audit.log'));
+    $t->write_config(config_for($t, $acl, '%%DIR%%/audit.log'));
     {
         local $ENV{LD_PRELOAD} = $so;
         local $ENV{ECI_KILLWRITE} = $trigger;
@@ -214,7 +177,7 @@ SKIP: {
          'a signed discontinuity line says a partial line was cut');
     like($t->error_log, qr/\[alert\].*discontinuity: process \d+ died/,
          'and the error log says it');
-    is(metric($t, 'eci_audit_recoveries_total'), 1,
+    is($t->metric('eci_audit_recoveries_total', '*', timeout => 3), 1,
        'eci_status counts the recovery');
 
     $t->stop;
@@ -234,9 +197,7 @@ SKIP: {
     my ($store, $master) = $t->make_keystore;
     my $acl = $t->write_acl($acl_doc);
 
-    $t->write_config(EciTest::conf_head()
-                     . http_block($store, $master, $acl,
-                                  '%%DIR%%/audit.log'));
+    $t->write_config(config_for($t, $acl, '%%DIR%%/audit.log'));
     $t->start;
 
     is(exec_id($t, 1)->{status}, 200, 'exec before the file is deleted');
@@ -251,7 +212,7 @@ SKIP: {
     like($t->error_log,
          qr/\[alert\].*audit file ".*audit\.log" was deleted/,
          'the deletion is logged at alert');
-    is(metric($t, 'eci_audit_file_deleted_total'), 1,
+    is($t->metric('eci_audit_file_deleted_total', '*', timeout => 3), 1,
        'and counted in eci_status');
     is(scalar(my @m = grep { m{/2/exec} } map { $_->{target} }
               $t->mock->requests), 0, 'exec 2 did not go upstream');
@@ -284,15 +245,11 @@ SKIP: {
     my $conf_for = sub {
         my ($gen) = @_;
         my $locs = join '', map { <<"EOF" } 1 .. 30;
-        location = /api/v202106/reportdistribution/$_/exec {
-            eci_gateway   on;
-            eci_audit_log %%DIR%%/g$gen-$_.log;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
+location = /api/v202106/reportdistribution/$_/exec {
+    ${\ EciTest::gateway_location($acl, audit => "%%DIR%%/g$gen-$_.log") }
+}
 EOF
-        my $conf = EciTest::conf_head()
-                 . http_block($store, $master, $acl, 'off', $locs);
-        return $conf;
+        return config_for($t, $acl, 'off', locations => $locs);
     };
 
     $t->write_config($conf_for->(1));

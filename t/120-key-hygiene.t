@@ -34,36 +34,14 @@ my ($store) = $t->make_keystore(sealed => 0,
                                           'audit-signing' => $SIGNING });
 my $acl = $t->write_acl({
     principals => {
-        'principal-marker-5f1c' => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
+        'principal-marker-5f1c' => EciTest::grant('*'),
     },
 });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    log_format leaky '\$request_id key=[\$http_eci_apikey]';
-    access_log %%DIR%%/access.log leaky;
-    client_body_temp_path %%DIR%%/tmp;
-    proxy_temp_path %%DIR%%/tmp;
-
-    eci_keystore $store;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            add_header    X-Leak "[\$http_eci_apikey]" always;
-            proxy_pass    http://127.0.0.1:%%MOCK%%;
-        }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl,
+    http => q{log_format leaky '$request_id key=[$http_eci_apikey]';},
+    access_log => '%%DIR%%/access.log leaky',
+    directives => 'add_header X-Leak "[$http_eci_apikey]" always;'));
 
 $t->start;
 

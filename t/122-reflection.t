@@ -19,7 +19,6 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use IO::Select;
-use IO::Socket::INET;
 use Time::HiRes ();
 use EciTest;
 use MockEci;
@@ -28,16 +27,8 @@ my $KEY = 'eci-reflect-key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
 my $FPR = substr(sha256_hex($KEY), 0, 16);
 
 my $t = EciTest->new;
-my ($store, $master) = $t->make_keystore(keys => { default => $KEY },
-                                         sealed => 1);
-my $acl = $t->write_acl({
-    principals => {
-        alice => {
-            permissions           => ['DistributedReportsSettings (Manage)'],
-            reportDistributionIds => '*',
-        },
-    },
-});
+my ($store, $master) = $t->make_keystore(keys => { default => $KEY });
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
 #   PORT   proxy_pass, buffered (the default)
 #   PORT1  proxy_buffering off: each read of the upstream goes on by itself
@@ -45,74 +36,25 @@ my $acl = $t->write_acl({
 #   PORT2  small proxy buffers and send buffer: a large body to a caller
 #          that does not read at once goes through a temporary file, and
 #          sendfile passes it on as file buffers
-my $gw = <<"EOF";
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log %%DIR%%/audit.log;
-            proxy_http_version 1.1;
-EOF
-
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    %%HTTP_PATHS%%
-
-    eci_keystore $store master=$master;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-
-        location /plain/ {
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-
-        location = /status {
-            eci_status;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT1%%;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_buffering off;
-        }
-
-        location = /status {
-            eci_status;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT3%% http2;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%% sndbuf=4k;
-        sendfile on;
-
-        location /api/ {
-$gw
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-            proxy_buffer_size 1k;
-            proxy_buffers 2 1k;
-            proxy_busy_buffers_size 1k;
-        }
-    }
+my %gw = (http11 => 1);
+$t->write_config($t->http_config(servers => [
+    EciTest::gateway_server($acl, %gw, metrics => '/status',
+                            locations => <<'EOF'),
+location /plain/ {
+    proxy_pass http://127.0.0.1:%%MOCK%%;
 }
 EOF
+    EciTest::gateway_server($acl, %gw, port => '%%PORT1%%', metrics => '/status',
+                            directives => 'proxy_buffering off;'),
+    EciTest::gateway_server($acl, %gw, port => '%%PORT3%%', listen => 'http2'),
+    EciTest::gateway_server($acl, port => '%%PORT2%%', listen => 'sndbuf=4k',
+                            server => 'sendfile on;', http11 => 1,
+                            directives => <<'EOF'),
+proxy_buffer_size 1k;
+proxy_buffers 2 1k;
+proxy_busy_buffers_size 1k;
+EOF
+]));
 
 $t->start;
 my $mock = $t->mock;
@@ -340,12 +282,7 @@ SKIP: {
 # A caller that reads only after a second: nginx cannot send the body as
 # it comes, and keeps it in its temporary file.
 sub slow_exec {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port(2), Proto => 'tcp',
-                                  Timeout => 5)
-        or die "connect: $@";
-    print $s "POST $path HTTP/1.1\r\nHost: localhost\r\nX-Caller: alice\r\n"
-           . "Content-Length: 0\r\n\r\n";
+    my $s = $t->exec_socket('alice', 42, port => $t->port(2));
     Time::HiRes::sleep(1);
 
     my ($raw, $err) = ('', undef);

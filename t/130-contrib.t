@@ -45,28 +45,10 @@ if ($promtool eq '') {
 
 # what eci_status serves: its "# TYPE" lines
 my ($store, $master) = $t->make_keystore;
-my $acl = $t->write_acl({ principals => {
-    alice => { permissions => ['DistributedReportsSettings (Manage)'],
-               reportDistributionIds => '*' } } });
+my $acl = $t->write_acl({ principals => { alice => EciTest::grant('*') } });
 
-$t->write_config(EciTest::conf_head() . <<"EOF");
-http {
-    access_log off;
-    eci_keystore $store master=$master;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /api/ {
-            eci_gateway    on;
-            eci_principal  \$http_x_caller;
-            eci_acl        $acl;
-            eci_audit_log  %%DIR%%/audit.log;
-            eci_exec_guard 60s;
-            proxy_pass     http://127.0.0.1:%%MOCK%%;
-        }
-        location = /metrics { eci_status; }
-    }
-}
-EOF
+$t->write_config($t->gateway_config($acl, access_log => 'off', metrics => 1,
+                                    directives => 'eci_exec_guard 60s;'));
 $t->start;
 
 my $body = $t->request('GET', '/metrics')->{body} // '';

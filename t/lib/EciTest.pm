@@ -198,6 +198,7 @@ sub make_keystore {
             unless defined $o{signing} && !$o{signing};
         $self->write_file($name,
             JSON::PP->new->utf8->canonical->encode(\%plain), 0600);
+        $self->{keystore} = [$store, undef];
         return ($store, undef);
     }
 
@@ -215,6 +216,7 @@ sub make_keystore {
             stdin => $keys->{$n});
         die "eci-keytool set --name $n failed ($rc):\n$out" if $rc;
     }
+    $self->{keystore} = [$store, $master];
     return ($store, $master);
 }
 
@@ -264,20 +266,25 @@ sub conf_head {
     my (%o) = @_;
     my $load = ($o{module} // 1) ? "load_module %%MODULE%%;\n" : '';
     my $on = $VALGRIND ? 'off' : 'on';
+    my $workers = $o{workers} // 1;
+    # a debug log (nginx built --with-debug) of this test's connections
+    my ($debug, $events) = defined $o{debug_log}
+        ? ("error_log $o{debug_log} debug;\n", ' debug_connection 127.0.0.1;')
+        : ('', '');
     # nginx passes a binary it execs (USR2) only the variables "env" names:
     # under the sanitizers, their options too
     $load .= "env ASAN_OPTIONS;\nenv LSAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
         if $SANDIR;
 
-    return $load . <<"EOF" . <<'EOF';
+    return $load . <<"EOF" . $debug . <<"EOF";
 user root;
 daemon $on;
 master_process $on;
-EOF
-worker_processes 1;
+worker_processes $workers;
 error_log %%DIR%%/error.log info;
+EOF
 pid %%DIR%%/nginx.pid;
-events { worker_connections 256; }
+events { worker_connections 256;$events }
 EOF
 }
 
@@ -307,21 +314,141 @@ EOF
 }
 
 # The directives of a gateway location that forwards to the mock: the
-# caller named by X-Caller, the ACL $acl, the audit in DIR/audit.log
-# unless $o{audit}.  Put where its first directive goes, indented 12.
+# caller named by X-Caller (or $o{principal}), the ACL $acl, the audit in
+# DIR/audit.log unless $o{audit}, proxy_pass to the mock (or $o{proxy};
+# none when that is '').  Put where its first directive goes, indented 12.
 sub gateway_location {
     shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
     my ($acl, %o) = @_;
-    my $audit = $o{audit} // '%%DIR%%/audit.log';
-    (my $text = <<"EOF") =~ s/^ {12}//;
-            eci_gateway   on;
-            eci_principal \$http_x_caller;
-            eci_acl       $acl;
-            eci_audit_log $audit;
-
-            proxy_pass http://127.0.0.1:%%MOCK%%;
-EOF
+    (my $text = _indent(_gateway_directives($acl, %o), 12)) =~ s/^ {12}//;
     return $text;
+}
+
+sub _gateway_directives {
+    my ($acl, %o) = @_;
+    my $audit = $o{audit} // '%%DIR%%/audit.log';
+    my $who   = $o{principal} // '$http_x_caller';
+    my $proxy = $o{proxy} // 'http://127.0.0.1:%%MOCK%%';
+    return <<"EOF" . (length $proxy ? "\nproxy_pass $proxy;\n" : '');
+eci_gateway   on;
+eci_principal $who;
+eci_acl       $acl;
+eci_audit_log $audit;
+EOF
+}
+
+# $text (lines) with its common indentation taken away and $n spaces put
+# before each line that is not empty; ends in a newline unless empty.
+sub _indent {
+    my ($text, $n) = @_;
+    return '' unless defined $text && length $text;
+    my @l = split /\n/, $text;
+    my ($min) = sort { $a <=> $b }
+                map { /^( *)/; length $1 } grep { /\S/ } @l;
+    $min //= 0;
+    my $pad = ' ' x $n;
+    return join '', map { /\S/ ? $pad . substr($_, $min) . "\n" : "\n" } @l;
+}
+
+# A server block of one gateway location in front of the mock: listen on
+# 127.0.0.1:$o{port} (default %%PORT%%) with $o{listen}'s parameters
+# (http2, sndbuf=4k); $o{server}, lines that open the server; the location
+# $o{location} (default /api/): gateway_location($acl, audit, principal,
+# proxy), proxy_http_version 1.1 with $o{http11}, and Connection "" too
+# with $o{keepalive} (a connection to the upstream may stay open), then
+# $o{directives}; $o{metrics}: a location = /metrics (or the
+# path it names) with eci_status; $o{locations}: more of the server.  The
+# texts may be indented as they like: they are indented to their place.
+sub gateway_server {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($acl, %o) = @_;
+    my $listen = join ' ', '127.0.0.1:' . ($o{port} // '%%PORT%%'),
+                           $o{listen} // ();
+    my $status = !$o{metrics} ? undef
+               : $o{metrics} eq '1' ? '/metrics' : $o{metrics};
+    my %gw = map { exists $o{$_} ? ($_ => $o{$_}) : () }
+             qw(audit principal proxy);
+
+    my $proxy = ($o{http11} || $o{keepalive} ? "proxy_http_version 1.1;\n"
+                                              : '')
+              . ($o{keepalive} ? "proxy_set_header Connection \"\";\n" : '');
+
+    return "server {\n    listen $listen;\n" . _indent($o{server}, 4)
+        . "\n    location " . ($o{location} // '/api/') . " {\n"
+        . _indent(_gateway_directives($acl, %gw) . $proxy, 8)
+        . _indent($o{directives}, 8) . "    }\n"
+        . (defined $status ? "\n    location = $status { eci_status; }\n"
+                           : '')
+        . ($o{locations} ? "\n" . _indent($o{locations}, 4) : '')
+        . "}\n";
+}
+
+# A whole config (conf_head and http): the lines $o{http} (log_format,
+# buffer sizes), the paths of http_paths (the access log: $o{access_log}),
+# eci_keystore of the store make_keystore made last (or of $o{store} and
+# $o{master}; none with keystore => 0), then $o{servers} (a text or a list
+# of texts: gateway_server's).  $o{workers}: worker_processes.
+sub http_config {
+    my ($self, %o) = @_;
+    my ($store, $master) = exists $o{store} ? @o{qw(store master)}
+                                            : @{ $self->{keystore} || [] };
+    my $ks = '';
+    if ($o{keystore} // 1) {
+        die "http_config: make_keystore first\n" unless defined $store;
+        $ks = "\n    eci_keystore "
+            . (defined $master ? "$store master=$master" : $store) . ";\n";
+    }
+    my @servers = ref $o{servers} ? @{ $o{servers} } : ($o{servers} // ());
+    my $log = $o{access_log} // '%%DIR%%/access.log';
+
+    return conf_head(workers => $o{workers}, debug_log => $o{debug_log})
+        . "http {\n"
+        . _indent($o{http}, 4) . <<"EOF" . $ks
+    access_log $log;
+    client_body_temp_path %%DIR%%/tmp;
+    proxy_temp_path %%DIR%%/tmp;
+EOF
+        . join('', map { "\n" . _indent($_, 4) } @servers) . "}\n";
+}
+
+# The config of the usual test: http_config with one gateway_server($acl)
+# (and $o{servers} after it); %o holds the options of both.
+sub gateway_config {
+    my ($self, $acl, %o) = @_;
+    my %http = map { exists $o{$_} ? ($_ => delete $o{$_}) : () }
+               qw(http access_log store master keystore workers debug_log);
+    my $more = delete $o{servers};
+    return $self->http_config(%http, servers => [
+        gateway_server($acl, %o),
+        ref $more ? @$more : ($more // ())]);
+}
+
+# A config of one location / holding $directives (and nothing else): for
+# nginx -t of one directive.
+sub location_config {
+    shift if @_ % 2 == 0 && ref $_[0];  # a method or a function
+    my ($directives) = @_;
+    return conf_head() . <<"EOF";
+http {
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { $directives }
+    }
+}
+EOF
+}
+
+# Writes $conf and runs nginx -t, which must fail: three tests, named
+# "$name: ...": it fails, its output matches $like, it names nginx.conf and
+# a line.  Returns nginx -t's output.  Expected emerg lines: allow_log.
+sub config_refused {
+    my ($self, $name, $conf, $like) = @_;
+    $self->write_config($conf);
+    my ($rc, $out) = $self->nginx_test;
+    Test::More::isnt($rc, 0, "$name: nginx -t fails");
+    Test::More::like($out, $like, "$name: it says why");
+    Test::More::like($out, qr/nginx\.conf:\d+/, "$name: and where");
+    return $out;
 }
 
 sub _nginx_args {
@@ -811,6 +938,34 @@ sub exec_as {
                           "$EXEC/$id/exec$query", headers => \@h, %o);
 }
 
+# A TCP connection to 127.0.0.1:$o{port} (default port 0) of the test's
+# own; dies when it cannot connect.
+sub open_socket {
+    my ($self, %o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $o{port} // $self->port(0),
+                                  Proto => 'tcp', Timeout => 5)
+        or die "connect: $@\n";
+    return $s;
+}
+
+# An exec as $caller of report distribution $id (no body) sent on
+# open_socket(%o), whose answer is left unread: the socket.  With
+# $o{forwarded}, returned once the mock has a request (5 s at most): for a
+# caller that goes away, or a worker killed, in the middle of an exec.
+sub exec_socket {
+    my ($self, $caller, $id, %o) = @_;
+    my $s = $self->open_socket(%o);
+    print $s "POST $EXEC/$id/exec HTTP/1.1\r\nHost: localhost\r\n"
+           . "X-Caller: $caller\r\nContent-Length: 0\r\n\r\n";
+    if ($o{forwarded}) {
+        my $deadline = Time::HiRes::time() + $WAIT;
+        Time::HiRes::sleep(0.05)
+            while !$self->mock->requests && Time::HiRes::time() < $deadline;
+    }
+    return $s;
+}
+
 # eci_status's figures at $uri (default /metrics) as { name => value }
 # (names with their labels); in list context (response, figures).
 sub metrics {
@@ -823,6 +978,18 @@ sub metrics {
         $m{$1} = $2;
     }
     return wantarray ? ($r, \%m) : \%m;
+}
+
+# One figure of eci_status at /metrics: $name without labels, or with the
+# labels $labels (file="..."; '*': the first of any); undef when it is not
+# served.  %o goes to request (timeout).
+sub metric {
+    my ($self, $name, $labels, %o) = @_;
+    my $m = $self->metrics(undef, %o);
+    return $m->{$name} unless defined $labels;
+    return $m->{"$name\{$labels\}"} unless $labels eq '*';
+    my ($k) = sort grep { /^\Q$name\E\{/ } keys %$m;
+    return defined $k ? $m->{$k} : undef;
 }
 
 
@@ -843,6 +1010,13 @@ sub slurp {
     my $text = _slurp($path);
     die "$path: $!\n" unless defined $text;
     return $text;
+}
+
+# Writes @lines (each with its newline) to $path as they are: file_lines'
+# counterpart, for a copy of an audit file changed on purpose.
+sub write_lines {
+    my ($self, $path, @lines) = @_;
+    return $self->write_file($path, join('', @lines));
 }
 
 # a file's lines, each with its newline; dies when it cannot be read
@@ -1191,22 +1365,11 @@ EciTest - the harness of the ngx_eci prove suite
 
     my $t = EciTest->new;
     my ($store, $master) = $t->make_keystore(keys => {default => 'k1'});
-    my $acl = $t->write_acl({ ... });
-    $t->write_config(EciTest::conf_head() . <<"EOF");
-    http {
-        access_log %%DIR%%/access.log;
-        client_body_temp_path %%DIR%%/tmp;
-        proxy_temp_path %%DIR%%/tmp;
-        server {
-            listen 127.0.0.1:%%PORT%%;
-            location / { proxy_pass http://127.0.0.1:%%MOCK%%; }
-        }
-    }
-    EOF
+    my $acl = $t->write_acl({ principals => {
+        alice => EciTest::grant('*') } });
+    $t->write_config($t->gateway_config($acl, metrics => 1));
     $t->start;
-    my $r = $t->request(POST => '/api/v202106/reportdistribution/7/exec',
-                        headers => ['Content-Type' => 'application/json'],
-                        body => '{}');
+    my $r = $t->exec_as('alice', 7, json => 1);
     is($r->{status}, 200, 'allowed caller is proxied');
     $t->done;
     done_testing;
@@ -1246,7 +1409,8 @@ Sealed (default): runs C<eci-keytool genmaster DIR/master.key> once, then
 C<eci-keytool set STORE --master MASTER --name N> with the key on stdin for
 each key; returns (store, master).  C<sealed =E<gt> 0>: a plain JSON object
 file of mode 0600; returns (path, undef).  C<name> defaults to keys.sealed
-or keys.json.  Dies with the tool's output on failure.
+or keys.json.  Dies with the tool's output on failure.  The store made
+last is the one C<http_config> and C<gateway_config> name.
 
 =item EciTest::grant($ids, $overrides)
 
@@ -1276,10 +1440,12 @@ The mock upstream's port (distinct from every C<port($n)>); its L<MockEci>
 object (dir = the test dir, created on first use, not started); start it
 (a no-op when running) and return it.
 
-=item EciTest::conf_head(module => 1)
+=item EciTest::conf_head(module => 1, workers => 1, debug_log => undef)
 
 The main context of a test config: C<load_module %%MODULE%%> (left out with
-C<module =E<gt> 0>), C<user root>, daemon and master process on, one worker,
+C<module =E<gt> 0>), C<user root>, daemon and master process on,
+C<workers> worker processes (one), with C<debug_log> an C<error_log> of
+that file at level debug and C<debug_connection 127.0.0.1>,
 C<error_log %%DIR%%/error.log info>, C<pid %%DIR%%/nginx.pid>, events.  Also
 callable as a method.
 
@@ -1296,14 +1462,64 @@ The lines most test configs begin their http block with: C<access_log
 %%DIR%%/access.log>, C<client_body_temp_path> and C<proxy_temp_path> in
 DIR/tmp.
 
-=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log')
+=item EciTest::gateway_location($acl, audit => '%%DIR%%/audit.log', principal => '$http_x_caller', proxy => 'http://127.0.0.1:%%MOCK%%')
 
 The directives of a gateway location in front of the mock:
-C<eci_gateway on>, C<eci_principal $http_x_caller>, C<eci_acl $acl>,
-C<eci_audit_log> (C<off> or another file with C<audit>), C<proxy_pass> to
-the mock.  Its first line is not indented: write
+C<eci_gateway on>, C<eci_principal> (C<principal>, default
+C<$http_x_caller>), C<eci_acl $acl>, C<eci_audit_log> (C<off> or another
+file with C<audit>), C<proxy_pass> to the mock (to C<proxy>; none when
+that is C<''>).  Its first line is not indented: write
 C<${\ EciTest::gateway_location($acl) }> where the first directive goes,
 and the location's own directives after it.
+
+=item $t->gateway_config($acl, %options)
+
+The whole config most tests run: C<http_config> with one
+C<gateway_server($acl)>; C<%options> are those of both (C<servers> come
+after the gateway's server).  For example
+
+    $t->write_config($t->gateway_config($acl, workers => 2, metrics => 1,
+                                        keepalive => 1,
+                                        directives => 'eci_exec_guard 2s;'));
+
+=item EciTest::gateway_server($acl, %options)
+
+A C<server {}> of one gateway location.  Options (each text may be
+indented as it likes; it is indented to its place):
+
+    port        listen on 127.0.0.1:port (default '%%PORT%%'; '%%PORT1%%')
+    listen      more listen parameters ('http2', 'sndbuf=4k')
+    server      lines that open the server (underscores_in_headers on;)
+    location    the gateway location (default /api/)
+    audit, principal, proxy
+                as gateway_location's
+    http11      proxy_http_version 1.1
+    keepalive   proxy_http_version 1.1 and proxy_set_header Connection ""
+    directives  more lines of the gateway location
+    metrics     a location = /metrics with eci_status (or at the path given)
+    locations   more of the server, after those
+
+=item $t->http_config(servers => [...], %options)
+
+C<conf_head(workers =E<gt> $workers, debug_log =E<gt> $file)> and an http
+block: the lines C<http>
+(log_format, buffer sizes), the lines of C<http_paths> (C<access_log>
+replaces its access log: C<'off'>, C<'%%DIR%%/access.log leaky'>),
+C<eci_keystore> of the store C<make_keystore> made last (or of C<store>
+and C<master>; none with C<keystore =E<gt> 0>), then C<servers> (a text or
+a list of texts, e.g. C<gateway_server>'s and C<upstream {}> blocks).
+
+=item EciTest::location_config($directives)
+
+A config of one server whose C<location /> holds C<$directives> and nothing
+else: for C<nginx -t> of one directive's checks.
+
+=item $t->config_refused($name, $conf, qr/why/)
+
+Writes C<$conf>, runs C<nginx -t> and tests that it fails ("$name: nginx -t
+fails"), that its output matches C<qr/why/> ("$name: it says why") and
+names F<nginx.conf> and a line ("$name: and where"): three tests.  Returns
+the output.  The emerg lines it causes must be allowed (C<allow_log>).
 
 =item $t->nginx_test
 
@@ -1379,10 +1595,25 @@ C<headers> are added; anything else goes to C<request> (C<port>,
 C<body>, C<timeout>).  C<$EciTest::EXEC> is the path before the id and
 C<$EciTest::PERM> the permission an exec needs.
 
+=item $t->open_socket(port => $p), $t->exec_socket($caller, $id, port => $p, forwarded => 0)
+
+A TCP connection to 127.0.0.1 (port 0 unless C<port>) of the test's own;
+one on which an exec of C<$id> as C<$caller> (no body) was sent and whose
+answer is left unread.  With C<forwarded>, C<exec_socket> returns once the
+mock has a request (5 s at most): for a caller that leaves, or a worker
+killed, in the middle of an exec.  Their requests are not among those
+audit reads wait for.
+
 =item $t->metrics($uri)
 
 C<GET $uri> (default F</metrics>, an C<eci_status> location) parsed into
 C<{ name_with_labels =E<gt> value }>; in list context (response, figures).
+
+=item $t->metric($name, $labels, timeout => 10)
+
+One figure at F</metrics>: C<$name> without labels, with exactly
+C<$labels> (C<file="...">), or with C<'*'> the first of any labels; undef
+when it is not served.
 
 =back
 
@@ -1444,6 +1675,11 @@ The text of DIR/error.log.
 
 A file's bytes, or its lines with their newlines; both die when it cannot
 be read.
+
+=item $t->write_lines($path, @lines)
+
+Writes the lines (with their newlines) as they are, as C<write_file> does:
+a copy of an audit file changed on purpose.
 
 =item $t->allow_log(qr/.../, ...)
 
