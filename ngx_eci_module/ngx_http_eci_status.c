@@ -112,13 +112,11 @@ char *
 ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_eci_main_conf_t  *emcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_eci_status_handler;
 
-    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
-    emcf->used = 1;
+    (void) ngx_http_eci_conf_used(cf);
 
     return NGX_CONF_OK;
 }
