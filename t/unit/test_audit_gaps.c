@@ -479,6 +479,40 @@ test_escaped_keys(void)
 }
 
 
+/*
+ * "createdByUser" is an object or null: a member with no value at all, or
+ * with another kind of value, makes the body invalid.
+ */
+
+static void
+test_object_member_value(void)
+{
+    size_t                 i;
+    char                  *b;
+    eci_audit_response_t   r;
+
+    static const char     *bodies[] = {
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"createdByUser\":}}",
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"createdByUser\":,"
+        "\"reportDistributionId\":42}}",
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"createdByUser\":5}}",
+        NULL
+    };
+
+    for (i = 0; bodies[i] != NULL; i++) {
+        b = tap_copy(bodies[i], strlen(bodies[i]));
+        is_int(eci_audit_response_parse(b, strlen(bodies[i]), &r), 0,
+               "createdByUser without an object or null (%zu): invalid", i);
+        free(b);
+    }
+}
+
+
 /* eci_audit_line_max() is enough for any decision text */
 
 static void
@@ -567,6 +601,7 @@ main(void)
     test_optional_fields();
     test_body_whitespace();
     test_escaped_keys();
+    test_object_member_value();
     test_line_max_decision();
     test_empty_objects();
     test_escape_after_run();
