@@ -566,6 +566,38 @@ test_empty_objects(void)
 }
 
 
+/* nesting 64 deep (the body's object and 63 arrays) is valid, 65 is not */
+
+static void
+test_nesting_limit(void)
+{
+    char                  *body, *p;
+    size_t                 i, k, len;
+    eci_audit_response_t   r;
+
+    body = malloc(1024);
+
+    for (k = 63; k <= 64; k++) {
+        p = body + sprintf(body, "{\"reportDistributionLogId\":7,"
+                           "\"status\":\"x\",\"x\":");
+        for (i = 0; i < k; i++) {
+            *p++ = '[';
+        }
+        for (i = 0; i < k; i++) {
+            *p++ = ']';
+        }
+        p += sprintf(p, ",\"reportDistribution\":"
+                     "{\"reportDistributionId\":42}}");
+        len = p - body;
+
+        is_int(eci_audit_response_parse(body, len, &r), k == 63,
+               "nested %zu deep: %s", k + 1, k == 63 ? "valid" : "invalid");
+    }
+
+    free(body);
+}
+
+
 /* the one-character escapes after runs of other lengths */
 
 static void
@@ -604,6 +636,7 @@ main(void)
     test_object_member_value();
     test_line_max_decision();
     test_empty_objects();
+    test_nesting_limit();
     test_escape_after_run();
 
     return done_testing();
