@@ -17,6 +17,10 @@
                              "\"" ECI_PERMISSION_EXEC "\""
 
 
+static void *eci_acl_array_alloc(eci_acl_ctx_t *ctx, const char *key,
+    json_t *v, size_t size, size_t *n);
+static const char *eci_acl_item_string(eci_acl_ctx_t *ctx, const char *key,
+    json_t *item, size_t i, const char *msg, size_t *len);
 static int eci_acl_permission_add(eci_acl_ctx_t *ctx, const char *s,
     size_t len, size_t *index);
 static int eci_acl_permission_valid(const char *s, size_t len);
@@ -83,29 +87,15 @@ eci_acl_permissions_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
         return -1;
     }
 
-    n = json_array_size(v);
-
-    if (n == 0) {
-        return 0;
-    }
-
-    g->permissions = eci_acl_alloc(ctx->acl, n * sizeof(const char *));
+    g->permissions = eci_acl_array_alloc(ctx, key, v, sizeof(const char *),
+                                         &n);
     if (g->permissions == NULL) {
-        eci_acl_error(ctx, key, -1, "out of memory");
-        return -1;
+        return (n == 0) ? 0 : -1;
     }
 
     json_array_foreach(v, i, item) {
-        if (!json_is_string(item)) {
-            eci_acl_error(ctx, key, (long) i, ECI_ACL_PERM_MSG);
-            return -1;
-        }
-
-        s = json_string_value(item);
-        len = json_string_length(item);
-
-        if (len == 0) {
-            eci_acl_error(ctx, key, (long) i, "must not be empty");
+        s = eci_acl_item_string(ctx, key, item, i, ECI_ACL_PERM_MSG, &len);
+        if (s == NULL) {
             return -1;
         }
 
@@ -293,28 +283,16 @@ eci_acl_ids_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
     }
 
     ids->all = 0;
-    ids->ids = NULL;
     ids->n = 0;
 
-    n = json_array_size(v);
-
-    if (n == 0) {
-        return 0;
-    }
-
-    ids->ids = eci_acl_alloc(ctx->acl, n * sizeof(int32_t));
+    ids->ids = eci_acl_array_alloc(ctx, key, v, sizeof(int32_t), &n);
     if (ids->ids == NULL) {
-        eci_acl_error(ctx, key, -1, "out of memory");
-        return -1;
+        return (n == 0) ? 0 : -1;
     }
 
     json_array_foreach(v, i, item) {
-        if (!json_is_integer(item)) {
-            eci_acl_error(ctx, key, (long) i, ECI_ACL_ID_MSG);
-            return -1;
-        }
-
-        id = json_integer_value(item);
+        /* not an integer: refused as 0 is, with the same message */
+        id = json_is_integer(item) ? json_integer_value(item) : 0;
 
         if (id < 1 || id > INT32_MAX) {
             eci_acl_error(ctx, key, (long) i, ECI_ACL_ID_MSG);
@@ -353,29 +331,16 @@ eci_acl_groups_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
         return -1;
     }
 
-    n = json_array_size(v);
-
-    if (n == 0) {
-        return 0;
-    }
-
-    e->groups = eci_acl_alloc(ctx->acl, n * sizeof(eci_acl_entry_t *));
+    e->groups = eci_acl_array_alloc(ctx, key, v, sizeof(eci_acl_entry_t *),
+                                    &n);
     if (e->groups == NULL) {
-        eci_acl_error(ctx, key, -1, "out of memory");
-        return -1;
+        return (n == 0) ? 0 : -1;
     }
 
     json_array_foreach(v, i, item) {
-        if (!json_is_string(item)) {
-            eci_acl_error(ctx, key, (long) i, "must be a group name");
-            return -1;
-        }
-
-        s = json_string_value(item);
-        len = json_string_length(item);
-
-        if (len == 0) {
-            eci_acl_error(ctx, key, (long) i, "must not be empty");
+        s = eci_acl_item_string(ctx, key, item, i, "must be a group name",
+                                &len);
+        if (s == NULL) {
             return -1;
         }
 
@@ -393,6 +358,52 @@ eci_acl_groups_load(eci_acl_ctx_t *ctx, const char *key, json_t *v,
     e->ngroups = n;
 
     return 0;
+}
+
+
+/*
+ * Room for the n items of the array v, or NULL: v is empty (*n is 0, not
+ * an error) or memory ran out (reported).
+ */
+static void *
+eci_acl_array_alloc(eci_acl_ctx_t *ctx, const char *key, json_t *v,
+    size_t size, size_t *n)
+{
+    void  *a;
+
+    *n = json_array_size(v);
+
+    if (*n == 0) {
+        return NULL;
+    }
+
+    a = eci_acl_alloc(ctx->acl, *n * size);
+    if (a == NULL) {
+        eci_acl_error(ctx, key, -1, "out of memory");
+    }
+
+    return a;
+}
+
+
+/* item i of an array of names: a string, not empty; or NULL (reported) */
+static const char *
+eci_acl_item_string(eci_acl_ctx_t *ctx, const char *key, json_t *item,
+    size_t i, const char *msg, size_t *len)
+{
+    if (!json_is_string(item)) {
+        eci_acl_error(ctx, key, (long) i, "%s", msg);
+        return NULL;
+    }
+
+    *len = json_string_length(item);
+
+    if (*len == 0) {
+        eci_acl_error(ctx, key, (long) i, "must not be empty");
+        return NULL;
+    }
+
+    return json_string_value(item);
 }
 
 

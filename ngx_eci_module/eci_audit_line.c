@@ -114,6 +114,9 @@ typedef struct {
 
 
 static size_t eci_audit_uri_len(const eci_str_t *uri);
+static size_t eci_audit_alone(char *buf, int time, uint64_t v);
+static eci_audit_inline void eci_audit_out_init(eci_audit_out_t *o,
+    char *buf, size_t cap);
 static eci_audit_inline void eci_audit_put(eci_audit_out_t *o, const char *s,
     size_t n);
 static eci_audit_inline void eci_audit_str(eci_audit_out_t *o,
@@ -230,9 +233,7 @@ eci_audit_ids_digest(const int32_t *ids, size_t n,
 
     eci_sha256_init(&c);
 
-    o.pos = buf;
-    o.end = buf + sizeof(buf);
-    o.full = 0;
+    eci_audit_out_init(&o, buf, sizeof(buf));
 
     eci_audit_lit(&o, "[");
 
@@ -263,9 +264,7 @@ eci_audit_line_write(const eci_audit_record_t *rec, char *buf, size_t cap)
     eci_audit_out_t   o;
     unsigned char     md[ECI_SHA256_LEN];
 
-    o.pos = buf;
-    o.end = buf + cap;
-    o.full = 0;
+    eci_audit_out_init(&o, buf, cap);
 
     eci_audit_lit(&o, ECI_AUDIT_K_TIME);
     eci_audit_time(&o, rec->time_ms);
@@ -748,28 +747,43 @@ eci_audit_time(eci_audit_out_t *o, int64_t ms)
 size_t
 eci_audit_u64(char *buf, uint64_t v)
 {
-    eci_audit_out_t  o;
-
-    o.pos = buf;
-    o.end = buf + ECI_AUDIT_INT_LEN;
-    o.full = 0;
-
-    eci_audit_uint(&o, v);
-
-    return o.pos - buf;
+    return eci_audit_alone(buf, 0, v);
 }
 
 
 size_t
 eci_audit_time_write(char *buf, int64_t ms)
 {
+    return eci_audit_alone(buf, 1, (uint64_t) ms);
+}
+
+
+/*
+ * One value written by itself, as in a line (for eci_chain.c's lines):
+ * a time (v is the int64_t ms) or an unsigned integer.
+ */
+static size_t
+eci_audit_alone(char *buf, int time, uint64_t v)
+{
     eci_audit_out_t  o;
 
-    o.pos = buf;
-    o.end = buf + ECI_AUDIT_TIME_LEN;
-    o.full = 0;
+    if (time) {
+        eci_audit_out_init(&o, buf, ECI_AUDIT_TIME_LEN);
+        eci_audit_time(&o, (int64_t) v);
 
-    eci_audit_time(&o, ms);
+    } else {
+        eci_audit_out_init(&o, buf, ECI_AUDIT_INT_LEN);
+        eci_audit_uint(&o, v);
+    }
 
     return o.pos - buf;
+}
+
+
+static eci_audit_inline void
+eci_audit_out_init(eci_audit_out_t *o, char *buf, size_t cap)
+{
+    o->pos = buf;
+    o->end = buf + cap;
+    o->full = 0;
 }

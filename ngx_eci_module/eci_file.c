@@ -19,11 +19,37 @@
 static int eci_ks_write_all(int fd, const unsigned char *p, size_t len);
 
 
-/* reads the rest of fd, at most max bytes, into a malloc()ed buffer */
+/* the file at path, read whole as eci_ks_file_read() reads it */
 
 int
-eci_ks_file_read(const char *path, int fd, size_t max, unsigned char **out,
-    size_t *outlen, eci_err_t *err)
+eci_ks_file_load(const char *path, size_t max, eci_ks_file_check_pt check,
+    unsigned char **out, size_t *outlen, eci_err_t *err)
+{
+    int  fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        eci_err_set(err, "\"%s\": cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+
+    rc = eci_ks_file_read(path, fd, max, check, out, outlen, err);
+    (void) close(fd);
+
+    return rc;
+}
+
+
+/*
+ * Reads the rest of fd, at most max bytes, into a malloc()ed buffer;
+ * check (if any) sees the file's fstat() first: that of the open file, so
+ * nothing can swap the file between the check and the read.
+ */
+
+int
+eci_ks_file_read(const char *path, int fd, size_t max,
+    eci_ks_file_check_pt check, unsigned char **out, size_t *outlen,
+    eci_err_t *err)
 {
     size_t          len, size;
     ssize_t         n;
@@ -32,6 +58,10 @@ eci_ks_file_read(const char *path, int fd, size_t max, unsigned char **out,
 
     if (fstat(fd, &st) == -1) {
         eci_err_set(err, "\"%s\": cannot stat: %s", path, strerror(errno));
+        return -1;
+    }
+
+    if (check != NULL && check(path, &st, err) != 0) {
         return -1;
     }
 

@@ -6,13 +6,10 @@
  * file: eci_file.c.
  */
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -50,6 +47,8 @@ static int eci_ks_fill(eci_keystore_t *ks, eci_ks_entry_t *e, size_t n,
 static int eci_ks_parse(eci_keystore_t *ks, const char *path,
     const char *data, size_t len, eci_err_t *err);
 static eci_keystore_t *eci_ks_open_plain(const char *path, eci_err_t *err);
+static int eci_ks_plain_check(const char *path, const struct stat *st,
+    eci_err_t *err);
 
 
 eci_keystore_t *
@@ -653,45 +652,14 @@ done:
 static eci_keystore_t *
 eci_ks_open_plain(const char *path, eci_err_t *err)
 {
-    int              fd, rc;
     size_t           len;
-    struct stat      st;
     unsigned char   *buf;
     eci_keystore_t  *ks;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        eci_err_set(err, "\"%s\": cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-
-    /* fstat() of the open file: no window to swap it after the check */
-    if (fstat(fd, &st) == -1) {
-        eci_err_set(err, "\"%s\": cannot stat: %s", path, strerror(errno));
-        (void) close(fd);
-        return NULL;
-    }
-
-    if (!S_ISREG(st.st_mode)) {
-        eci_err_set(err, "\"%s\": plain keystore is not a regular file",
-                    path);
-        (void) close(fd);
-        return NULL;
-    }
-
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        eci_err_set(err, "\"%s\": plain keystore must not be readable by "
-                    "group or others (mode %04o); chmod 600 it or seal it "
-                    "with eci-keytool",
-                    path, (unsigned) (st.st_mode & 07777));
-        (void) close(fd);
-        return NULL;
-    }
-
-    rc = eci_ks_file_read(path, fd, ECI_KS_FILE_MAX, &buf, &len, err);
-    (void) close(fd);
-
-    if (rc != 0) {
+    if (eci_ks_file_load(path, ECI_KS_FILE_MAX, eci_ks_plain_check, &buf,
+                         &len, err)
+        != 0)
+    {
         return NULL;
     }
 
@@ -701,6 +669,28 @@ eci_ks_open_plain(const char *path, eci_err_t *err)
     free(buf);
 
     return ks;
+}
+
+
+/* the keys are in the clear: only their owner may read them */
+static int
+eci_ks_plain_check(const char *path, const struct stat *st, eci_err_t *err)
+{
+    if (!S_ISREG(st->st_mode)) {
+        eci_err_set(err, "\"%s\": plain keystore is not a regular file",
+                    path);
+        return -1;
+    }
+
+    if ((st->st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        eci_err_set(err, "\"%s\": plain keystore must not be readable by "
+                    "group or others (mode %04o); chmod 600 it or seal it "
+                    "with eci-keytool",
+                    path, (unsigned) (st->st_mode & 07777));
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -8,6 +8,8 @@
 #ifndef ECI_KEYSTORE_INT_H
 #define ECI_KEYSTORE_INT_H
 
+#include <sys/stat.h>
+
 #include "eci_keystore.h"
 
 
@@ -39,8 +41,16 @@ int eci_ks_seal(const unsigned char *plain, size_t len,
     eci_err_t *err);
 
 /* eci_file.c */
-int eci_ks_file_read(const char *path, int fd, size_t max,
+
+/* what a file must be, beyond its size, before it is read: 0 or -1 */
+typedef int (*eci_ks_file_check_pt)(const char *path, const struct stat *st,
+    eci_err_t *err);
+
+int eci_ks_file_load(const char *path, size_t max, eci_ks_file_check_pt check,
     unsigned char **out, size_t *outlen, eci_err_t *err);
+int eci_ks_file_read(const char *path, int fd, size_t max,
+    eci_ks_file_check_pt check, unsigned char **out, size_t *outlen,
+    eci_err_t *err);
 int eci_ks_file_replace(const char *path, const unsigned char *data,
     size_t len, eci_err_t *err);
 

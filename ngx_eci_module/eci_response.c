@@ -7,6 +7,7 @@
  * eci_js_string() (eci_json.c).
  */
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,8 +42,41 @@ typedef struct {
 } eci_js_key_t;
 
 
-typedef int (*eci_js_member_pt)(eci_js_t *s, eci_audit_response_t *out,
-    const char *key, size_t len);
+/*
+ * A member the audit keeps, found by its key, and where its value goes in
+ * eci_audit_response_t (offsets, as nginx's commands give theirs): one
+ * table per object of the response; other members are checked and passed
+ * over.
+ */
+typedef struct eci_js_field_s  eci_js_field_t;
+
+struct eci_js_field_s {
+    const char            *key;
+    size_t                 len;
+    unsigned               type;
+    unsigned               seen;     /* not 0: null refused; set in valid */
+    size_t                 value;    /* the int64_t, or the string */
+    size_t                 value_len;   /* ECI_JS_STR: its length */
+    size_t                 has;      /* ECI_JS_STR: its has_ flag; 0: none */
+    const eci_js_field_t  *fields;   /* ECI_JS_OBJECT: its members */
+};
+
+#define ECI_JS_INT      0       /* an integer, or null */
+#define ECI_JS_STR      1       /* a string, or null */
+#define ECI_JS_OBJECT   2       /* an object, or null */
+
+#define eci_js_field(k, type, seen, v, vlen, has, fields)                    \
+    { k, sizeof(k) - 1, type, seen, v, vlen, has, fields }
+
+#define eci_js_int_field(k, seen, f)                                          \
+    eci_js_field(k, ECI_JS_INT, seen, offsetof(eci_audit_response_t, f),    \
+                 0, 0, NULL)
+
+#define eci_js_str_field(k, seen, f, has)                                     \
+    eci_js_field(k, ECI_JS_STR, seen, offsetof(eci_audit_response_t, f),    \
+                 offsetof(eci_audit_response_t, f##_len), has, NULL)
+
+#define eci_js_has(f)  offsetof(eci_audit_response_t, f)
 
 
 static inline void eci_js_ws(eci_js_t *s);
@@ -51,18 +85,16 @@ static int eci_js_number(eci_js_t *s, int64_t *v, int *integer);
 static int eci_js_key_same(const unsigned char *a, const unsigned char *b,
     const unsigned char *end);
 static int eci_js_skip(eci_js_t *s);
+static inline int eci_js_open(eci_js_t *s, unsigned char close);
 static int eci_js_next(eci_js_t *s, unsigned char close);
 static int eci_js_object(eci_js_t *s, eci_audit_response_t *out,
-    eci_js_member_pt member);
+    const eci_js_field_t *fields);
+static int eci_js_member(eci_js_t *s, eci_audit_response_t *out,
+    const eci_js_field_t *f, const char *key, size_t len);
 static int eci_js_int(eci_js_t *s, int64_t *v, int *set);
 static int eci_js_str(eci_js_t *s, char *dst, size_t *len, int *has);
-static int eci_js_top(eci_js_t *s, eci_audit_response_t *out,
-    const char *key, size_t len);
-static int eci_js_rd(eci_js_t *s, eci_audit_response_t *out,
-    const char *key, size_t len);
-static int eci_js_user(eci_js_t *s, eci_audit_response_t *out,
-    const char *key, size_t len);
 static void eci_audit_response_init(eci_audit_response_t *out);
+static inline void eci_js_str_clear(char *s, size_t *len, int *has);
 
 
 /* what was seen, beyond the fields themselves */
@@ -70,6 +102,36 @@ static void eci_audit_response_init(eci_audit_response_t *out);
 #define ECI_JS_SEEN_STATUS  0x02
 #define ECI_JS_SEEN_RD      0x04
 #define ECI_JS_SEEN_RDID    0x08
+
+
+/* fullName and userCode are personal data the audit does not need */
+static const eci_js_field_t  eci_js_user[] = {
+    eci_js_int_field("userId", 0, created_by_user_id),
+    { NULL, 0, 0, 0, 0, 0, 0, NULL }
+};
+
+static const eci_js_field_t  eci_js_rd[] = {
+    eci_js_int_field("reportDistributionId", ECI_JS_SEEN_RDID,
+                     report_distribution_id),
+    eci_js_str_field("reportCode", 0, report_code,
+                     eci_js_has(has_report_code)),
+    eci_js_str_field("reportDistributionName", 0, report_distribution_name,
+                     eci_js_has(has_report_distribution_name)),
+    eci_js_field("createdByUser", ECI_JS_OBJECT, 0, 0, 0, 0, eci_js_user),
+    { NULL, 0, 0, 0, 0, 0, 0, NULL }
+};
+
+static const eci_js_field_t  eci_js_top[] = {
+    eci_js_int_field("reportDistributionLogId", ECI_JS_SEEN_LOGID,
+                     report_distribution_log_id),
+    eci_js_str_field("status", ECI_JS_SEEN_STATUS, status, 0),
+    eci_js_int_field("numberOfRecipients", 0, number_of_recipients),
+    eci_js_str_field("beginDate", 0, begin_date, eci_js_has(has_begin_date)),
+    eci_js_str_field("endDate", 0, end_date, eci_js_has(has_end_date)),
+    eci_js_field("reportDistribution", ECI_JS_OBJECT, ECI_JS_SEEN_RD, 0, 0, 0,
+                 eci_js_rd),
+    { NULL, 0, 0, 0, 0, 0, 0, NULL }
+};
 
 
 int
@@ -128,25 +190,32 @@ invalid:
 static void
 eci_audit_response_init(eci_audit_response_t *out)
 {
+    int  has_status;     /* status is required: it has no has_ flag */
+
     out->valid = 0;
     out->report_distribution_log_id = 0;
-    out->status[0] = '\0';
-    out->status_len = 0;
     out->number_of_recipients = -1;
-    out->begin_date[0] = '\0';
-    out->begin_date_len = 0;
-    out->has_begin_date = 0;
-    out->end_date[0] = '\0';
-    out->end_date_len = 0;
-    out->has_end_date = 0;
     out->report_distribution_id = -1;
-    out->report_code[0] = '\0';
-    out->report_code_len = 0;
-    out->has_report_code = 0;
-    out->report_distribution_name[0] = '\0';
-    out->report_distribution_name_len = 0;
-    out->has_report_distribution_name = 0;
     out->created_by_user_id = -1;
+
+    eci_js_str_clear(out->status, &out->status_len, &has_status);
+    eci_js_str_clear(out->begin_date, &out->begin_date_len,
+                     &out->has_begin_date);
+    eci_js_str_clear(out->end_date, &out->end_date_len, &out->has_end_date);
+    eci_js_str_clear(out->report_code, &out->report_code_len,
+                     &out->has_report_code);
+    eci_js_str_clear(out->report_distribution_name,
+                     &out->report_distribution_name_len,
+                     &out->has_report_distribution_name);
+}
+
+
+static inline void
+eci_js_str_clear(char *s, size_t *len, int *has)
+{
+    s[0] = '\0';
+    *len = 0;
+    *has = 0;
 }
 
 
@@ -192,123 +261,68 @@ eci_js_same(const char *key, const char *lit, size_t n)
 }
 
 
+/*
+ * The member key (len 0: longer than any known key) of an object whose
+ * known members are f: its value read into out, or checked and passed
+ * over.
+ */
 static int
-eci_js_top(eci_js_t *s, eci_audit_response_t *out, const char *key,
-    size_t len)
+eci_js_member(eci_js_t *s, eci_audit_response_t *out,
+    const eci_js_field_t *f, const char *key, size_t len)
 {
-    int  set;
+    int             rc, set;
+    unsigned char  *base;
 
-/* the length first; then the bytes, inline, a word at a time */
-#define eci_js_key(k)                                                         \
-    (len == sizeof(k) - 1 && eci_js_same(key, k, sizeof(k) - 1))
+    /* the length first; then the bytes, inline, a word at a time */
+    while (f->key != NULL
+           && (f->len != len || !eci_js_same(key, f->key, len)))
+    {
+        f++;
+    }
 
-    if (eci_js_key("reportDistributionLogId")) {
-        if (eci_js_int(s, &out->report_distribution_log_id, &set) != 0
-            || !set)
-        {
-            return -1;
+    if (f->key == NULL) {
+        return eci_js_skip(s);
+    }
+
+    base = (unsigned char *) out;
+
+    switch (f->type) {
+
+    case ECI_JS_INT:
+        rc = eci_js_int(s, (int64_t *) (base + f->value), &set);
+        break;
+
+    case ECI_JS_STR:
+        rc = eci_js_str(s, (char *) (base + f->value),
+                        (size_t *) (base + f->value_len), &set);
+
+        if (f->has != 0) {
+            *(int *) (base + f->has) = set;
         }
 
-        out->valid |= ECI_JS_SEEN_LOGID;
-        return 0;
-    }
+        break;
 
-    if (eci_js_key("status")) {
-        if (eci_js_str(s, out->status, &out->status_len, &set) != 0
-            || !set)
-        {
-            return -1;
+    default: /* ECI_JS_OBJECT */
+        set = (eci_js_lit(s, "null", 4) != 0);
+
+        if (!set) {
+            rc = 0;
+
+        } else if (s->p == s->end || *s->p != '{') {
+            rc = -1;
+
+        } else {
+            rc = eci_js_object(s, out, f->fields);
         }
-
-        out->valid |= ECI_JS_SEEN_STATUS;
-        return 0;
     }
 
-    if (eci_js_key("numberOfRecipients")) {
-        return eci_js_int(s, &out->number_of_recipients, &set);
+    if (rc != 0 || (f->seen != 0 && !set)) {
+        return -1;
     }
 
-    if (eci_js_key("beginDate")) {
-        return eci_js_str(s, out->begin_date, &out->begin_date_len,
-                          &out->has_begin_date);
-    }
+    out->valid |= f->seen;
 
-    if (eci_js_key("endDate")) {
-        return eci_js_str(s, out->end_date, &out->end_date_len,
-                          &out->has_end_date);
-    }
-
-    if (eci_js_key("reportDistribution")) {
-        if (s->p == s->end || *s->p != '{'
-            || eci_js_object(s, out, eci_js_rd) != 0)
-        {
-            return -1;
-        }
-
-        out->valid |= ECI_JS_SEEN_RD;
-        return 0;
-    }
-
-    return eci_js_skip(s);
-}
-
-
-static int
-eci_js_rd(eci_js_t *s, eci_audit_response_t *out, const char *key,
-    size_t len)
-{
-    int  set;
-
-    if (eci_js_key("reportDistributionId")) {
-        if (eci_js_int(s, &out->report_distribution_id, &set) != 0 || !set) {
-            return -1;
-        }
-
-        out->valid |= ECI_JS_SEEN_RDID;
-        return 0;
-    }
-
-    if (eci_js_key("reportCode")) {
-        return eci_js_str(s, out->report_code, &out->report_code_len,
-                          &out->has_report_code);
-    }
-
-    if (eci_js_key("reportDistributionName")) {
-        return eci_js_str(s, out->report_distribution_name,
-                          &out->report_distribution_name_len,
-                          &out->has_report_distribution_name);
-    }
-
-    if (eci_js_key("createdByUser")) {
-        if (eci_js_lit(s, "null", 4) == 0) {
-            return 0;
-        }
-
-        if (s->p == s->end || *s->p != '{') {
-            return -1;
-        }
-
-        return eci_js_object(s, out, eci_js_user);
-    }
-
-    return eci_js_skip(s);
-}
-
-
-/* fullName and userCode are personal data the audit does not need */
-static int
-eci_js_user(eci_js_t *s, eci_audit_response_t *out, const char *key,
-    size_t len)
-{
-    int  set;
-
-    if (eci_js_key("userId")) {
-        return eci_js_int(s, &out->created_by_user_id, &set);
-    }
-
-    return eci_js_skip(s);
-
-#undef eci_js_key
+    return 0;
 }
 
 
@@ -363,30 +377,24 @@ eci_js_str(eci_js_t *s, char *dst, size_t *len, int *has)
 }
 
 
+/* an object: its members in fields read into out, the rest passed over */
 static int
 eci_js_object(eci_js_t *s, eci_audit_response_t *out,
-    eci_js_member_pt member)
+    const eci_js_field_t *fields)
 {
+    int                   rc;
     size_t                i, n, klen;
     const char           *k;
     const unsigned char  *raw, *q, *plain;
     eci_js_key_t          seen[ECI_JS_KEYS];
     char                  key[ECI_JS_KEY_MAX];
 
-    if (++s->depth > ECI_JS_DEPTH) {
-        return -1;
+    rc = eci_js_open(s, '}');
+    if (rc != 1) {
+        return rc;
     }
 
-    s->p++;     /* '{' */
     n = 0;
-
-    eci_js_ws(s);
-
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        s->depth--;
-        return 0;
-    }
 
     for ( ;; ) {
 
@@ -447,24 +455,21 @@ eci_js_object(eci_js_t *s, eci_audit_response_t *out,
         eci_js_ws(s);
 
         /* a key longer than the buffer is no key we know */
-        if (member == NULL) {
+        if (fields == NULL) {
             if (eci_js_skip(s) != 0) {
                 return -1;
             }
 
-        } else if (member(s, out, k, klen < sizeof(key) - 1 ? klen : 0)
+        } else if (eci_js_member(s, out, fields, k,
+                                 klen < sizeof(key) - 1 ? klen : 0)
                    != 0)
         {
             return -1;
         }
 
-        switch (eci_js_next(s, '}')) {
-        case 1:
-            continue;
-        case 0:
-            return 0;
-        default:
-            return -1;
+        rc = eci_js_next(s, '}');
+        if (rc != 1) {
+            return rc;
         }
     }
 }
@@ -506,7 +511,7 @@ eci_js_key_same(const unsigned char *a, const unsigned char *b,
 static int
 eci_js_skip(eci_js_t *s)
 {
-    int      integer;
+    int      rc, integer;
     size_t   n;
     int64_t  v;
 
@@ -523,33 +528,17 @@ eci_js_skip(eci_js_t *s)
         return eci_js_object(s, NULL, NULL);
 
     case '[':
-        if (++s->depth > ECI_JS_DEPTH) {
-            return -1;
-        }
+        rc = eci_js_open(s, ']');
 
-        s->p++;
-        eci_js_ws(s);
-
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            s->depth--;
-            return 0;
-        }
-
-        for ( ;; ) {
+        while (rc == 1) {
             if (eci_js_skip(s) != 0) {
                 return -1;
             }
 
-            switch (eci_js_next(s, ']')) {
-            case 1:
-                continue;
-            case 0:
-                return 0;
-            default:
-                return -1;
-            }
+            rc = eci_js_next(s, ']');
         }
+
+        return rc;
 
     case 't':
         return eci_js_lit(s, "true", 4);
@@ -563,6 +552,31 @@ eci_js_skip(eci_js_t *s)
     default:
         return eci_js_number(s, &v, &integer);
     }
+}
+
+
+/*
+ * At the '{' or '[' of a container: 1, a member or an element follows; 0
+ * at once the closing bracket (empty, and passed over); -1 too deep.
+ * Inline: every object and array starts here.
+ */
+static inline int
+eci_js_open(eci_js_t *s, unsigned char close)
+{
+    if (++s->depth > ECI_JS_DEPTH) {
+        return -1;
+    }
+
+    s->p++;
+    eci_js_ws(s);
+
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+
+    return 1;
 }
 
 

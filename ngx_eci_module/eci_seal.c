@@ -77,8 +77,8 @@ eci_master_key_read(const char *path, unsigned char key[ECI_MASTER_KEY_LEN],
         return -1;
     }
 
-    rc = eci_ks_file_read(path, fd, 2 * ECI_MASTER_KEY_LEN + 1, &buf, &len,
-                          err);
+    rc = eci_ks_file_read(path, fd, 2 * ECI_MASTER_KEY_LEN + 1, NULL, &buf,
+                          &len, err);
     (void) close(fd);
 
     if (rc != 0) {
@@ -133,22 +133,12 @@ done:
 eci_keystore_t *
 eci_ks_open_sealed(const char *path, const char *master_path, eci_err_t *err)
 {
-    int              fd, rc;
     size_t           len;
     unsigned char    key[ECI_MASTER_KEY_LEN];
     unsigned char   *buf;
     eci_keystore_t  *ks;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        eci_err_set(err, "\"%s\": cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-
-    rc = eci_ks_file_read(path, fd, ECI_KS_FILE_MAX, &buf, &len, err);
-    (void) close(fd);
-
-    if (rc != 0) {
+    if (eci_ks_file_load(path, ECI_KS_FILE_MAX, NULL, &buf, &len, err) != 0) {
         return NULL;
     }
 

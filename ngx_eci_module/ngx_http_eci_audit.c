@@ -23,6 +23,11 @@ static eci_outcome_t ngx_http_eci_outcome(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx);
 static void ngx_http_eci_audit_record(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec, ngx_str_t *rid);
+static size_t ngx_http_eci_batch_write(ngx_http_eci_batch_t *b,
+    eci_audit_record_t *rec);
+static ngx_http_eci_pending_t *ngx_http_eci_batch_add(ngx_http_request_t *r,
+    ngx_http_eci_ctx_t *ctx, ngx_http_eci_batch_t *b, eci_audit_record_t *rec,
+    u_char *line, size_t len, size_t max);
 static ngx_int_t ngx_http_eci_audit_queue(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, eci_audit_record_t *rec);
 
@@ -218,11 +223,9 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     u_char                    *line;
     ngx_http_eci_batch_t      *b;
     ngx_http_eci_pending_t    *p;
-    ngx_http_eci_loc_conf_t   *elcf;
     ngx_http_eci_main_conf_t  *emcf;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_eci_module);
-    elcf = ngx_http_get_module_loc_conf(r, ngx_http_eci_module);
     b = &emcf->worker->batch;
 
     if (ctx->audit->syslog != NULL) {
@@ -247,15 +250,8 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
      * one that does not fit even an empty batch is measured (which reads
      * every string once more) and built in memory of its own.
      */
-    len = 0;
-    line = b->buf + b->used;
     max = 0;
-
-    if (NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM) {
-        len = eci_audit_line_write(rec, (char *) line,
-                                   NGX_HTTP_ECI_BATCH_SIZE - b->used
-                                   - NGX_HTTP_ECI_LINE_ROOM);
-    }
+    len = ngx_http_eci_batch_write(b, rec);
 
     if (len == 0 && b->n > 0) {
         ngx_http_eci_audit_flush(b);
@@ -264,16 +260,13 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             goto full;
         }
 
-        line = b->buf + b->used;
-
-        if (NGX_HTTP_ECI_BATCH_SIZE - b->used > NGX_HTTP_ECI_LINE_ROOM) {
-            len = eci_audit_line_write(rec, (char *) line,
-                                       NGX_HTTP_ECI_BATCH_SIZE - b->used
-                                       - NGX_HTTP_ECI_LINE_ROOM);
-        }
+        len = ngx_http_eci_batch_write(b, rec);
     }
 
-    if (len == 0) {
+    if (len != 0) {
+        line = b->buf + b->used;
+
+    } else {
         /* a line longer than the batch, or a batch still held */
         max = eci_audit_line_max(rec);
 
@@ -294,6 +287,60 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
             return NGX_ERROR;
         }
     }
+
+    p = ngx_http_eci_batch_add(r, ctx, b, rec, line, len, max);
+
+    if (!rec->intent) {
+        return NGX_OK;
+    }
+
+    p->waiter = ctx;
+    ctx->pending = p;
+
+    return NGX_AGAIN;
+
+full:
+
+    /* its file has been held longer than the batch could wait */
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                  "eci: audit %s line to \"%V\" not written: the lines "
+                  "before it still wait for the file", rec->event,
+                  &ctx->audit->name);
+
+    ngx_http_eci_audit_failed(emcf, ctx->audit);
+
+    return NGX_ERROR;
+}
+
+
+/* the line written into the room left in the batch: its length, or 0 */
+static size_t
+ngx_http_eci_batch_write(ngx_http_eci_batch_t *b, eci_audit_record_t *rec)
+{
+    if (NGX_HTTP_ECI_BATCH_SIZE - b->used <= NGX_HTTP_ECI_LINE_ROOM) {
+        return 0;
+    }
+
+    return eci_audit_line_write(rec, (char *) b->buf + b->used,
+                                NGX_HTTP_ECI_BATCH_SIZE - b->used
+                                - NGX_HTTP_ECI_LINE_ROOM);
+}
+
+
+/*
+ * The line (in the batch's room, or of max bytes on the heap) becomes the
+ * batch's next; the batch is written at the end of this pass of the event
+ * loop.
+ */
+static ngx_http_eci_pending_t *
+ngx_http_eci_batch_add(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
+    ngx_http_eci_batch_t *b, eci_audit_record_t *rec, u_char *line,
+    size_t len, size_t max)
+{
+    ngx_http_eci_pending_t   *p;
+    ngx_http_eci_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_eci_module);
 
     p = &b->lines[b->n];
 
@@ -327,26 +374,7 @@ ngx_http_eci_audit_queue(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
 
-    if (!rec->intent) {
-        return NGX_OK;
-    }
-
-    p->waiter = ctx;
-    ctx->pending = p;
-
-    return NGX_AGAIN;
-
-full:
-
-    /* its file has been held longer than the batch could wait */
-    ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                  "eci: audit %s line to \"%V\" not written: the lines "
-                  "before it still wait for the file", rec->event,
-                  &ctx->audit->name);
-
-    ngx_http_eci_audit_failed(emcf, ctx->audit);
-
-    return NGX_ERROR;
+    return p;
 }
 
 

@@ -9,7 +9,6 @@
 
 static void ngx_http_eci_acl_cleanup(void *data);
 static void ngx_http_eci_keystore_cleanup(void *data);
-static void ngx_http_eci_signer_cleanup(void *data);
 
 
 char *
@@ -17,8 +16,7 @@ ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_eci_loc_conf_t *elcf = conf;
 
-    char                      *rv;
-    ngx_http_eci_main_conf_t  *emcf;
+    char  *rv;
 
     rv = ngx_conf_set_flag_slot(cf, cmd, conf);
     if (rv != NGX_CONF_OK) {
@@ -28,10 +26,26 @@ ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     elcf->gateway_file = cf->conf_file->file.name.data;
     elcf->gateway_line = cf->conf_file->line;
 
+    (void) ngx_http_eci_conf_used(cf);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * eci_gateway, eci_audit_log, eci_exec_guard and eci_status need the
+ * module's handlers, filters and zone; without any of them
+ * ngx_http_eci_init() installs nothing.
+ */
+ngx_http_eci_main_conf_t *
+ngx_http_eci_conf_used(ngx_conf_t *cf)
+{
+    ngx_http_eci_main_conf_t  *emcf;
+
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
     emcf->used = 1;
 
-    return NGX_CONF_OK;
+    return emcf;
 }
 
 
@@ -185,18 +199,13 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cln->handler = ngx_http_eci_keystore_cleanup;
-    cln->data = emcf->keystore;
+    cln->data = emcf;
 
     emcf->keystore_path = path;
 
     key = eci_keystore_get(emcf->keystore, ECI_KEY_AUDIT_SIGNING);
 
     if (key != NULL) {
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
         emcf->signer = eci_chain_signer_new(key->value, key->len, &err);
         if (emcf->signer == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -204,27 +213,26 @@ ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                ECI_KEY_AUDIT_SIGNING, err.msg);
             return NGX_CONF_ERROR;
         }
-
-        cln->handler = ngx_http_eci_signer_cleanup;
-        cln->data = emcf->signer;
     }
 
     return NGX_CONF_OK;
 }
 
 
-static void
-ngx_http_eci_signer_cleanup(void *data)
-{
-    eci_chain_signer_free(data);
-}
-
-
+/* the signer made from the keystore goes with it */
 static void
 ngx_http_eci_keystore_cleanup(void *data)
 {
+    ngx_http_eci_main_conf_t  *emcf = data;
+
+    if (emcf->signer != NULL) {
+        eci_chain_signer_free(emcf->signer);
+        emcf->signer = NULL;
+    }
+
     /* wipes the key bytes: the old cycle's pool goes on reload */
-    eci_keystore_free(data);
+    eci_keystore_free(emcf->keystore);
+    emcf->keystore = NULL;
 }
 
 
@@ -249,7 +257,7 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
+    emcf = ngx_http_eci_conf_used(cf);
 
     name = value[1];
 
@@ -322,8 +330,6 @@ ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *audits = audit;
     elcf->audit = audit;
 
-    emcf->used = 1;
-
     return NGX_CONF_OK;
 }
 
@@ -390,8 +396,7 @@ ngx_http_eci_exec_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     elcf->exec_guard = window;
 
-    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
-    emcf->used = 1;
+    emcf = ngx_http_eci_conf_used(cf);
 
     /* one zone for all locations: the largest size asked for */
     if (size > emcf->guard_size) {

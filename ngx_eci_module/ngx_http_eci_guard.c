@@ -34,6 +34,8 @@ static void ngx_http_eci_guard_digest(ngx_http_request_t *r,
     ngx_http_eci_ctx_t *ctx, u_char *digest);
 static ngx_http_eci_guard_node_t *ngx_http_eci_guard_find(
     ngx_http_eci_guard_sh_t *gs, u_char *digest);
+static void ngx_http_eci_guard_first(ngx_http_request_t *r,
+    ngx_http_eci_guard_node_t *gn, ngx_str_t *first);
 static ngx_uint_t ngx_http_eci_guard_expire(ngx_http_eci_guard_sh_t *gs,
     ngx_slab_pool_t *shpool, ngx_uint_t force);
 static int ngx_libc_cdecl ngx_http_eci_id_cmp(const void *a, const void *b);
@@ -47,7 +49,6 @@ ngx_int_t
 ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ngx_msec_t window, ngx_uint_t bypass, ngx_str_t *first)
 {
-    u_char                     *p;
     uint32_t                    hash;
     ngx_str_t                   rid;
     ngx_uint_t                  evicted;
@@ -82,13 +83,7 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
 
     if (gn != NULL && (ngx_msec_int_t) (gn->expires - now) > 0 && !bypass) {
 
-        p = ngx_pnalloc(r->pool, gn->request_id_len);
-        if (p != NULL) {
-            ngx_memcpy(p, gn->request_id, gn->request_id_len);
-        }
-
-        first->data = p;
-        first->len = p ? gn->request_id_len : 0;
+        ngx_http_eci_guard_first(r, gn, first);
 
         ngx_shmtx_unlock(&pool->mutex);
 
@@ -138,6 +133,27 @@ ngx_http_eci_guard_check(ngx_http_request_t *r, ngx_http_eci_ctx_t *ctx,
     ctx->guarded = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * The requestId of the exec this one repeats, copied out of the zone
+ * under its lock (the entry may be reused once the lock is let go); an
+ * empty string if memory ran out.
+ */
+static void
+ngx_http_eci_guard_first(ngx_http_request_t *r, ngx_http_eci_guard_node_t *gn,
+    ngx_str_t *first)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, gn->request_id_len);
+    if (p != NULL) {
+        ngx_memcpy(p, gn->request_id, gn->request_id_len);
+    }
+
+    first->data = p;
+    first->len = p ? gn->request_id_len : 0;
 }
 
 

@@ -423,6 +423,7 @@ ngx_msec_t ngx_http_eci_audit_sign(ngx_http_eci_main_conf_t *emcf,
     const char *event, ngx_uint_t paced);
 char *ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_eci_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_http_eci_main_conf_t *ngx_http_eci_conf_used(ngx_conf_t *cf);
 char *ngx_http_eci_acl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_eci_keystore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_eci_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -185,6 +185,7 @@ stop:
 char *
 ngx_http_eci_proxy_merge(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *elcf)
 {
+    const char                *refused;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_upstream_conf_t  *ucf;
 
@@ -202,31 +203,6 @@ ngx_http_eci_proxy_merge(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *elcf)
         return NGX_CONF_ERROR;
     }
 
-    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"satisfy any\" is not allowed in an eci_gateway "
-                      "location: a caller that passes one check would be "
-                      "identified by a principal nothing verified, in "
-                      "%s:%ui", elcf->gateway_file, elcf->gateway_line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (clcf->post_action.data != NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"post_action\" is not allowed in an eci_gateway "
-                      "location: it would repeat the exec's request, in "
-                      "%s:%ui", elcf->gateway_file, elcf->gateway_line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (clcf->limit_except) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"limit_except\" is not allowed in an eci_gateway "
-                      "location: the gateway answers other methods itself, "
-                      "in %s:%ui", elcf->gateway_file, elcf->gateway_line);
-        return NGX_CONF_ERROR;
-    }
-
     /*
      * proxy_pass's location configuration starts with its
      * ngx_http_upstream_conf_t (so in every nginx version); its own merge
@@ -234,12 +210,31 @@ ngx_http_eci_proxy_merge(ngx_conf_t *cf, ngx_http_eci_loc_conf_t *elcf)
      */
     ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
 
-    if (ucf->next_upstream & NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"proxy_next_upstream non_idempotent\" is not "
-                      "allowed in an eci_gateway location: an exec retried "
-                      "on another server is a second distribution, in "
-                      "%s:%ui", elcf->gateway_file, elcf->gateway_line);
+    /* what the location must not have, and what it would break */
+    refused = NULL;
+
+    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        refused = "\"satisfy any\" is not allowed in an eci_gateway "
+                  "location: a caller that passes one check would be "
+                  "identified by a principal nothing verified";
+
+    } else if (clcf->post_action.data != NULL) {
+        refused = "\"post_action\" is not allowed in an eci_gateway "
+                  "location: it would repeat the exec's request";
+
+    } else if (clcf->limit_except) {
+        refused = "\"limit_except\" is not allowed in an eci_gateway "
+                  "location: the gateway answers other methods itself";
+
+    } else if (ucf->next_upstream & NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) {
+        refused = "\"proxy_next_upstream non_idempotent\" is not allowed in "
+                  "an eci_gateway location: an exec retried on another "
+                  "server is a second distribution";
+    }
+
+    if (refused != NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%s, in %s:%ui", refused,
+                      elcf->gateway_file, elcf->gateway_line);
         return NGX_CONF_ERROR;
     }
 

@@ -16,9 +16,27 @@ typedef struct {
     ngx_uint_t                  syslog_only;
 } ngx_http_eci_file_metric_t;
 
+/* a metric with a value per ACL file or per keystore key: which value */
+#define NGX_HTTP_ECI_ACL_PRINCIPALS  0
+#define NGX_HTTP_ECI_ACL_LOAD        1
+#define NGX_HTTP_ECI_KEY_EXECS       2
+#define NGX_HTTP_ECI_KEY_REJECTED    3
+
+typedef struct {
+    const char                 *name;
+    const char                 *help;
+    const char                 *type;
+    ngx_uint_t                  value;
+} ngx_http_eci_conf_metric_t;
+
 
 static u_char *ngx_http_eci_per_file(u_char *p, u_char *last,
     ngx_http_eci_main_conf_t *emcf, ngx_http_eci_file_metric_t *m);
+static u_char *ngx_http_eci_per_conf(u_char *p, u_char *last,
+    ngx_http_eci_main_conf_t *emcf, ngx_http_eci_conf_metric_t *m);
+static u_char *ngx_http_eci_help(u_char *p, u_char *last, const char *name,
+    const char *help, const char *type);
+static u_char *ngx_http_eci_seconds(u_char *p, u_char *last, uint64_t us);
 static size_t ngx_http_eci_status_size(ngx_http_eci_main_conf_t *emcf);
 static u_char *ngx_http_eci_label(u_char *p, u_char *last, u_char *s,
     size_t len);
@@ -56,6 +74,24 @@ static ngx_http_eci_file_metric_t  ngx_http_eci_file_metrics[] = {
       "Times a worker found the audit file held by another process and "
       "tried again later.", "counter", ngx_http_eci_node_offset(busy), 0 },
     { NULL, NULL, NULL, 0, 0 }
+};
+
+
+static ngx_http_eci_conf_metric_t  ngx_http_eci_acl_metrics[] = {
+    { "eci_acl_principals", "Principals in each ACL loaded.", "gauge",
+      NGX_HTTP_ECI_ACL_PRINCIPALS },
+    { "eci_acl_load_seconds", "How long loading each ACL took.", "gauge",
+      NGX_HTTP_ECI_ACL_LOAD },
+    { NULL, NULL, NULL, 0 }
+};
+
+static ngx_http_eci_conf_metric_t  ngx_http_eci_key_metrics[] = {
+    { "eci_key_execs_total", "Execs sent upstream with each key, by name.",
+      "counter", NGX_HTTP_ECI_KEY_EXECS },
+    { "eci_key_upstream_rejected_total",
+      "Upstream 401s to execs sent with each key (a revoked key shows as "
+      "its name).", "counter", NGX_HTTP_ECI_KEY_REJECTED },
+    { NULL, NULL, NULL, 0 }
 };
 
 
@@ -112,13 +148,11 @@ char *
 ngx_http_eci_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_eci_main_conf_t  *emcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_eci_status_handler;
 
-    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_eci_module);
-    emcf->used = 1;
+    (void) ngx_http_eci_conf_used(cf);
 
     return NGX_CONF_OK;
 }
@@ -135,8 +169,8 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
     ngx_chain_t                  out;
     const eci_key_t             *key;
     ngx_http_eci_shctx_t        *sh;
-    ngx_http_eci_acl_ref_t      *acl;
     ngx_http_eci_main_conf_t    *emcf;
+    ngx_http_eci_conf_metric_t  *c;
     ngx_http_eci_file_metric_t  *m;
 
     static const char  *decisions[2] = { "deny", "allow" };
@@ -236,28 +270,8 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
         p = ngx_http_eci_per_file(p, last, emcf, m);
     }
 
-    acl = emcf->acls.elts;
-
-    p = ngx_slprintf(p, last,
-            "# HELP eci_acl_principals Principals in each ACL loaded.\n"
-            "# TYPE eci_acl_principals gauge\n");
-
-    for (i = 0; i < emcf->acls.nelts; i++) {
-        p = ngx_slprintf(p, last, "eci_acl_principals{file=\"");
-        p = ngx_http_eci_label(p, last, acl[i].path.data, acl[i].path.len);
-        p = ngx_slprintf(p, last, "\"} %uz\n",
-                         eci_acl_principal_count(acl[i].acl));
-    }
-
-    p = ngx_slprintf(p, last,
-            "# HELP eci_acl_load_seconds How long loading each ACL took.\n"
-            "# TYPE eci_acl_load_seconds gauge\n");
-
-    for (i = 0; i < emcf->acls.nelts; i++) {
-        p = ngx_slprintf(p, last, "eci_acl_load_seconds{file=\"");
-        p = ngx_http_eci_label(p, last, acl[i].path.data, acl[i].path.len);
-        p = ngx_slprintf(p, last, "\"} %uL.%06uL\n",
-                         acl[i].load_us / 1000000, acl[i].load_us % 1000000);
+    for (c = ngx_http_eci_acl_metrics; c->name != NULL; c++) {
+        p = ngx_http_eci_per_conf(p, last, emcf, c);
     }
 
     if (emcf->keystore != NULL) {
@@ -276,36 +290,8 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
                              key->name, key->fingerprint);
         }
 
-        p = ngx_slprintf(p, last,
-                "# HELP eci_key_execs_total Execs sent upstream with each "
-                "key, by name.\n"
-                "# TYPE eci_key_execs_total counter\n");
-
-        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
-            if (emcf->key_counters == NULL || emcf->key_counters[i] == NULL) {
-                continue;
-            }
-
-            p = ngx_slprintf(p, last, "eci_key_execs_total{name=\"%s\"} %uA\n",
-                             emcf->key_counters[i]->name,
-                             emcf->key_counters[i]->execs);
-        }
-
-        p = ngx_slprintf(p, last,
-                "# HELP eci_key_upstream_rejected_total Upstream 401s to "
-                "execs sent with each key (a revoked key shows as its "
-                "name).\n"
-                "# TYPE eci_key_upstream_rejected_total counter\n");
-
-        for (i = 0; i < eci_keystore_count(emcf->keystore); i++) {
-            if (emcf->key_counters == NULL || emcf->key_counters[i] == NULL) {
-                continue;
-            }
-
-            p = ngx_slprintf(p, last,
-                             "eci_key_upstream_rejected_total{name=\"%s\"} "
-                             "%uA\n", emcf->key_counters[i]->name,
-                             emcf->key_counters[i]->rejected);
+        for (c = ngx_http_eci_key_metrics; c->name != NULL; c++) {
+            p = ngx_http_eci_per_conf(p, last, emcf, c);
         }
 
         p = ngx_slprintf(p, last,
@@ -315,9 +301,7 @@ ngx_http_eci_status_handler(ngx_http_request_t *r)
                 "eci_keystore_load_seconds{keystore=\"");
         p = ngx_http_eci_label(p, last, emcf->keystore_path.data,
                                emcf->keystore_path.len);
-        p = ngx_slprintf(p, last, "\"} %uL.%06uL\n",
-                         emcf->keystore_load_us / 1000000,
-                         emcf->keystore_load_us % 1000000);
+        p = ngx_http_eci_seconds(p, last, emcf->keystore_load_us);
     }
 
     b->last = p;
@@ -401,8 +385,7 @@ ngx_http_eci_per_file(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
     ngx_http_eci_audit_t      **audits;
     ngx_http_eci_chain_node_t  *node;
 
-    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
-                     m->name, m->help, m->name, m->type);
+    p = ngx_http_eci_help(p, last, m->name, m->help, m->type);
 
     audits = emcf->audits.elts;
 
@@ -454,4 +437,71 @@ ngx_http_eci_label(u_char *p, u_char *last, u_char *s, size_t len)
     }
 
     return p;
+}
+
+
+/* one metric with a value per ACL file or per keystore key */
+static u_char *
+ngx_http_eci_per_conf(u_char *p, u_char *last, ngx_http_eci_main_conf_t *emcf,
+    ngx_http_eci_conf_metric_t *m)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_eci_acl_ref_t       *acl;
+    ngx_http_eci_key_counters_t  *c;
+
+    p = ngx_http_eci_help(p, last, m->name, m->help, m->type);
+
+    acl = emcf->acls.elts;
+    n = (m->value <= NGX_HTTP_ECI_ACL_LOAD)
+        ? emcf->acls.nelts : eci_keystore_count(emcf->keystore);
+
+    for (i = 0; i < n; i++) {
+
+        switch (m->value) {
+
+        case NGX_HTTP_ECI_ACL_PRINCIPALS:
+        case NGX_HTTP_ECI_ACL_LOAD:
+            p = ngx_slprintf(p, last, "%s{file=\"", m->name);
+            p = ngx_http_eci_label(p, last, acl[i].path.data,
+                                   acl[i].path.len);
+
+            p = (m->value == NGX_HTTP_ECI_ACL_LOAD)
+                ? ngx_http_eci_seconds(p, last, acl[i].load_us)
+                : ngx_slprintf(p, last, "\"} %uz\n",
+                               eci_acl_principal_count(acl[i].acl));
+            break;
+
+        default: /* NGX_HTTP_ECI_KEY_EXECS, NGX_HTTP_ECI_KEY_REJECTED */
+            if (emcf->key_counters == NULL || emcf->key_counters[i] == NULL) {
+                continue;
+            }
+
+            c = emcf->key_counters[i];
+
+            p = ngx_slprintf(p, last, "%s{name=\"%s\"} %uA\n", m->name,
+                             c->name,
+                             (m->value == NGX_HTTP_ECI_KEY_REJECTED)
+                             ? c->rejected : c->execs);
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_eci_help(u_char *p, u_char *last, const char *name,
+    const char *help, const char *type)
+{
+    return ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                        name, help, name, type);
+}
+
+
+/* the end of a labelled line: its value, microseconds as seconds */
+static u_char *
+ngx_http_eci_seconds(u_char *p, u_char *last, uint64_t us)
+{
+    return ngx_slprintf(p, last, "\"} %uL.%06uL\n", us / 1000000,
+                        us % 1000000);
 }

@@ -42,21 +42,24 @@ typedef struct {
 
 typedef struct {
     const char  *name;
-    int        (*run)(eci_kt_args_t *args);
+    int        (*run)(eci_kt_args_t *args, eci_keystore_t *ks);
+    int          store;        /* run gets the store, open */
     const char  *usage;
     const char  *help;
     const char  *options;      /* getopt_long names this command takes */
 } eci_kt_cmd_t;
 
 
-static int eci_kt_genmaster(eci_kt_args_t *args);
-static int eci_kt_set(eci_kt_args_t *args);
-static int eci_kt_list(eci_kt_args_t *args);
-static int eci_kt_remove(eci_kt_args_t *args);
-static int eci_kt_rekey(eci_kt_args_t *args);
-static int eci_kt_audit_key(eci_kt_args_t *args);
-static int eci_kt_pubkey(eci_kt_args_t *args);
+static int eci_kt_genmaster(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_set(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_list(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_remove(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_rekey(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_audit_key(eci_kt_args_t *args, eci_keystore_t *ks);
+static int eci_kt_pubkey(eci_kt_args_t *args, eci_keystore_t *ks);
 static int eci_kt_signing_key_add(eci_keystore_t *ks);
+static int eci_kt_save(eci_keystore_t *ks, const char *file,
+    const char *master);
 static int eci_kt_parse(const eci_kt_cmd_t *cmd, int argc, char **argv,
     eci_kt_args_t *args);
 static int eci_kt_key_read(const char *name, char *buf, size_t size,
@@ -69,13 +72,13 @@ static void eci_kt_cmd_help(FILE *f, const eci_kt_cmd_t *cmd);
 
 static const eci_kt_cmd_t  eci_kt_cmds[] = {
 
-    { "genmaster", eci_kt_genmaster,
+    { "genmaster", eci_kt_genmaster, 0,
       "genmaster FILE",
       "Writes a new master key: 32 random bytes, mode 0400.  An existing\n"
       "FILE is never overwritten.\n",
       "" },
 
-    { "set", eci_kt_set,
+    { "set", eci_kt_set, 0,
       "set STORE --master FILE [--name NAME]",
       "Reads a key from standard input (one trailing newline is dropped)\n"
       "and stores it as NAME, \"" ECI_KEY_DEFAULT "\" by default.  "
@@ -88,25 +91,25 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "  printf '%s' \"$KEY\" | eci-keytool set keys.sealed --master m.key\n",
       "mn" },
 
-    { "list", eci_kt_list,
+    { "list", eci_kt_list, 1,
       "list STORE (--master FILE | --plain)",
       "Prints one line per key: its name and the first 16 hex digits of\n"
       "the SHA-256 of the key.  --plain reads an unsealed JSON store of\n"
       "mode 0600.\n",
       "mp" },
 
-    { "remove", eci_kt_remove,
+    { "remove", eci_kt_remove, 1,
       "remove STORE --master FILE --name NAME",
       "Removes the key NAME; fails if there is none.\n",
       "mn" },
 
-    { "rekey", eci_kt_rekey,
+    { "rekey", eci_kt_rekey, 1,
       "rekey STORE --master OLD --new-master NEW",
       "Re-seals STORE under the master key NEW, atomically.  Make NEW\n"
       "with genmaster first; afterwards OLD no longer opens STORE.\n",
       "mN" },
 
-    { "audit-key", eci_kt_audit_key,
+    { "audit-key", eci_kt_audit_key, 1,
       "audit-key STORE --master FILE",
       "Adds the key \"" ECI_KEY_AUDIT_SIGNING "\" (a new Ed25519 private "
       "key, 32 random\n"
@@ -115,7 +118,7 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "replaced: auditors hold its public key (see pubkey).\n",
       "m" },
 
-    { "pubkey", eci_kt_pubkey,
+    { "pubkey", eci_kt_pubkey, 1,
       "pubkey STORE (--master FILE | --plain)",
       "Prints the public key of \"" ECI_KEY_AUDIT_SIGNING "\" as PEM: all "
       "that eci-audit\n"
@@ -125,14 +128,17 @@ static const eci_kt_cmd_t  eci_kt_cmds[] = {
       "  eci-keytool pubkey keys.sealed --master m.key > audit.pub\n",
       "mp" },
 
-    { NULL, NULL, NULL, NULL, NULL }
+    { NULL, NULL, 0, NULL, NULL, NULL }
 };
 
 
 int
 main(int argc, char **argv)
 {
+    int                  rc;
+    eci_err_t            err;
     eci_kt_args_t        args;
+    eci_keystore_t      *ks;
     const eci_kt_cmd_t  *cmd;
 
     if (argc < 2) {
@@ -175,7 +181,22 @@ main(int argc, char **argv)
         break;
     }
 
-    return cmd->run(&args);
+    if (!cmd->store) {
+        return cmd->run(&args, NULL);
+    }
+
+    /* only list and pubkey take --plain */
+    ks = eci_keystore_open(args.file, args.plain ? NULL : args.master, &err);
+    if (ks == NULL) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+        return ECI_KT_FAIL;
+    }
+
+    rc = cmd->run(&args, ks);
+
+    eci_keystore_free(ks);
+
+    return rc;
 }
 
 
@@ -350,7 +371,7 @@ eci_kt_cmd_help(FILE *f, const eci_kt_cmd_t *cmd)
 
 
 static int
-eci_kt_genmaster(eci_kt_args_t *args)
+eci_kt_genmaster(eci_kt_args_t *args, eci_keystore_t *ks)
 {
     int            fd;
     ssize_t        n;
@@ -423,15 +444,15 @@ failed:
 }
 
 
+/* set opens the store itself: a missing one is made, with a signing key */
 static int
-eci_kt_set(eci_kt_args_t *args)
+eci_kt_set(eci_kt_args_t *args, eci_keystore_t *ks)
 {
     int               rc, created;
     char              buf[ECI_KEY_VALUE_MAX + 2];
     size_t            len;
     struct stat       st;
     eci_err_t         err;
-    eci_keystore_t   *ks;
     const eci_key_t  *key;
 
     created = 0;
@@ -480,8 +501,7 @@ eci_kt_set(eci_kt_args_t *args)
         goto done;
     }
 
-    if (eci_keystore_save(ks, args->file, args->master, &err) != 0) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+    if (eci_kt_save(ks, args->file, args->master) != 0) {
         goto done;
     }
 
@@ -594,132 +614,71 @@ eci_kt_key_read(const char *name, char *buf, size_t size, size_t *len)
 
 
 static int
-eci_kt_list(eci_kt_args_t *args)
+eci_kt_list(eci_kt_args_t *args, eci_keystore_t *ks)
 {
     size_t            i;
-    eci_err_t         err;
-    eci_keystore_t   *ks;
     const eci_key_t  *key;
-
-    ks = eci_keystore_open(args->file, args->plain ? NULL : args->master,
-                           &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        return ECI_KT_FAIL;
-    }
 
     for (i = 0; i < eci_keystore_count(ks); i++) {
         key = eci_keystore_at(ks, i);
         printf("%s  %s\n", key->name, key->fingerprint);
     }
 
-    eci_keystore_free(ks);
+    return ECI_KT_OK;
+}
+
+
+static int
+eci_kt_remove(eci_kt_args_t *args, eci_keystore_t *ks)
+{
+    if (eci_keystore_remove(ks, args->name) != 0) {
+        fprintf(stderr, "eci-keytool: \"%s\": no key named \"%s\"\n",
+                args->file, args->name);
+        return ECI_KT_FAIL;
+    }
+
+    if (eci_kt_save(ks, args->file, args->master) != 0) {
+        return ECI_KT_FAIL;
+    }
+
+    printf("removed \"%s\"\n", args->name);
 
     return ECI_KT_OK;
 }
 
 
 static int
-eci_kt_remove(eci_kt_args_t *args)
+eci_kt_rekey(eci_kt_args_t *args, eci_keystore_t *ks)
 {
-    int              rc;
-    eci_err_t        err;
-    eci_keystore_t  *ks;
-
-    ks = eci_keystore_open(args->file, args->master, &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+    if (eci_kt_save(ks, args->file, args->new_master) != 0) {
         return ECI_KT_FAIL;
-    }
-
-    rc = ECI_KT_FAIL;
-
-    if (eci_keystore_remove(ks, args->name) != 0) {
-        fprintf(stderr, "eci-keytool: \"%s\": no key named \"%s\"\n",
-                args->file, args->name);
-        goto done;
-    }
-
-    if (eci_keystore_save(ks, args->file, args->master, &err) != 0) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        goto done;
-    }
-
-    printf("removed \"%s\"\n", args->name);
-    rc = ECI_KT_OK;
-
-done:
-
-    eci_keystore_free(ks);
-
-    return rc;
-}
-
-
-static int
-eci_kt_rekey(eci_kt_args_t *args)
-{
-    int              rc;
-    eci_err_t        err;
-    eci_keystore_t  *ks;
-
-    ks = eci_keystore_open(args->file, args->master, &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        return ECI_KT_FAIL;
-    }
-
-    rc = ECI_KT_FAIL;
-
-    if (eci_keystore_save(ks, args->file, args->new_master, &err) != 0) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        goto done;
     }
 
     printf("re-sealed \"%s\" under \"%s\" (%zu key%s)\n", args->file,
            args->new_master, eci_keystore_count(ks),
            eci_keystore_count(ks) == 1 ? "" : "s");
-    rc = ECI_KT_OK;
 
-done:
-
-    eci_keystore_free(ks);
-
-    return rc;
+    return ECI_KT_OK;
 }
 
 
 static int
-eci_kt_audit_key(eci_kt_args_t *args)
+eci_kt_audit_key(eci_kt_args_t *args, eci_keystore_t *ks)
 {
-    int              rc;
-    eci_err_t        err;
-    eci_keystore_t  *ks;
-    const eci_key_t *key;
-
-    ks = eci_keystore_open(args->file, args->master, &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        return ECI_KT_FAIL;
-    }
-
-    rc = ECI_KT_FAIL;
+    const eci_key_t  *key;
 
     if (eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING) != NULL) {
         fprintf(stderr, "eci-keytool: \"%s\" already has an \""
                 ECI_KEY_AUDIT_SIGNING "\" key; replacing it would leave "
                 "auditors with a public key that no longer verifies\n",
                 args->file);
-        goto done;
+        return ECI_KT_FAIL;
     }
 
-    if (eci_kt_signing_key_add(ks) != 0) {
-        goto done;
-    }
-
-    if (eci_keystore_save(ks, args->file, args->master, &err) != 0) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        goto done;
+    if (eci_kt_signing_key_add(ks) != 0
+        || eci_kt_save(ks, args->file, args->master) != 0)
+    {
+        return ECI_KT_FAIL;
     }
 
     key = eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING);
@@ -727,44 +686,28 @@ eci_kt_audit_key(eci_kt_args_t *args)
     printf("set \"" ECI_KEY_AUDIT_SIGNING "\" (fingerprint %s); give "
            "auditors its public key: eci-keytool pubkey\n",
            key != NULL ? key->fingerprint : "?");
-    rc = ECI_KT_OK;
 
-done:
-
-    eci_keystore_free(ks);
-
-    return rc;
+    return ECI_KT_OK;
 }
 
 
 static int
-eci_kt_pubkey(eci_kt_args_t *args)
+eci_kt_pubkey(eci_kt_args_t *args, eci_keystore_t *ks)
 {
     int                  rc;
     char                 pem[512];
     eci_err_t            err;
-    eci_keystore_t      *ks;
     const eci_key_t     *key;
     eci_chain_signer_t  *signer;
-
-    ks = eci_keystore_open(args->file, args->plain ? NULL : args->master,
-                           &err);
-    if (ks == NULL) {
-        fprintf(stderr, "eci-keytool: %s\n", err.msg);
-        return ECI_KT_FAIL;
-    }
 
     key = eci_keystore_get(ks, ECI_KEY_AUDIT_SIGNING);
     if (key == NULL) {
         fprintf(stderr, "eci-keytool: \"%s\" has no \"" ECI_KEY_AUDIT_SIGNING
                 "\" key; add one with eci-keytool audit-key\n", args->file);
-        eci_keystore_free(ks);
         return ECI_KT_FAIL;
     }
 
     signer = eci_chain_signer_new(key->value, key->len, &err);
-    eci_keystore_free(ks);
-
     if (signer == NULL) {
         fprintf(stderr, "eci-keytool: \"%s\": %s\n", args->file, err.msg);
         return ECI_KT_FAIL;
@@ -786,6 +729,21 @@ eci_kt_pubkey(eci_kt_args_t *args)
     eci_chain_signer_free(signer);
 
     return rc;
+}
+
+
+/* the store saved (sealed under master), or the reason printed */
+static int
+eci_kt_save(eci_keystore_t *ks, const char *file, const char *master)
+{
+    eci_err_t  err;
+
+    if (eci_keystore_save(ks, file, master, &err) != 0) {
+        fprintf(stderr, "eci-keytool: %s\n", err.msg);
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -62,7 +62,7 @@ GetOptions(\%o, 'files=s', 'jobs=i', 'timeout=i', 'list', 'sample=i',
 my $SECURITY = qr/^(?:eci_acl_(?:check|check_key|ids_cover|grant_has
     |entry_grant|override_denied|permission_index|table_find|table_insert
     |hash|allow_duplicate|ids_load|permissions_load|permission_add
-    |permission_intern|groups_load|entry_load|id_cmp
+    |permission_intern|groups_load|entry_load|id_cmp|array_alloc|item_string
     |check_indexed|prefix|postings_row|row_and|row_any|covers_all)
     |eci_target_\w+)$/x;
 

@@ -479,6 +479,40 @@ test_escaped_keys(void)
 }
 
 
+/*
+ * "createdByUser" is an object or null: a member with no value at all, or
+ * with another kind of value, makes the body invalid.
+ */
+
+static void
+test_object_member_value(void)
+{
+    size_t                 i;
+    char                  *b;
+    eci_audit_response_t   r;
+
+    static const char     *bodies[] = {
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"createdByUser\":}}",
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"createdByUser\":,"
+        "\"reportDistributionId\":42}}",
+        "{\"reportDistributionLogId\":7,\"status\":\"a\","
+        "\"reportDistribution\":{\"reportDistributionId\":42,"
+        "\"createdByUser\":5}}",
+        NULL
+    };
+
+    for (i = 0; bodies[i] != NULL; i++) {
+        b = tap_copy(bodies[i], strlen(bodies[i]));
+        is_int(eci_audit_response_parse(b, strlen(bodies[i]), &r), 0,
+               "createdByUser without an object or null (%zu): invalid", i);
+        free(b);
+    }
+}
+
+
 /* eci_audit_line_max() is enough for any decision text */
 
 static void
@@ -532,6 +566,38 @@ test_empty_objects(void)
 }
 
 
+/* nesting 64 deep (the body's object and 63 arrays) is valid, 65 is not */
+
+static void
+test_nesting_limit(void)
+{
+    char                  *body, *p;
+    size_t                 i, k, len;
+    eci_audit_response_t   r;
+
+    body = malloc(1024);
+
+    for (k = 63; k <= 64; k++) {
+        p = body + sprintf(body, "{\"reportDistributionLogId\":7,"
+                           "\"status\":\"x\",\"x\":");
+        for (i = 0; i < k; i++) {
+            *p++ = '[';
+        }
+        for (i = 0; i < k; i++) {
+            *p++ = ']';
+        }
+        p += sprintf(p, ",\"reportDistribution\":"
+                     "{\"reportDistributionId\":42}}");
+        len = p - body;
+
+        is_int(eci_audit_response_parse(body, len, &r), k == 63,
+               "nested %zu deep: %s", k + 1, k == 63 ? "valid" : "invalid");
+    }
+
+    free(body);
+}
+
+
 /* the one-character escapes after runs of other lengths */
 
 static void
@@ -567,8 +633,10 @@ main(void)
     test_optional_fields();
     test_body_whitespace();
     test_escaped_keys();
+    test_object_member_value();
     test_line_max_decision();
     test_empty_objects();
+    test_nesting_limit();
     test_escape_after_run();
 
     return done_testing();
