@@ -554,6 +554,99 @@ test_escape_after_run(void)
 }
 
 
+/* no cap short of the line gives a part of it: 0 or the whole line */
+static void
+every_cap(const eci_audit_record_t *rec, const char *name)
+{
+    char    *whole, *part;
+    size_t   max, len, cap, n, bad;
+
+    max = eci_audit_line_max(rec);
+    whole = malloc(max);
+    len = eci_audit_line_write(rec, whole, max);
+    ok(len > 0, "%s: written", name);
+
+    bad = 0;
+    for (cap = 0; cap < len; cap++) {
+        part = malloc(cap ? cap : 1);
+        n = eci_audit_line_write(rec, part, cap);
+        if (n != 0) {
+            bad++;
+        }
+        free(part);
+    }
+
+    is_int(bad, 0, "%s: every cap from 0 to %zu returns 0", name, len - 1);
+    free(whole);
+}
+
+
+/*
+ * The 64 hex digits of a digest or SHA-256 do not fit the room left, but
+ * what follows them would: the line is still refused, not written without
+ * them.
+ */
+static void
+test_hex_room(void)
+{
+    int32_t              ids[3] = { 3, 1, 2 };
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.event = "intent";
+    rec.intent = 1;
+    rec.decision = "allow";
+    rec.override_user_ids = ids;
+    rec.n_override_user_ids = 3;
+    rec.has_override_user_ids = 1;
+    rec.override_user_ids_bounded = 1;
+    rec.upstream_time_ms = -1;
+    every_cap(&rec, "an intent with the ids' digest");
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.event = "result";
+    rec.decision = "allow";
+    rec.status = 200;
+    rec.upstream_time_ms = -1;
+    rec.has_response = 1;
+    rec.response_bytes = 10;
+    memset(rec.response_sha256, 0xab, sizeof(rec.response_sha256));
+    every_cap(&rec, "a result with the response's SHA-256");
+}
+
+
+/* 0 is written as 0, not -0; negative numbers with their minus */
+static void
+test_zero_and_negative(void)
+{
+    char                *line;
+    size_t               max, n;
+    int32_t              ids[4] = { 0, -5, 7, -2147483647 - 1 };
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.decision = "deny";
+    rec.override_user_ids = ids;
+    rec.n_override_user_ids = 4;
+    rec.has_override_user_ids = 1;
+    rec.status = 0;
+    rec.upstream_time_ms = -1;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    like(line, "\"overrideUserIds\":[0,-5,7,-2147483648],",
+         "ids 0, -5, 7 and INT32_MIN written as they are");
+    like(line, "\"status\":0,", "status 0 as 0");
+    free(line);
+}
+
+
 int
 main(void)
 {
@@ -570,6 +663,8 @@ main(void)
     test_line_max_decision();
     test_empty_objects();
     test_escape_after_run();
+    test_hex_room();
+    test_zero_and_negative();
 
     return done_testing();
 }
