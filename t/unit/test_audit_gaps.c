@@ -8,6 +8,7 @@
  * it.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,6 +648,94 @@ test_zero_and_negative(void)
 }
 
 
+/* numbers in a body: a minus, then digits; each read from an exact copy */
+
+static int
+body_with(const char *value, eci_audit_response_t *r)
+{
+    int    rc;
+    char  *b, body[256];
+    int    len;
+
+    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
+                   "\"status\":\"ok\",\"x\":%s,\"reportDistribution\":"
+                   "{\"reportDistributionId\":42}}", value);
+    b = tap_copy(body, len);
+    rc = eci_audit_response_parse(b, len, r);
+    free(b);
+
+    return rc;
+}
+
+
+static void
+test_numbers(void)
+{
+    size_t                 i;
+    eci_audit_response_t   r;
+
+    static const char     *good[] = {
+        "-3", "-0", "0", "-12.5", "-1e5", "-1.5E-3", "[-1,-2]", "12e+1"
+    };
+    static const char     *bad[] = {
+        "-", "-,\"y\":1", "[-]", "[-,1]", "-.5", "-e1", "-x", "--1",
+        "1.", "1.e1", "1e", "1e+", "[1.]", "[1e]"
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        is_int(body_with(good[i], &r), 1, "a value %s: valid", good[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(body_with(bad[i], &r), 0, "a value %s: invalid", bad[i]);
+    }
+
+    {
+        static const char  body[] =
+            "{\"reportDistributionLogId\":-7,\"status\":\"ok\","
+            "\"numberOfRecipients\":-30,\"reportDistribution\":"
+            "{\"reportDistributionId\":-42,\"createdByUser\":"
+            "{\"userId\":-9223372036854775808}}}";
+        char  *b;
+
+        b = tap_copy(body, sizeof(body) - 1);
+        is_int(eci_audit_response_parse(b, sizeof(body) - 1, &r), 1,
+               "a body of negative integers is valid");
+        ok(r.report_distribution_log_id == -7
+           && r.number_of_recipients == -30
+           && r.report_distribution_id == -42
+           && r.created_by_user_id == INT64_MIN,
+           "and each is read with its minus, INT64_MIN too");
+        free(b);
+    }
+}
+
+
+/* a body that ends in a number's digits: nothing past it is read */
+
+static void
+test_number_at_end(void)
+{
+    size_t                 i, len;
+    char                  *b;
+    eci_audit_response_t   r;
+
+    static const char     *ends[] = {
+        "{\"a\":12", "{\"a\":-12", "{\"a\":1.25", "{\"a\":1e10",
+        "{\"a\":-1.5e-10", "{\"a\":[1", "{\"a\":0", "{\"a\":-0"
+    };
+
+    for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        len = strlen(ends[i]);
+        b = tap_copy(ends[i], len);
+        is_int(eci_audit_response_parse(b, len, &r), 0,
+               "a body that ends in %s (exact-size copy): invalid",
+               ends[i] + 5);
+        free(b);
+    }
+}
+
+
 int
 main(void)
 {
@@ -665,6 +754,8 @@ main(void)
     test_escape_after_run();
     test_hex_room();
     test_zero_and_negative();
+    test_numbers();
+    test_number_at_end();
 
     return done_testing();
 }
