@@ -618,6 +618,26 @@ test_hex_room(void)
 }
 
 
+/*
+ * The last string of a line escaped into too little room, at each kind of
+ * piece the escaper writes (a run, a two-character escape, \u00XX, a
+ * UTF-8 character, \ufffd for a bad byte, \u2028): refused whole.
+ */
+static void
+test_escape_room(void)
+{
+    eci_audit_record_t   rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.time_ms = 1767225600000LL;
+    rec.event = "intent";
+    rec.intent = 1;
+    rec.decision = "abcd\"efgh\x01ijkl\xc3\xa9mnop\xffqrst\xe2\x80\xa8uvwx";
+    rec.upstream_time_ms = -1;
+    every_cap(&rec, "an intent whose decision needs escapes");
+}
+
+
 /* 0 is written as 0, not -0; negative numbers with their minus */
 static void
 test_zero_and_negative(void)
@@ -755,6 +775,7 @@ main(void)
     test_hex_room();
     test_zero_and_negative();
     test_numbers();
+    test_escape_room();
     test_number_at_end();
 
     return done_testing();
