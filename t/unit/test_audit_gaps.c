@@ -5,7 +5,9 @@
  * (no terminator: ASan sees a read one byte past), and the chain seal and
  * seq given a line that does not end in "}\n".  The seal is tested through
  * eci_chain_seal() (the SHA-256 chain); the chain's rework may move
- * it.
+ * it.  Then numbers in a body (a minus, fractions, exponents, digits to
+ * the end of the body), and lines refused whole when a digest, a SHA-256
+ * or an escaped string does not fit, and 0 written as 0.
  */
 
 #include <stdint.h>
