@@ -584,6 +584,19 @@ every_cap(const eci_audit_record_t *rec, const char *name)
 }
 
 
+/* a record of an event (NULL: none) and decision, the rest empty */
+static void
+record_init(eci_audit_record_t *rec, const char *event, const char *decision)
+{
+    memset(rec, 0, sizeof(eci_audit_record_t));
+    rec->time_ms = 1767225600000LL;
+    rec->event = event;
+    rec->intent = (event != NULL && strcmp(event, "intent") == 0);
+    rec->decision = decision;
+    rec->upstream_time_ms = -1;
+}
+
+
 /*
  * The 64 hex digits of a digest or SHA-256 do not fit the room left, but
  * what follows them would: the line is still refused, not written without
@@ -595,24 +608,15 @@ test_hex_room(void)
     int32_t              ids[3] = { 3, 1, 2 };
     eci_audit_record_t   rec;
 
-    memset(&rec, 0, sizeof(rec));
-    rec.time_ms = 1767225600000LL;
-    rec.event = "intent";
-    rec.intent = 1;
-    rec.decision = "allow";
+    record_init(&rec, "intent", "allow");
     rec.override_user_ids = ids;
     rec.n_override_user_ids = 3;
     rec.has_override_user_ids = 1;
     rec.override_user_ids_bounded = 1;
-    rec.upstream_time_ms = -1;
     every_cap(&rec, "an intent with the ids' digest");
 
-    memset(&rec, 0, sizeof(rec));
-    rec.time_ms = 1767225600000LL;
-    rec.event = "result";
-    rec.decision = "allow";
+    record_init(&rec, "result", "allow");
     rec.status = 200;
-    rec.upstream_time_ms = -1;
     rec.has_response = 1;
     rec.response_bytes = 10;
     memset(rec.response_sha256, 0xab, sizeof(rec.response_sha256));
@@ -630,12 +634,8 @@ test_escape_room(void)
 {
     eci_audit_record_t   rec;
 
-    memset(&rec, 0, sizeof(rec));
-    rec.time_ms = 1767225600000LL;
-    rec.event = "intent";
-    rec.intent = 1;
-    rec.decision = "abcd\"efgh\x01ijkl\xc3\xa9mnop\xffqrst\xe2\x80\xa8uvwx";
-    rec.upstream_time_ms = -1;
+    record_init(&rec, "intent",
+                "abcd\"efgh\x01ijkl\xc3\xa9mnop\xffqrst\xe2\x80\xa8uvwx");
     every_cap(&rec, "an intent whose decision needs escapes");
 }
 
@@ -649,14 +649,11 @@ test_zero_and_negative(void)
     int32_t              ids[4] = { 0, -5, 7, -2147483647 - 1 };
     eci_audit_record_t   rec;
 
-    memset(&rec, 0, sizeof(rec));
-    rec.time_ms = 1767225600000LL;
-    rec.decision = "deny";
+    record_init(&rec, NULL, "deny");
     rec.override_user_ids = ids;
     rec.n_override_user_ids = 4;
     rec.has_override_user_ids = 1;
     rec.status = 0;
-    rec.upstream_time_ms = -1;
 
     max = eci_audit_line_max(&rec);
     line = malloc(max + 1);
