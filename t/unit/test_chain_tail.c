@@ -105,6 +105,14 @@ test_window(eci_chain_signer_t *s, eci_chain_verifier_t *v)
     ok(!t.checked && t.found[0] == '\0' && t.follows.seq == 0,
        "a window inside one line: nothing to follow, nothing found");
 
+    /* a window that starts at the '\n' before the start line reads it */
+    memmove(f->buf + 1, f->buf, f->len);
+    f->buf[0] = '\n';
+    eci_chain_tail_check(f->buf, f->len + 1, 0, v, 1, &t);
+    ok(t.checked && t.found[0] == '\0' && t.follows.seq == 3,
+       "a window from the newline before the start line: it is checked");
+    memmove(f->buf, f->buf + 1, f->len);
+
     /* a window with a line before the start line: that one is checked */
     memmove(f->buf + 4, f->buf, f->len);
     memcpy(f->buf, "xyz\n", 4);
