@@ -755,6 +755,57 @@ test_number_at_end(void)
 }
 
 
+/* createdByUser (in reportDistribution): an object or null, or invalid */
+
+static int
+user_body(const char *value, size_t cut, eci_audit_response_t *r)
+{
+    int    rc, len;
+    char  *b, body[256];
+
+    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
+                   "\"status\":\"ok\",\"reportDistribution\":"
+                   "{\"reportDistributionId\":42,\"createdByUser\":%s}}",
+                   value);
+    len = (cut > 0) ? (int) cut : len;
+    b = tap_copy(body, len);
+    rc = eci_audit_response_parse(b, len, r);
+    free(b);
+
+    return rc;
+}
+
+
+static void
+test_created_by_user(void)
+{
+    size_t                 i, cut;
+    eci_audit_response_t   r;
+
+    static const char     *bad[] = {
+        "5", "\"x\"", "[]", "true", "[\"userId\":5}", "x\"userId\":5}"
+    };
+
+    is_int(user_body("{\"userId\":5}", 0, &r), 1,
+           "createdByUser an object: valid");
+    is_int(r.created_by_user_id, 5, "its userId read");
+    is_int(user_body("null", 0, &r), 1, "createdByUser null: valid");
+    is_int(r.created_by_user_id, -1, "no userId");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(user_body(bad[i], 0, &r), 0, "createdByUser %s: invalid",
+               bad[i]);
+    }
+
+    /* the body ends where its value would start (exact-size copy) */
+    cut = strlen("{\"reportDistributionLogId\":7,\"status\":\"ok\","
+                 "\"reportDistribution\":{\"reportDistributionId\":42,"
+                 "\"createdByUser\":");
+    is_int(user_body("null", cut, &r), 0,
+           "a body that ends after \"createdByUser\": is invalid");
+}
+
+
 int
 main(void)
 {
@@ -775,6 +826,7 @@ main(void)
     test_zero_and_negative();
     test_numbers();
     test_escape_room();
+    test_created_by_user();
     test_number_at_end();
 
     return done_testing();
