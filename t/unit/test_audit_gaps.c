@@ -667,7 +667,10 @@ test_zero_and_negative(void)
 }
 
 
-/* numbers in a body: a minus, then digits; each read from an exact copy */
+/*
+ * values in a body: numbers (a minus, then digits), empty arrays, \u
+ * escapes; each read from an exact copy
+ */
 
 static int
 body_with(const char *value, eci_audit_response_t *r)
@@ -694,11 +697,15 @@ test_numbers(void)
     eci_audit_response_t   r;
 
     static const char     *good[] = {
-        "-3", "-0", "0", "-12.5", "-1e5", "-1.5E-3", "[-1,-2]", "12e+1"
+        "-3", "-0", "0", "-12.5", "-1e5", "-1.5E-3", "[-1,-2]", "12e+1",
+        "[]", "[ ]", "[[],[]]", "\"\\u00e9\\u00C9\""
     };
     static const char     *bad[] = {
         "-", "-,\"y\":1", "[-]", "[-,1]", "-.5", "-e1", "-x", "--1",
-        "1.", "1.e1", "1e", "1e+", "[1.]", "[1e]"
+        "1.", "1.e1", "1e", "1e+", "[1.]", "[1e]",
+        /* \u and 4 hex digits, or the string is invalid */
+        "\"\\u00zz\"", "\"\\u0g00\"", "\"\\uz000\"", "\"\\u000-\"",
+        "\"\\ud800\\u00zz\"", "\"\\u,\"y\":\"a\"", "\"\\u0,\"y\":\"a\""
     };
 
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
