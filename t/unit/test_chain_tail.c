@@ -200,6 +200,23 @@ test_event_found(eci_chain_signer_t *s)
            ECI_CHAIN_FOUND_MAX);
     json_decref(j);
 
+    /* a host is cut to 63 bytes */
+    memset(found, 'h', 100);
+    found[100] = '\0';
+    f->len = 0;
+    n = add_event(f, &c, s, ECI_CHAIN_START, found, NULL);
+    j = json_loadb(f->buf, n, 0, &jerr);
+    is_int(strlen(json_string_value(json_object_get(j, "host"))), 63,
+           "a host of 100 bytes is cut to 63");
+    json_decref(j);
+    found[62] = '\0';
+    f->len = 0;
+    n = add_event(f, &c, s, ECI_CHAIN_START, found, NULL);
+    j = json_loadb(f->buf, n, 0, &jerr);
+    is_int(strlen(json_string_value(json_object_get(j, "host"))), 62,
+           "one of 62 is written whole");
+    json_decref(j);
+
     /* a buffer under ECI_CHAIN_EVENT_LINE_MAX: nothing written */
     f->len = FILE_MAX - (ECI_CHAIN_EVENT_LINE_MAX - 1);
     n = c.seq;
