@@ -705,7 +705,9 @@ test_numbers(void)
         "1.", "1.e1", "1e", "1e+", "[1.]", "[1e]",
         /* \u and 4 hex digits, or the string is invalid */
         "\"\\u00zz\"", "\"\\u0g00\"", "\"\\uz000\"", "\"\\u000-\"",
-        "\"\\ud800\\u00zz\"", "\"\\u,\"y\":\"a\"", "\"\\u0,\"y\":\"a\""
+        "\"\\ud800\\u00zz\"", "\"\\u,\"y\":\"a\"", "\"\\u0,\"y\":\"a\"",
+        /* an escape JSON does not have */
+        "\"\\q\"", "\"\\q,\"y\":\"a\"", "\"\\x41\""
     };
 
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {

@@ -69,6 +69,7 @@ add_event(file_t *f, eci_chain_t *c, eci_chain_signer_t *s,
 static void
 test_window(eci_chain_signer_t *s, eci_chain_verifier_t *v)
 {
+    char             *copy;
     size_t            first;
     file_t           *f;
     eci_chain_t       c;
@@ -104,6 +105,15 @@ test_window(eci_chain_signer_t *s, eci_chain_verifier_t *v)
     eci_chain_tail_check(f->buf + 10, first - 10, 0, v, 1, &t);
     ok(!t.checked && t.found[0] == '\0' && t.follows.seq == 0,
        "a window inside one line: nothing to follow, nothing found");
+
+    /* a partial last line after them (exact-size copy): not read past */
+    memcpy(f->buf + f->len, "{\"time\":null", 12);
+    copy = tap_copy(f->buf, f->len + 12);
+    eci_chain_tail_check(copy, f->len + 12, 1, v, 1, &t);
+    ok(t.checked && t.follows.seq == 3, "a partial last line: the chain "
+       "before it checked");
+    is_str(t.found, "a partial line at the end", "and the partial line found");
+    free(copy);
 
     /* a window that starts at the '\n' before the start line reads it */
     memmove(f->buf + 1, f->buf, f->len);
