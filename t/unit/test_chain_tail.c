@@ -251,6 +251,8 @@ test_signer_free(void)
     s = eci_chain_signer_new(SEED, 64, &err);
     ok(s != NULL, "a signer");
 
+    is_int(eci_chain_signer_lock(NULL), 0, "no signer: nothing to lock, 0");
+
     at = (void *) ((uintptr_t) s & ~((uintptr_t) page - 1));
     is_int(msync(at, page, MS_ASYNC), 0, "its page is mapped");
 
