@@ -1,9 +1,11 @@
 /*
  * The chain's tail check, event lines and signer at edges test_chain.c
  * does not reach (issue 18: mutants there survived): a window of a file
- * that starts inside a line or right at one, a chain without a signed
- * line, two findings in one report, what a discontinuity line says beside
- * a host, and the signer's memory given back when it is freed.
+ * that starts inside a line, right at one or at a newline, a partial last
+ * line read from an exact-size copy, a chain without a signed line, two
+ * findings in one report, what a discontinuity line says beside a host,
+ * a host cut, no line into too small a buffer, and the signer's memory
+ * given back when it is freed.
  */
 
 #include <errno.h>
