@@ -213,6 +213,14 @@ test_event_found(eci_chain_signer_t *s)
            ECI_CHAIN_FOUND_MAX);
     json_decref(j);
 
+    /* a start line that follows nothing says so: "follows":null */
+    f->len = 0;
+    n = add_event(f, &c, s, ECI_CHAIN_START, NULL, NULL);
+    j = json_loadb(f->buf, n, 0, &jerr);
+    ok(j != NULL && json_is_null(json_object_get(j, "follows")),
+       "a start line without a chain before it: valid JSON, follows null");
+    json_decref(j);
+
     /* a host is cut to 63 bytes: 100 and 63 to 63, 62 written whole */
     for (i = 0; i < 3; i++) {
         memset(found, 'h', hosts[i]);
