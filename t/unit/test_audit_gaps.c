@@ -5,9 +5,12 @@
  * (no terminator: ASan sees a read one byte past), and the chain seal and
  * seq given a line that does not end in "}\n".  The seal is tested through
  * eci_chain_seal() (the SHA-256 chain); the chain's rework may move
- * it.
+ * it.  Then numbers in a body (a minus, fractions, exponents, digits to
+ * the end of the body), and lines refused whole when a digest, a SHA-256
+ * or an escaped string does not fit, and 0 written as 0.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +623,266 @@ test_escape_after_run(void)
 }
 
 
+/* no cap short of the line gives a part of it: 0 or the whole line */
+static void
+every_cap(const eci_audit_record_t *rec, const char *name)
+{
+    char    *whole, *part;
+    size_t   max, len, cap, n, bad;
+
+    max = eci_audit_line_max(rec);
+    whole = malloc(max);
+    len = eci_audit_line_write(rec, whole, max);
+    ok(len > 0, "%s: written", name);
+
+    bad = 0;
+    for (cap = 0; cap < len; cap++) {
+        part = malloc(cap ? cap : 1);
+        n = eci_audit_line_write(rec, part, cap);
+        if (n != 0) {
+            bad++;
+        }
+        free(part);
+    }
+
+    is_int(bad, 0, "%s: every cap from 0 to %zu returns 0", name, len - 1);
+    free(whole);
+}
+
+
+/* a record of an event (NULL: none) and decision, the rest empty */
+static void
+record_init(eci_audit_record_t *rec, const char *event, const char *decision)
+{
+    memset(rec, 0, sizeof(eci_audit_record_t));
+    rec->time_ms = 1767225600000LL;
+    rec->event = event;
+    rec->intent = (event != NULL && strcmp(event, "intent") == 0);
+    rec->decision = decision;
+    rec->upstream_time_ms = -1;
+}
+
+
+/*
+ * The 64 hex digits of a digest or SHA-256 do not fit the room left, but
+ * what follows them would: the line is still refused, not written without
+ * them.
+ */
+static void
+test_hex_room(void)
+{
+    int32_t              ids[3] = { 3, 1, 2 };
+    eci_audit_record_t   rec;
+
+    record_init(&rec, "intent", "allow");
+    rec.override_user_ids = ids;
+    rec.n_override_user_ids = 3;
+    rec.has_override_user_ids = 1;
+    rec.override_user_ids_bounded = 1;
+    every_cap(&rec, "an intent with the ids' digest");
+
+    record_init(&rec, "result", "allow");
+    rec.status = 200;
+    rec.has_response = 1;
+    rec.response_bytes = 10;
+    memset(rec.response_sha256, 0xab, sizeof(rec.response_sha256));
+    every_cap(&rec, "a result with the response's SHA-256");
+}
+
+
+/*
+ * The last string of a line escaped into too little room, at each kind of
+ * piece the escaper writes (a run, a two-character escape, \u00XX, a
+ * UTF-8 character, \ufffd for a bad byte, \u2028): refused whole.
+ */
+static void
+test_escape_room(void)
+{
+    eci_audit_record_t   rec;
+
+    record_init(&rec, "intent",
+                "abcd\"efgh\x01ijkl\xc3\xa9mnop\xffqrst\xe2\x80\xa8uvwx");
+    every_cap(&rec, "an intent whose decision needs escapes");
+}
+
+
+/* 0 is written as 0, not -0; negative numbers with their minus */
+static void
+test_zero_and_negative(void)
+{
+    char                *line;
+    size_t               max, n;
+    int32_t              ids[4] = { 0, -5, 7, -2147483647 - 1 };
+    eci_audit_record_t   rec;
+
+    record_init(&rec, NULL, "deny");
+    rec.override_user_ids = ids;
+    rec.n_override_user_ids = 4;
+    rec.has_override_user_ids = 1;
+    rec.status = 0;
+
+    max = eci_audit_line_max(&rec);
+    line = malloc(max + 1);
+    n = eci_audit_line_write(&rec, line, max);
+    line[n] = '\0';
+
+    like(line, "\"overrideUserIds\":[0,-5,7,-2147483648],",
+         "ids 0, -5, 7 and INT32_MIN written as they are");
+    like(line, "\"status\":0,", "status 0 as 0");
+    free(line);
+}
+
+
+/*
+ * values in a body: numbers (a minus, then digits), empty arrays, \u
+ * escapes; each read from an exact copy
+ */
+
+static int
+body_with(const char *value, eci_audit_response_t *r)
+{
+    int    rc;
+    char  *b, body[256];
+    int    len;
+
+    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
+                   "\"status\":\"ok\",\"x\":%s,\"reportDistribution\":"
+                   "{\"reportDistributionId\":42}}", value);
+    b = tap_copy(body, len);
+    rc = eci_audit_response_parse(b, len, r);
+    free(b);
+
+    return rc;
+}
+
+
+static void
+test_numbers(void)
+{
+    size_t                 i;
+    eci_audit_response_t   r;
+
+    static const char     *good[] = {
+        "-3", "-0", "0", "-12.5", "-1e5", "-1.5E-3", "[-1,-2]", "12e+1",
+        "[]", "[ ]", "[[],[]]", "\"\\u00e9\\u00C9\"",
+        /* a 0 right after the point or the e */
+        "1.0", "-0.05", "1e0", "2E-0", "3e+05", "1.0e0"
+    };
+    static const char     *bad[] = {
+        "-", "-,\"y\":1", "[-]", "[-,1]", "-.5", "-e1", "-x", "--1",
+        "1.", "1.e1", "1e", "1e+", "[1.]", "[1e]",
+        /* \u and 4 hex digits, or the string is invalid */
+        "\"\\u00zz\"", "\"\\u0g00\"", "\"\\uz000\"", "\"\\u000-\"",
+        "\"\\ud800\\u00zz\"", "\"\\u,\"y\":\"a\"", "\"\\u0,\"y\":\"a\"",
+        /* an escape JSON does not have */
+        "\"\\q\"", "\"\\q,\"y\":\"a\"", "\"\\x41\""
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        is_int(body_with(good[i], &r), 1, "a value %s: valid", good[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(body_with(bad[i], &r), 0, "a value %s: invalid", bad[i]);
+    }
+
+    {
+        static const char  body[] =
+            "{\"reportDistributionLogId\":-7,\"status\":\"ok\","
+            "\"numberOfRecipients\":-30,\"reportDistribution\":"
+            "{\"reportDistributionId\":-42,\"createdByUser\":"
+            "{\"userId\":-9223372036854775808}}}";
+        char  *b;
+
+        b = tap_copy(body, sizeof(body) - 1);
+        is_int(eci_audit_response_parse(b, sizeof(body) - 1, &r), 1,
+               "a body of negative integers is valid");
+        ok(r.report_distribution_log_id == -7
+           && r.number_of_recipients == -30
+           && r.report_distribution_id == -42
+           && r.created_by_user_id == INT64_MIN,
+           "and each is read with its minus, INT64_MIN too");
+        free(b);
+    }
+}
+
+
+/* a body that ends in a number's digits: nothing past it is read */
+
+static void
+test_number_at_end(void)
+{
+    size_t                 i, len;
+    char                  *b;
+    eci_audit_response_t   r;
+
+    static const char     *ends[] = {
+        "{\"a\":12", "{\"a\":-12", "{\"a\":1.25", "{\"a\":1e10",
+        "{\"a\":-1.5e-10", "{\"a\":[1", "{\"a\":0", "{\"a\":-0"
+    };
+
+    for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        len = strlen(ends[i]);
+        b = tap_copy(ends[i], len);
+        is_int(eci_audit_response_parse(b, len, &r), 0,
+               "a body that ends in %s (exact-size copy): invalid",
+               ends[i] + 5);
+        free(b);
+    }
+}
+
+
+/* createdByUser (in reportDistribution): an object or null, or invalid */
+
+static int
+user_body(const char *value, size_t cut, eci_audit_response_t *r)
+{
+    int    rc, len;
+    char  *b, body[256];
+
+    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
+                   "\"status\":\"ok\",\"reportDistribution\":"
+                   "{\"reportDistributionId\":42,\"createdByUser\":%s}}",
+                   value);
+    len = (cut > 0) ? (int) cut : len;
+    b = tap_copy(body, len);
+    rc = eci_audit_response_parse(b, len, r);
+    free(b);
+
+    return rc;
+}
+
+
+static void
+test_created_by_user(void)
+{
+    size_t                 i, cut;
+    eci_audit_response_t   r;
+
+    static const char     *bad[] = {
+        "5", "\"x\"", "[]", "true", "[\"userId\":5}", "x\"userId\":5}"
+    };
+
+    is_int(user_body("{\"userId\":5}", 0, &r), 1,
+           "createdByUser an object: valid");
+    is_int(r.created_by_user_id, 5, "its userId read");
+    is_int(user_body("null", 0, &r), 1, "createdByUser null: valid");
+    is_int(r.created_by_user_id, -1, "no userId");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(user_body(bad[i], 0, &r), 0, "createdByUser %s: invalid",
+               bad[i]);
+    }
+
+    /* the body ends where its value would start (exact-size copy) */
+    cut = strlen("{\"reportDistributionLogId\":7,\"status\":\"ok\","
+                 "\"reportDistribution\":{\"reportDistributionId\":42,"
+                 "\"createdByUser\":");
+    is_int(user_body("null", cut, &r), 0,
+           "a body that ends after \"createdByUser\": is invalid");
+}
+
+
 int
 main(void)
 {
@@ -638,6 +901,12 @@ main(void)
     test_empty_objects();
     test_nesting_limit();
     test_escape_after_run();
+    test_hex_room();
+    test_zero_and_negative();
+    test_numbers();
+    test_escape_room();
+    test_created_by_user();
+    test_number_at_end();
 
     return done_testing();
 }

@@ -1,8 +1,10 @@
 /*
  * eci_chain_line_parse() at its edges (issue 18: mutants of them survived
  * the unit tests): a line with or without its '\n', the chain id's every
- * character, the largest seq and one digit too many.  Lines are made by
- * hand: parsing does not check the hash.
+ * character, the largest seq and one digit too many; the line's opening
+ * ({"time": and its event, the event's name refused whole), a seq that
+ * begins the line, and what the hash of a line of the old HMAC chain
+ * covers.  Lines are made by hand: parsing does not check the hash.
  */
 
 #include <stdint.h>
@@ -47,6 +49,87 @@ parse_seq(const char *seq, const char *chain, eci_chain_line_t *l)
 }
 
 
+/* a record line that opens with head (where {"time":... belongs) */
+static int
+parse_open(const char *head, eci_chain_line_t *l)
+{
+    char  line[512];
+
+    snprintf(line, sizeof(line), "%s,\"seq\":5,\"chain\":\"" CHAIN "\","
+             "\"hash\":\"" HASH "\"}\n", head);
+
+    return parse(line, strlen(line), l);
+}
+
+
+static void
+test_line_opening(void)
+{
+    eci_chain_line_t  l;
+
+    is_int(parse_open("{\"time\":null,\"event\":\"result\"", &l), 0,
+           "a line with \"time\": null parses");
+    is_str(l.event, "result", "and its event is read after the null");
+    is_int(parse_open("{\"time\":\"2026-12-03T19:01:44.123Z\","
+                      "\"event\":\"stop\"", &l), 0, "one with a time");
+    is_str(l.event, "stop", "its event");
+
+    /* the event is read only where a line of ours has it */
+    is_int(parse_open("{\"tine\":null,\"event\":\"stop\"", &l), 0,
+           "a line that does not open with {\"time\": parses");
+    is_str(l.event, "", "but has no event");
+    is_int(parse_open("{\"tine\":\"2026-12-03T19:01:44.123Z\","
+                      "\"event\":\"stop\"", &l), 0,
+           "nor with a time string after another key");
+    is_str(l.event, "", "no event either");
+
+    /* a name that does not end where its letters end is no event */
+    is_int(parse_open("{\"time\":null,\"event\":\"stopX\"", &l), 0,
+           "an event \"stopX\" parses");
+    is_str(l.event, "", "as a line without event (not \"s\", not \"stop\")");
+    is_int(parse_open("{\"time\":null,\"event\":\"abcdefghijklmnopq\"", &l),
+           0, "an event name longer than ECI_CHAIN_EVENT_MAX - 1 parses");
+    is_str(l.event, "", "as a line without event");
+    is_int(parse_open("{\"time\":null,\"event\":\"abcdefghijklmno\"", &l),
+           0, "one of ECI_CHAIN_EVENT_MAX - 1 letters");
+    is_str(l.event, "abcdefghijklmno", "is read whole");
+}
+
+
+static void
+test_seq_at_start(void)
+{
+    eci_chain_line_t  l;
+
+    /* digits from the first byte: the scan back stops at the line's start */
+    is_int(parse("5,\"chain\":\"" CHAIN "\",\"hash\":\"" HASH "\"}",
+                 strlen("5,\"chain\":\"" CHAIN "\",\"hash\":\"" HASH
+                        "\"}"), &l),
+           -1, "a line that begins with its seq's digits is no line "
+           "(exact-size copy: nothing before it is read)");
+    is_int(parse("5,\"chain\":\"" HASH "\"}",
+                 strlen("5,\"chain\":\"" HASH "\"}"), &l), -1,
+           "nor an old HMAC line that begins with its digits");
+}
+
+
+/* the old HMAC chain: its hash covers the line up to ,"chain" */
+static void
+test_legacy_hashed(void)
+{
+    static const char  line[] =
+        "{\"time\":\"2026-12-03T19:01:44.123Z\",\"seq\":7,"
+        "\"chain\":\"" HASH "\"}\n";
+    eci_chain_line_t   l;
+
+    is_int(parse(line, sizeof(line) - 1, &l), 1,
+           "a line of the old HMAC chain is told apart");
+    ok(l.seq == 7 && strcmp(l.hash, HASH) == 0, "with its seq and hash");
+    is_int(l.hashed, strstr(line, ",\"chain\"") - line,
+           "its hash covers the line up to ,\"chain\"");
+}
+
+
 int
 main(void)
 {
@@ -84,6 +167,10 @@ main(void)
            "a seq of 20 digits, leading zeros, parses");
     is_int(parse_seq("000000000000000000005", CHAIN, &l), -1,
            "one of 21 digits is refused");
+
+    test_line_opening();
+    test_seq_at_start();
+    test_legacy_hashed();
 
     return done_testing();
 }
