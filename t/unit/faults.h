@@ -1,12 +1,15 @@
 /*
  * Failure injection for the unit tests of the core.  A test binary named
  * test_*_faults is linked with -Wl,--wrap=malloc,calloc,realloc,write,
- * close (Makefile, FAULT_WRAP): every call the core and the test make to
- * those goes through the wrappers below, which count the calls and fail
- * the one chosen the way the C library would.  Nothing changes in the
- * core or in any other binary.  Calls made inside jansson, OpenSSL and
- * libc themselves are not wrapped (their own references are bound in
- * their libraries).  One visible difference: in these binaries "malloc"
+ * close,open,fstat,fchmod, OpenSSL's cipher, digest and random calls the
+ * keystore makes, and the ACL's arena allocator eci_acl_alloc (Makefile,
+ * FAULT_WRAP): every call the core and the test make to those goes
+ * through the wrappers below, which count the calls and fail the one
+ * chosen the way the library would.  Nothing changes in the core or in
+ * any other binary.  Calls made inside jansson, OpenSSL and libc
+ * themselves, and eci_arena.c's own, are not wrapped (their references
+ * are bound in their own library or object).  One visible difference: in
+ * these binaries "malloc"
  * names the wrapper, so the keystore's check that jansson still uses
  * malloc() fails and its wiping allocator is not installed (the wipe is
  * test_keystore_gaps.c's to test).
@@ -16,9 +19,18 @@
 #define ECI_FAULTS_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "eci_acl.h"
 
 
 void *__real_malloc(size_t n);
@@ -26,12 +38,56 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 ssize_t __real_write(int fd, const void *buf, size_t n);
 int __real_close(int fd);
+int __real_open(const char *path, int flags, ...);
+int __real_fstat(int fd, struct stat *st);
+int __real_fchmod(int fd, mode_t mode);
+void *__real_eci_acl_alloc(eci_acl_t *acl, size_t size);
+EVP_CIPHER_CTX *__real_EVP_CIPHER_CTX_new(void);
+int __real_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
+    void *ptr);
+int __real_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
+int __real_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl);
+int __real_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl);
+int __real_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
+int __real_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl);
+int __real_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl);
+int __real_EVP_Digest(const void *data, size_t count, unsigned char *md,
+    unsigned int *size, const EVP_MD *type, ENGINE *impl);
+int __real_RAND_bytes(unsigned char *buf, int num);
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 int __wrap_close(int fd);
+int __wrap_open(const char *path, int flags, ...);
+int __wrap_fstat(int fd, struct stat *st);
+int __wrap_fchmod(int fd, mode_t mode);
+void *__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size);
+EVP_CIPHER_CTX *__wrap_EVP_CIPHER_CTX_new(void);
+int __wrap_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
+    void *ptr);
+int __wrap_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
+int __wrap_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl);
+int __wrap_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl);
+int __wrap_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
+int __wrap_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl);
+int __wrap_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl);
+int __wrap_EVP_Digest(const void *data, size_t count, unsigned char *md,
+    unsigned int *size, const EVP_MD *type, ENGINE *impl);
+int __wrap_RAND_bytes(unsigned char *buf, int num);
 
 
 /* allocations (malloc, calloc, realloc) counted from 0 since the reset */
@@ -51,6 +107,32 @@ static long    fault_close_at = -1;
 static int     fault_close_fd = -1;     /* the fd of that failed close */
 static int     fault_close_again;       /* close() calls after it */
 
+/*
+ * open() (EACCES), fstat() (EIO), fchmod() (EPERM): calls of each counted;
+ * the one at *_at fails; open() may instead fail for one path only
+ */
+static long         fault_opens;
+static long         fault_open_at = -1;
+static const char  *fault_open_path;
+static long         fault_fstats;
+static long         fault_fstat_at = -1;
+static long         fault_fchmods;
+static long         fault_fchmod_at = -1;
+
+/* eci_acl_alloc() (the ACL's arena) calls counted; this one returns NULL */
+static long    fault_arena_allocs;
+static long    fault_arena_at = -1;
+static int     fault_arena_hit;
+
+/*
+ * OpenSSL: the call to the function named here fails as OpenSSL reports
+ * a failure (0, or NULL), after fault_ssl_skip calls to it that do not;
+ * fault_ssl_hit says it was reached
+ */
+static const char  *fault_ssl_name;
+static int          fault_ssl_skip;
+static int          fault_ssl_hit;
+
 
 static void
 faults_reset(void)
@@ -66,6 +148,19 @@ faults_reset(void)
     fault_close_at = -1;
     fault_close_fd = -1;
     fault_close_again = 0;
+    fault_opens = 0;
+    fault_open_at = -1;
+    fault_open_path = NULL;
+    fault_fstats = 0;
+    fault_fstat_at = -1;
+    fault_fchmods = 0;
+    fault_fchmod_at = -1;
+    fault_arena_allocs = 0;
+    fault_arena_at = -1;
+    fault_arena_hit = 0;
+    fault_ssl_name = NULL;
+    fault_ssl_skip = 0;
+    fault_ssl_hit = 0;
 }
 
 
@@ -144,6 +239,171 @@ __wrap_close(int fd)
     }
 
     return __real_close(fd);
+}
+
+int
+__wrap_open(const char *path, int flags, ...)
+{
+    mode_t   mode;
+    va_list  ap;
+
+    mode = 0;
+
+    if (flags & O_CREAT) {
+        va_start(ap, flags);
+        mode = (mode_t) va_arg(ap, int);
+        va_end(ap);
+    }
+
+    if (fault_opens++ == fault_open_at
+        || (fault_open_path != NULL && strcmp(path, fault_open_path) == 0))
+    {
+        errno = EACCES;
+        return -1;
+    }
+
+    return __real_open(path, flags, mode);
+}
+
+
+int
+__wrap_fstat(int fd, struct stat *st)
+{
+    if (fault_fstats++ == fault_fstat_at) {
+        errno = EIO;
+        return -1;
+    }
+
+    return __real_fstat(fd, st);
+}
+
+
+int
+__wrap_fchmod(int fd, mode_t mode)
+{
+    if (fault_fchmods++ == fault_fchmod_at) {
+        errno = EPERM;
+        return -1;
+    }
+
+    return __real_fchmod(fd, mode);
+}
+
+
+void *
+__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size)
+{
+    if (fault_arena_allocs++ == fault_arena_at) {
+        fault_arena_hit = 1;
+        return NULL;
+    }
+
+    return __real_eci_acl_alloc(acl, size);
+}
+
+
+static int
+fault_ssl_fails(const char *name)
+{
+    if (fault_ssl_name == NULL || strcmp(name, fault_ssl_name) != 0) {
+        return 0;
+    }
+
+    if (fault_ssl_skip > 0) {
+        fault_ssl_skip--;
+        return 0;
+    }
+
+    fault_ssl_name = NULL;
+    fault_ssl_hit = 1;
+
+    return 1;
+}
+
+
+EVP_CIPHER_CTX *
+__wrap_EVP_CIPHER_CTX_new(void)
+{
+    return fault_ssl_fails("EVP_CIPHER_CTX_new")
+           ? NULL : __real_EVP_CIPHER_CTX_new();
+}
+
+
+int
+__wrap_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr)
+{
+    return fault_ssl_fails("EVP_CIPHER_CTX_ctrl")
+           ? 0 : __real_EVP_CIPHER_CTX_ctrl(ctx, type, arg, ptr);
+}
+
+
+int
+__wrap_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv)
+{
+    return fault_ssl_fails("EVP_EncryptInit_ex")
+           ? 0 : __real_EVP_EncryptInit_ex(ctx, cipher, impl, key, iv);
+}
+
+
+int
+__wrap_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl)
+{
+    return fault_ssl_fails("EVP_EncryptUpdate")
+           ? 0 : __real_EVP_EncryptUpdate(ctx, out, outl, in, inl);
+}
+
+
+int
+__wrap_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl)
+{
+    return fault_ssl_fails("EVP_EncryptFinal_ex")
+           ? 0 : __real_EVP_EncryptFinal_ex(ctx, out, outl);
+}
+
+
+int
+__wrap_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+    ENGINE *impl, const unsigned char *key, const unsigned char *iv)
+{
+    return fault_ssl_fails("EVP_DecryptInit_ex")
+           ? 0 : __real_EVP_DecryptInit_ex(ctx, cipher, impl, key, iv);
+}
+
+
+int
+__wrap_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl, const unsigned char *in, int inl)
+{
+    return fault_ssl_fails("EVP_DecryptUpdate")
+           ? 0 : __real_EVP_DecryptUpdate(ctx, out, outl, in, inl);
+}
+
+
+int
+__wrap_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
+    int *outl)
+{
+    return fault_ssl_fails("EVP_DecryptFinal_ex")
+           ? 0 : __real_EVP_DecryptFinal_ex(ctx, out, outl);
+}
+
+
+int
+__wrap_EVP_Digest(const void *data, size_t count, unsigned char *md,
+    unsigned int *size, const EVP_MD *type, ENGINE *impl)
+{
+    return fault_ssl_fails("EVP_Digest")
+           ? 0 : __real_EVP_Digest(data, count, md, size, type, impl);
+}
+
+
+int
+__wrap_RAND_bytes(unsigned char *buf, int num)
+{
+    return fault_ssl_fails("RAND_bytes") ? 0 : __real_RAND_bytes(buf, num);
 }
 
 #endif /* ECI_FAULTS_H */
