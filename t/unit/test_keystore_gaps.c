@@ -528,6 +528,150 @@ test_version_message(void)
 }
 
 
+/* messages at edges no other test reached (issue 18), asserted exactly */
+
+static void
+test_edge_messages(void)
+{
+    int              fd;
+    char             kpath[256], want[512];
+    unsigned char   *buf, hex[65], master[ECI_MASTER_KEY_LEN];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    memset(master, 0x3e, sizeof(master));
+
+    /* over the cap: refused before a byte of it is read */
+    buf = malloc(4 * 1024 * 1024 + 1);
+    if (buf == NULL) {
+        ok(0, "4 MiB + 1 allocated");
+        return;
+    }
+    memset(buf, '{', 4 * 1024 * 1024 + 1);
+    err.msg[0] = '\0';
+    ks = eci_keystore_open_buffer(buf, 4 * 1024 * 1024 + 1, master, "big",
+                                  &err);
+    ok(ks == NULL, "a buffer of 4 MiB + 1 is refused");
+    is_str(err.msg, "\"big\": too large (4194305 bytes, at most 4194304)",
+           "the message gives its size and the cap");
+    free(buf);
+
+    /* one byte, "{": a plain store's first byte (an exact-size copy) */
+    buf = (unsigned char *) tap_copy("{", 1);
+    err.msg[0] = '\0';
+    ks = eci_keystore_open_buffer(buf, 1, master, "one", &err);
+    ok(ks == NULL, "a sealed store of one byte \"{\" is refused");
+    is_str(err.msg, "\"one\": not a sealed keystore (it looks like a plain "
+           "JSON one); seal it with eci-keytool",
+           "one byte \"{\" looks like a plain store");
+    free(buf);
+
+    buf = (unsigned char *) tap_copy("", 0);
+    err.msg[0] = '\0';
+    ks = eci_keystore_open_buffer(buf, 0, master, "none", &err);
+    ok(ks == NULL, "an empty sealed store is refused");
+    is_str(err.msg, "\"none\": not a sealed keystore (bad magic)",
+           "no byte at all: bad magic");
+    free(buf);
+
+    /* 65 bytes: 64 hex digits and something other than a newline */
+    snprintf(kpath, sizeof(kpath), "%s/master.hex", dir);
+    memset(hex, 'a', sizeof(hex));
+    hex[64] = 'b';
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, hex, sizeof(hex)) != sizeof(hex)) {
+        ok(0, "master key file written");
+        return;
+    }
+    close(fd);
+
+    ks = eci_keystore_new(&err);
+    err.msg[0] = '\0';
+    ok(eci_keystore_save(ks, "/nonexistent/never", kpath, &err) == -1,
+       "a master key of 64 hex digits and a 65th that is not a newline is "
+       "refused");
+    snprintf(want, sizeof(want), "master key file \"%s\": expected 32 raw "
+             "bytes or 64 hex digits and a newline", kpath);
+    is_str(err.msg, want, "the message says what a key file holds");
+    eci_keystore_free(ks);
+    unlink(kpath);
+
+    /* a directory where a plain store should be */
+    err.msg[0] = '\0';
+    ks = eci_keystore_open(dir, NULL, &err);
+    ok(ks == NULL, "a directory is not opened as a plain store");
+    snprintf(want, sizeof(want), "\"%s\": plain keystore is not a regular "
+             "file", dir);
+    is_str(err.msg, want, "the message says it is not a regular file");
+}
+
+
+/* a store saved by a path without a slash: in the current directory */
+
+static void
+test_save_here(void)
+{
+    int              fd, here;
+    char             got[16];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    unsigned char    master[ECI_MASTER_KEY_LEN];
+    const eci_key_t *k;
+
+    here = open(".", O_RDONLY | O_DIRECTORY);
+    if (here == -1 || chdir(dir) != 0) {
+        ok(0, "into the test directory");
+        return;
+    }
+
+    memset(master, 0x3f, sizeof(master));
+    fd = open("m.key", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+        ok(0, "master key written");
+        return;
+    }
+    close(fd);
+
+    ks = eci_keystore_new(&err);
+    err.msg[0] = '\0';
+    ok(ks != NULL && eci_keystore_set(ks, "api", "v-here", 6, &err) == 0
+       && eci_keystore_save(ks, "here.sealed", "m.key", &err) == 0,
+       "a store is saved by a relative path without a slash (%s)", err.msg);
+    eci_keystore_free(ks);
+
+    ks = eci_keystore_open("here.sealed", "m.key", &err);
+    k = eci_keystore_get(ks, "api");
+    snprintf(got, sizeof(got), "%s", (k != NULL) ? k->value : "");
+    is_str(got, "v-here", "and opens again from the current directory");
+    eci_keystore_free(ks);
+
+    unlink("here.sealed");
+    unlink("m.key");
+
+    if (fchdir(here) != 0) {
+        printf("Bail out! fchdir\n");
+        exit(1);
+    }
+    close(here);
+}
+
+
+/* the fingerprint is terminated: its caller's buffer need not be zeroed */
+
+static void
+test_fingerprint_end(void)
+{
+    char  out[ECI_KEY_FPR_LEN + 8];
+
+    memset(out, 'x', sizeof(out));
+    eci_fingerprint("k", 1, out);
+    is_int(strlen(out), ECI_KEY_FPR_LEN, "a fingerprint is %d characters "
+           "and a NUL, whatever the buffer held", ECI_KEY_FPR_LEN);
+    is_str(out, "8254c329a92850f6", "the start of the SHA-256 of the key, "
+           "in lower-case hex");
+}
+
+
 int
 main(void)
 {
@@ -557,6 +701,9 @@ main(void)
     test_name_chars();
     test_version_message();
     test_seal_limit();
+    test_edge_messages();
+    test_save_here();
+    test_fingerprint_end();
     test_wipe_plain();
     test_wipe_sealed();
 
