@@ -114,11 +114,12 @@ $(BUILD)/unit/%: $(BUILD)/unit-o/%.o $(CORE_OBJS)
 	    $(CORE_LIBS)
 
 # the fault tests (t/unit/faults.h) make the C library's allocation,
-# write(), close(), open(), fstat() and fchmod(), OpenSSL's calls and the
-# ACL's arena fail on demand; only their binaries are wrapped
+# write(), close(), open(), fstat(), fchmod() and fsync(), the keystore's
+# OpenSSL calls and the ACL's arena fail on demand; only their binaries
+# are wrapped
 FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
               -Wl,--wrap=write,--wrap=close,--wrap=open,--wrap=fstat \
-              -Wl,--wrap=fchmod,--wrap=eci_acl_alloc \
+              -Wl,--wrap=fchmod,--wrap=fsync,--wrap=eci_acl_alloc \
               -Wl,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_ctrl \
               -Wl,--wrap=EVP_EncryptInit_ex,--wrap=EVP_EncryptUpdate \
               -Wl,--wrap=EVP_EncryptFinal_ex,--wrap=EVP_DecryptInit_ex \

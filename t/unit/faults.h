@@ -1,18 +1,18 @@
 /*
  * Failure injection for the unit tests of the core.  A test binary named
- * test_*_faults is linked with -Wl,--wrap=malloc,calloc,realloc,write,
- * close,open,fstat,fchmod, OpenSSL's cipher, digest and random calls the
- * keystore makes, and the ACL's arena allocator eci_acl_alloc (Makefile,
- * FAULT_WRAP): every call the core and the test make to those goes
- * through the wrappers below, which count the calls and fail the one
- * chosen the way the library would.  Nothing changes in the core or in
- * any other binary.  Calls made inside jansson, OpenSSL and libc
- * themselves, and eci_arena.c's own, are not wrapped (their references
- * are bound in their own library or object).  One visible difference: in
- * these binaries "malloc"
- * names the wrapper, so the keystore's check that jansson still uses
- * malloc() fails and its wiping allocator is not installed (the wipe is
- * test_keystore_gaps.c's to test).
+ * test_*_faults is linked with -Wl,--wrap= for malloc, calloc, realloc,
+ * write, close, open, fstat, fchmod, fsync, the OpenSSL calls of the
+ * keystore's sealing, fingerprint and nonce, and the ACL's arena
+ * allocator eci_acl_alloc (Makefile, FAULT_WRAP): every call the core and
+ * the test make to those goes through the wrappers below, which count the
+ * calls and fail the one chosen the way the library would.  Nothing
+ * changes in the core or in any other binary.  Calls made inside jansson,
+ * OpenSSL and libc themselves, and eci_arena.c's own, are not wrapped
+ * (their references are bound in their own library or object).  One
+ * visible difference: in these binaries "malloc" names the wrapper, so
+ * the keystore's check that jansson still uses malloc() fails and its
+ * wiping allocator is not installed (the wipe is test_keystore_gaps.c's
+ * to test).
  */
 
 #ifndef ECI_FAULTS_H
@@ -41,6 +41,7 @@ int __real_close(int fd);
 int __real_open(const char *path, int flags, ...);
 int __real_fstat(int fd, struct stat *st);
 int __real_fchmod(int fd, mode_t mode);
+int __real_fsync(int fd);
 void *__real_eci_acl_alloc(eci_acl_t *acl, size_t size);
 EVP_CIPHER_CTX *__real_EVP_CIPHER_CTX_new(void);
 int __real_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
@@ -69,6 +70,7 @@ int __wrap_close(int fd);
 int __wrap_open(const char *path, int flags, ...);
 int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fchmod(int fd, mode_t mode);
+int __wrap_fsync(int fd);
 void *__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size);
 EVP_CIPHER_CTX *__wrap_EVP_CIPHER_CTX_new(void);
 int __wrap_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
@@ -108,8 +110,9 @@ static int     fault_close_fd = -1;     /* the fd of that failed close */
 static int     fault_close_again;       /* close() calls after it */
 
 /*
- * open() (EACCES), fstat() (EIO), fchmod() (EPERM): calls of each counted;
- * the one at *_at fails; open() may instead fail for one path only
+ * open() (EACCES), fstat() (EIO), fchmod() (EPERM), fsync() (EIO): calls
+ * of each counted; the one at *_at fails; open() may instead fail for one
+ * path only
  */
 static long         fault_opens;
 static long         fault_open_at = -1;
@@ -118,6 +121,8 @@ static long         fault_fstats;
 static long         fault_fstat_at = -1;
 static long         fault_fchmods;
 static long         fault_fchmod_at = -1;
+static long         fault_fsyncs;
+static long         fault_fsync_at = -1;
 
 /* eci_acl_alloc() (the ACL's arena) calls counted; this one returns NULL */
 static long    fault_arena_allocs;
@@ -155,6 +160,8 @@ faults_reset(void)
     fault_fstat_at = -1;
     fault_fchmods = 0;
     fault_fchmod_at = -1;
+    fault_fsyncs = 0;
+    fault_fsync_at = -1;
     fault_arena_allocs = 0;
     fault_arena_at = -1;
     fault_arena_hit = 0;
@@ -287,6 +294,18 @@ __wrap_fchmod(int fd, mode_t mode)
     }
 
     return __real_fchmod(fd, mode);
+}
+
+
+int
+__wrap_fsync(int fd)
+{
+    if (fault_fsyncs++ == fault_fsync_at) {
+        errno = EIO;
+        return -1;
+    }
+
+    return __real_fsync(fd);
 }
 
 
