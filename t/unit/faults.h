@@ -43,24 +43,6 @@ int __real_fstat(int fd, struct stat *st);
 int __real_fchmod(int fd, mode_t mode);
 int __real_fsync(int fd);
 void *__real_eci_acl_alloc(eci_acl_t *acl, size_t size);
-EVP_CIPHER_CTX *__real_EVP_CIPHER_CTX_new(void);
-int __real_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
-    void *ptr);
-int __real_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
-int __real_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl);
-int __real_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl);
-int __real_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
-int __real_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl);
-int __real_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl);
-int __real_EVP_Digest(const void *data, size_t count, unsigned char *md,
-    unsigned int *size, const EVP_MD *type, ENGINE *impl);
-int __real_RAND_bytes(unsigned char *buf, int num);
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
@@ -72,24 +54,6 @@ int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fchmod(int fd, mode_t mode);
 int __wrap_fsync(int fd);
 void *__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size);
-EVP_CIPHER_CTX *__wrap_EVP_CIPHER_CTX_new(void);
-int __wrap_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg,
-    void *ptr);
-int __wrap_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
-int __wrap_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl);
-int __wrap_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl);
-int __wrap_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv);
-int __wrap_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl);
-int __wrap_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl);
-int __wrap_EVP_Digest(const void *data, size_t count, unsigned char *md,
-    unsigned int *size, const EVP_MD *type, ENGINE *impl);
-int __wrap_RAND_bytes(unsigned char *buf, int num);
 
 
 /* allocations (malloc, calloc, realloc) counted from 0 since the reset */
@@ -340,89 +304,56 @@ fault_ssl_fails(const char *name)
 }
 
 
-EVP_CIPHER_CTX *
-__wrap_EVP_CIPHER_CTX_new(void)
-{
-    return fault_ssl_fails("EVP_CIPHER_CTX_new")
-           ? NULL : __real_EVP_CIPHER_CTX_new();
-}
+/* an OpenSSL function's wrapper: fail when its turn comes, else call it */
+#define FAULT_SSL(type, fail, name, params, args)                           \
+    type __real_##name params;                                              \
+    type __wrap_##name params;                                              \
+                                                                            \
+    type                                                                    \
+    __wrap_##name params                                                    \
+    {                                                                       \
+        return fault_ssl_fails(#name) ? fail : __real_##name args;          \
+    }
 
+FAULT_SSL(EVP_CIPHER_CTX *, NULL, EVP_CIPHER_CTX_new, (void), ())
 
-int
-__wrap_EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr)
-{
-    return fault_ssl_fails("EVP_CIPHER_CTX_ctrl")
-           ? 0 : __real_EVP_CIPHER_CTX_ctrl(ctx, type, arg, ptr);
-}
+FAULT_SSL(int, 0, EVP_CIPHER_CTX_ctrl,
+          (EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr),
+          (ctx, type, arg, ptr))
 
+FAULT_SSL(int, 0, EVP_EncryptInit_ex,
+          (EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, ENGINE *impl,
+           const unsigned char *key, const unsigned char *iv),
+          (ctx, cipher, impl, key, iv))
 
-int
-__wrap_EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv)
-{
-    return fault_ssl_fails("EVP_EncryptInit_ex")
-           ? 0 : __real_EVP_EncryptInit_ex(ctx, cipher, impl, key, iv);
-}
+FAULT_SSL(int, 0, EVP_EncryptUpdate,
+          (EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl,
+           const unsigned char *in, int inl),
+          (ctx, out, outl, in, inl))
 
+FAULT_SSL(int, 0, EVP_EncryptFinal_ex,
+          (EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl),
+          (ctx, out, outl))
 
-int
-__wrap_EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl)
-{
-    return fault_ssl_fails("EVP_EncryptUpdate")
-           ? 0 : __real_EVP_EncryptUpdate(ctx, out, outl, in, inl);
-}
+FAULT_SSL(int, 0, EVP_DecryptInit_ex,
+          (EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, ENGINE *impl,
+           const unsigned char *key, const unsigned char *iv),
+          (ctx, cipher, impl, key, iv))
 
+FAULT_SSL(int, 0, EVP_DecryptUpdate,
+          (EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl,
+           const unsigned char *in, int inl),
+          (ctx, out, outl, in, inl))
 
-int
-__wrap_EVP_EncryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl)
-{
-    return fault_ssl_fails("EVP_EncryptFinal_ex")
-           ? 0 : __real_EVP_EncryptFinal_ex(ctx, out, outl);
-}
+FAULT_SSL(int, 0, EVP_DecryptFinal_ex,
+          (EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl),
+          (ctx, out, outl))
 
+FAULT_SSL(int, 0, EVP_Digest,
+          (const void *data, size_t count, unsigned char *md,
+           unsigned int *size, const EVP_MD *type, ENGINE *impl),
+          (data, count, md, size, type, impl))
 
-int
-__wrap_EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv)
-{
-    return fault_ssl_fails("EVP_DecryptInit_ex")
-           ? 0 : __real_EVP_DecryptInit_ex(ctx, cipher, impl, key, iv);
-}
-
-
-int
-__wrap_EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl, const unsigned char *in, int inl)
-{
-    return fault_ssl_fails("EVP_DecryptUpdate")
-           ? 0 : __real_EVP_DecryptUpdate(ctx, out, outl, in, inl);
-}
-
-
-int
-__wrap_EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *out,
-    int *outl)
-{
-    return fault_ssl_fails("EVP_DecryptFinal_ex")
-           ? 0 : __real_EVP_DecryptFinal_ex(ctx, out, outl);
-}
-
-
-int
-__wrap_EVP_Digest(const void *data, size_t count, unsigned char *md,
-    unsigned int *size, const EVP_MD *type, ENGINE *impl)
-{
-    return fault_ssl_fails("EVP_Digest")
-           ? 0 : __real_EVP_Digest(data, count, md, size, type, impl);
-}
-
-
-int
-__wrap_RAND_bytes(unsigned char *buf, int num)
-{
-    return fault_ssl_fails("RAND_bytes") ? 0 : __real_RAND_bytes(buf, num);
-}
+FAULT_SSL(int, 0, RAND_bytes, (unsigned char *buf, int num), (buf, num))
 
 #endif /* ECI_FAULTS_H */
