@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -672,6 +674,70 @@ test_fingerprint_end(void)
 }
 
 
+/*
+ * Secret memory: whole pages (the size given back is what is mapped and
+ * later unmapped), a message when none can be had, and gone once
+ * unmapped (msync() of an unmapped page is ENOMEM).
+ */
+
+static void
+test_secret_pages(void)
+{
+    char             want[128];
+    void            *p;
+    size_t           size, page;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    const eci_key_t *k;
+
+    page = (size_t) sysconf(_SC_PAGESIZE);
+
+    size = 1;
+    p = eci_secret_map(&size, "test", &err);
+    ok(p != NULL && size == page, "1 byte: one page of %zu bytes (%zu)",
+       page, size);
+    eci_secret_unmap(p, size);
+
+    size = page;
+    p = eci_secret_map(&size, "test", &err);
+    ok(p != NULL && size == page, "a page: one page (%zu)", size);
+    eci_secret_unmap(p, size);
+
+    size = page + 1;
+    p = eci_secret_map(&size, "test", &err);
+    ok(p != NULL && size == 2 * page, "a page and a byte: two pages (%zu)",
+       size);
+    eci_secret_unmap(p, size);
+    errno = 0;
+    ok(p != NULL && msync(p, page, MS_ASYNC) == -1 && errno == ENOMEM
+       && msync((char *) p + page, page, MS_ASYNC) == -1 && errno == ENOMEM,
+       "unmapped: both pages are gone");
+
+    /* more than any address space: mmap() fails */
+    size = (size_t) 1 << 62;
+    err.msg[0] = '\0';
+    p = eci_secret_map(&size, "test", &err);
+    ok(p == NULL, "2^62 bytes are not mapped");
+    snprintf(want, sizeof(want), "test: cannot map %zu bytes: Cannot "
+             "allocate memory", (size_t) 1 << 62);
+    is_str(err.msg, want, "the message names the memory, its size and why");
+
+    /* a store's keys live in such pages, unmapped when it is freed */
+    ks = eci_keystore_new(&err);
+    if (ks == NULL || eci_keystore_set(ks, "api", "v-pages", 7, &err) != 0) {
+        ok(0, "a store with a key");
+        return;
+    }
+    k = eci_keystore_get(ks, "api");
+    p = (void *) ((uintptr_t) k->value & ~(uintptr_t) (page - 1));
+    ok(msync(p, page, MS_ASYNC) == 0, "the key's page is mapped");
+    eci_keystore_free(ks);
+    errno = 0;
+    ok(msync(p, page, MS_ASYNC) == -1 && errno == ENOMEM,
+       "and unmapped when the store is freed");
+}
+
+
 int
 main(void)
 {
@@ -704,6 +770,7 @@ main(void)
     test_edge_messages();
     test_save_here();
     test_fingerprint_end();
+    test_secret_pages();
     test_wipe_plain();
     test_wipe_sealed();
 
