@@ -598,6 +598,29 @@ test_edge_messages(void)
     eci_keystore_free(ks);
     unlink(kpath);
 
+    /* a sealed store over the cap, and a directory read as one */
+    snprintf(kpath, sizeof(kpath), "%s/big.sealed", dir);
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || ftruncate(fd, 4 * 1024 * 1024 + 1) != 0) {
+        ok(0, "a file of 4 MiB + 1 made");
+        return;
+    }
+    close(fd);
+
+    err.msg[0] = '\0';
+    ks = eci_keystore_open(kpath, "/nonexistent", &err);
+    ok(ks == NULL, "a sealed store of 4 MiB + 1 is not read");
+    snprintf(want, sizeof(want), "\"%s\": too large (4194305 bytes, at most "
+             "4194304)", kpath);
+    is_str(err.msg, want, "the message gives its size and the cap");
+    unlink(kpath);
+
+    err.msg[0] = '\0';
+    ks = eci_keystore_open(dir, "/nonexistent", &err);
+    ok(ks == NULL, "a directory is not read as a sealed store");
+    snprintf(want, sizeof(want), "\"%s\": read failed: Is a directory", dir);
+    is_str(err.msg, want, "read() fails, the message says why");
+
     /* a directory where a plain store should be */
     err.msg[0] = '\0';
     ks = eci_keystore_open(dir, NULL, &err);
