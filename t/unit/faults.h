@@ -1,18 +1,18 @@
 /*
  * Failure injection for the unit tests of the core.  A test binary named
  * test_*_faults is linked with -Wl,--wrap= for malloc, calloc, realloc,
- * write, close, open, fstat, fchmod, fsync, the OpenSSL calls of the
- * keystore's sealing, fingerprint and nonce, and the ACL's arena
- * allocator eci_acl_alloc (Makefile, FAULT_WRAP): every call the core and
- * the test make to those goes through the wrappers below, which count the
- * calls and fail the one chosen the way the library would.  Nothing
- * changes in the core or in any other binary.  Calls made inside jansson,
- * OpenSSL and libc themselves, and eci_arena.c's own, are not wrapped
- * (their references are bound in their own library or object).  One
- * visible difference: in these binaries "malloc" names the wrapper, so
- * the keystore's check that jansson still uses malloc() fails and its
- * wiping allocator is not installed (the wipe is test_keystore_gaps.c's
- * to test).
+ * write, close, open, fstat, fchmod, fsync, fchown, geteuid, mmap, the
+ * OpenSSL calls of the keystore's sealing, fingerprint and nonce, and the
+ * ACL's arena allocator eci_acl_alloc (Makefile, FAULT_WRAP): every call
+ * the core and the test make to those goes through the wrappers below,
+ * which count the calls and fail the one chosen the way the library
+ * would.  Nothing changes in the core or in any other binary.  Calls made
+ * inside jansson, OpenSSL and libc themselves, and eci_arena.c's own, are
+ * not wrapped (their references are bound in their own library or
+ * object).  One visible difference: in these binaries "malloc" names the
+ * wrapper, so the keystore's check that jansson still uses malloc() fails
+ * and its wiping allocator is not installed (the wipe is
+ * test_keystore_gaps.c's to test).
  */
 
 #ifndef ECI_FAULTS_H
@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -42,6 +43,10 @@ int __real_open(const char *path, int flags, ...);
 int __real_fstat(int fd, struct stat *st);
 int __real_fchmod(int fd, mode_t mode);
 int __real_fsync(int fd);
+int __real_fchown(int fd, uid_t uid, gid_t gid);
+uid_t __real_geteuid(void);
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
+    off_t off);
 void *__real_eci_acl_alloc(eci_acl_t *acl, size_t size);
 
 void *__wrap_malloc(size_t n);
@@ -53,6 +58,10 @@ int __wrap_open(const char *path, int flags, ...);
 int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fchmod(int fd, mode_t mode);
 int __wrap_fsync(int fd);
+int __wrap_fchown(int fd, uid_t uid, gid_t gid);
+uid_t __wrap_geteuid(void);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
+    off_t off);
 void *__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size);
 
 
@@ -74,9 +83,9 @@ static int     fault_close_fd = -1;     /* the fd of that failed close */
 static int     fault_close_again;       /* close() calls after it */
 
 /*
- * open() (EACCES), fstat() (EIO), fchmod() (EPERM), fsync() (EIO): calls
- * of each counted; the one at *_at fails; open() may instead fail for one
- * path only
+ * open() (EACCES), fstat() (EIO), fchmod() (EPERM), fsync() (EIO),
+ * fchown() (EPERM), mmap() (ENOMEM): calls of each counted; the one at
+ * *_at fails; open() may instead fail for one path only
  */
 static long         fault_opens;
 static long         fault_open_at = -1;
@@ -87,6 +96,16 @@ static long         fault_fchmods;
 static long         fault_fchmod_at = -1;
 static long         fault_fsyncs;
 static long         fault_fsync_at = -1;
+static long         fault_fchowns;
+static long         fault_fchown_at = -1;
+static long         fault_mmaps;
+static long         fault_mmap_at = -1;
+
+/* fstat() reports this size (-1: the file's own): a file that changes */
+static off_t        fault_fstat_size = -1;
+
+/* geteuid() says root (the keystore then gives a store its owner's ids) */
+static int          fault_root;
 
 /* eci_acl_alloc() (the ACL's arena) calls counted; this one returns NULL */
 static long    fault_arena_allocs;
@@ -126,6 +145,12 @@ faults_reset(void)
     fault_fchmod_at = -1;
     fault_fsyncs = 0;
     fault_fsync_at = -1;
+    fault_fchowns = 0;
+    fault_fchown_at = -1;
+    fault_mmaps = 0;
+    fault_mmap_at = -1;
+    fault_fstat_size = -1;
+    fault_root = 0;
     fault_arena_allocs = 0;
     fault_arena_at = -1;
     fault_arena_hit = 0;
@@ -245,7 +270,15 @@ __wrap_fstat(int fd, struct stat *st)
         return -1;
     }
 
-    return __real_fstat(fd, st);
+    if (__real_fstat(fd, st) == -1) {
+        return -1;
+    }
+
+    if (fault_fstat_size != -1) {
+        st->st_size = fault_fstat_size;
+    }
+
+    return 0;
 }
 
 
@@ -270,6 +303,37 @@ __wrap_fsync(int fd)
     }
 
     return __real_fsync(fd);
+}
+
+
+int
+__wrap_fchown(int fd, uid_t uid, gid_t gid)
+{
+    if (fault_fchowns++ == fault_fchown_at) {
+        errno = EPERM;
+        return -1;
+    }
+
+    return __real_fchown(fd, uid, gid);
+}
+
+
+uid_t
+__wrap_geteuid(void)
+{
+    return fault_root ? 0 : __real_geteuid();
+}
+
+
+void *
+__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (fault_mmaps++ == fault_mmap_at) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+
+    return __real_mmap(addr, len, prot, flags, fd, off);
 }
 
 

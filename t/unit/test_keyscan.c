@@ -144,6 +144,9 @@ main(void)
        "contains: a value exactly as long as the key, and the key");
     free(copy);
 
+    ok(eci_keyscan_contains("abc", 3, "", 0) == 0,
+       "contains: an empty key is in nothing");
+
     /* nginx's empty strings (no status line, no charset) have NULL data */
     ok(eci_keyscan_contains(NULL, 0, "secret-key", 10) == 0,
        "contains: an empty string with no data carries nothing");

@@ -240,7 +240,12 @@ test_allocs_fail(void)
         fault_alloc_at = fault_allocs + at;
         err.msg[0] = '\0';
         rc = eci_keystore_set(ks, "api", VALUE_NEW, strlen(VALUE_NEW), &err);
-        if (rc == 0) {
+        if (rc == 0 && eci_keystore_get(ks, "api") == NULL) {
+            /* success said, nothing stored */
+            bad++;
+            printf("# set, allocation %ld: 0 and no key\n", at);
+
+        } else if (rc == 0) {
             rc = eci_keystore_remove(ks, "api");
             if (rc == 0 && eci_keystore_count(ks) != 0) {
                 bad++;
@@ -397,6 +402,14 @@ test_calls_fail(void)
     reset_store();
     fault_fsync_at = 0;
     save_fails(ks, want, VALUE_OLD, "fsync() of the temporary file fails");
+
+    /* root keeps a store its owner's: fchown() failing fails the save */
+    snprintf(want, sizeof(want), "\"%s.tmp.XXXXXX\": cannot give it the "
+             "store's owner: Operation not permitted", spath);
+    reset_store();
+    fault_root = 1;
+    fault_fchown_at = 0;
+    save_fails(ks, want, VALUE_OLD, "fchown() of the temporary file fails");
 
     /* renamed: the new store is in place, but not known to be durable */
     reset_store();
@@ -666,6 +679,74 @@ test_json_fails(void)
 }
 
 
+/* no pages for the keys: mmap() fails */
+static void
+test_mmap_fails(void)
+{
+    char             want[400];
+    eci_err_t        err;
+    eci_keystore_t  *ks, *o;
+
+    faults_reset();
+    ks = eci_keystore_new(&err);
+    fault_mmap_at = 0;
+    err.msg[0] = '\0';
+    ok(eci_keystore_set(ks, "api", VALUE_NEW, strlen(VALUE_NEW), &err) == -1,
+       "set(): mmap() fails: the key is not set");
+    faults_reset();
+    is_str(err.msg, "keystore: cannot map 4096 bytes: Cannot allocate memory",
+           "set(): mmap() fails: the message");
+    ok(eci_keystore_count(ks) == 0 && eci_keystore_get(ks, "api") == NULL,
+       "set(): mmap() fails: the store is still empty");
+    eci_keystore_free(ks);
+
+    reset_store();
+    fault_mmap_at = 0;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(spath, kpath, &err);
+    faults_reset();
+    ok(o == NULL, "open(): mmap() fails: no store");
+    snprintf(want, sizeof(want), "\"%s\": cannot allocate memory for the "
+             "keys", spath);
+    is_str(err.msg, want, "open(): mmap() fails: the message");
+    eci_keystore_free(o);
+}
+
+
+/* a master key file that fstat() says is 64 bytes, read as 10 */
+static void
+test_master_changes(void)
+{
+    int              fd;
+    char             path[300], want[400];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    snprintf(path, sizeof(path), "%s/short.key", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || __real_write(fd, "0123456789", 10) != 10) {
+        printf("Bail out! short key\n");
+        exit(1);
+    }
+    (void) __real_close(fd);
+
+    ks = store_with(VALUE_NEW);
+    reset_store();
+    fault_fstat_size = 64;
+    err.msg[0] = '\0';
+    ok(eci_keystore_save(ks, spath, path, &err) == -1,
+       "a master key file that shrinks between fstat() and read() is "
+       "refused");
+    faults_reset();
+    snprintf(want, sizeof(want), "master key file \"%s\": changed while "
+             "being read", path);
+    is_str(err.msg, want, "the message says it changed");
+    eci_keystore_free(ks);
+
+    unlink(path);
+}
+
+
 int
 main(void)
 {
@@ -698,6 +779,8 @@ main(void)
     test_ssl_fails();
     test_digest_fails();
     test_json_fails();
+    test_mmap_fails();
+    test_master_changes();
 
     unlink(spath);
     unlink(kpath);

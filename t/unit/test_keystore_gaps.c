@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,13 +569,13 @@ test_edge_messages(void)
            "one byte \"{\" looks like a plain store");
     free(buf);
 
-    buf = (unsigned char *) tap_copy("", 0);
+    /* no byte, at an address that holds a '{' beyond the buffer's end */
     err.msg[0] = '\0';
-    ks = eci_keystore_open_buffer(buf, 0, master, "none", &err);
+    ks = eci_keystore_open_buffer((const unsigned char *) "{", 0, master,
+                                  "none", &err);
     ok(ks == NULL, "an empty sealed store is refused");
     is_str(err.msg, "\"none\": not a sealed keystore (bad magic)",
-           "no byte at all: bad magic");
-    free(buf);
+           "no byte at all: bad magic (the byte after it is not read)");
 
     /* 65 bytes: 64 hex digits and something other than a newline */
     snprintf(kpath, sizeof(kpath), "%s/master.hex", dir);
@@ -621,6 +622,24 @@ test_edge_messages(void)
     snprintf(want, sizeof(want), "\"%s\": read failed: Is a directory", dir);
     is_str(err.msg, want, "read() fails, the message says why");
 
+    /* a directory as the master key, a plain store that is not there */
+    ks = eci_keystore_new(&err);
+    err.msg[0] = '\0';
+    ok(eci_keystore_save(ks, "/nonexistent/never", dir, &err) == -1,
+       "a directory is not read as a master key");
+    snprintf(want, sizeof(want), "master key file \"%s\": not a regular "
+             "file", dir);
+    is_str(err.msg, want, "the message says it is not a regular file");
+    eci_keystore_free(ks);
+
+    snprintf(kpath, sizeof(kpath), "%s/absent.json", dir);
+    err.msg[0] = '\0';
+    ks = eci_keystore_open(kpath, NULL, &err);
+    ok(ks == NULL, "a plain store that is not there is not opened");
+    snprintf(want, sizeof(want), "\"%s\": cannot open: No such file or "
+             "directory", kpath);
+    is_str(err.msg, want, "the message says why");
+
     /* a directory where a plain store should be */
     err.msg[0] = '\0';
     ks = eci_keystore_open(dir, NULL, &err);
@@ -637,6 +656,7 @@ static void
 test_save_here(void)
 {
     int              fd, here;
+    glob_t           g;
     char             got[16];
     eci_err_t        err;
     eci_keystore_t  *ks;
@@ -668,6 +688,24 @@ test_save_here(void)
     k = eci_keystore_get(ks, "api");
     snprintf(got, sizeof(got), "%s", (k != NULL) ? k->value : "");
     is_str(got, "v-here", "and opens again from the current directory");
+    eci_keystore_free(ks);
+
+    /* a directory where the store should go: rename() fails */
+    ks = eci_keystore_new(&err);
+    err.msg[0] = '\0';
+    ok(mkdir("sub", 0700) == 0 && mkdir("sub/x", 0700) == 0
+       && eci_keystore_save(ks, "sub", "m.key", &err) == -1,
+       "a store is not saved over a directory");
+    is_int(strlen(err.msg), strlen("\"sub\": cannot rename \"sub.tmp.XXXXXX\" "
+           "over it: Is a directory"), "the message's length");
+    ok(strncmp(err.msg, "\"sub\": cannot rename \"sub.tmp.", 30) == 0
+       && strcmp(err.msg + 36, "\" over it: Is a directory") == 0,
+       "the message names the store, its temporary file and why (%s)",
+       err.msg);
+    ok(glob("sub.tmp.*", 0, NULL, &g) == GLOB_NOMATCH,
+       "no temporary file is left");
+    ok(rmdir("sub/x") == 0 && rmdir("sub") == 0,
+       "and the directory is left as it was");
     eci_keystore_free(ks);
 
     unlink("here.sealed");
