@@ -57,6 +57,23 @@ leftovers(void)
 }
 
 
+/* a file of dir, written with the real write() */
+static void
+file_put(char *path, size_t cap, const char *name, const char *data,
+    size_t len)
+{
+    int  fd;
+
+    snprintf(path, cap, "%s/%s", dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || __real_write(fd, data, len) != (ssize_t) len) {
+        printf("Bail out! %s\n", path);
+        exit(1);
+    }
+    (void) __real_close(fd);
+}
+
+
 /* the value of "api" in the store on disk, or "" */
 static void
 stored(char *out, size_t cap)
@@ -465,19 +482,12 @@ test_calls_fail(void)
 static void
 test_plain_stat_fails(void)
 {
-    int              fd;
     long             at;
     char             path[300], want[400];
     eci_err_t        err;
     eci_keystore_t  *o;
 
-    snprintf(path, sizeof(path), "%s/plain.json", dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd == -1 || __real_write(fd, "{\"api\":\"v1\"}", 12) != 12) {
-        printf("Bail out! plain store\n");
-        exit(1);
-    }
-    (void) __real_close(fd);
+    file_put(path, sizeof(path), "plain.json", "{\"api\":\"v1\"}", 12);
 
     snprintf(want, sizeof(want), "\"%s\": cannot stat: Input/output error",
              path);
@@ -717,18 +727,11 @@ test_mmap_fails(void)
 static void
 test_master_changes(void)
 {
-    int              fd;
     char             path[300], want[400];
     eci_err_t        err;
     eci_keystore_t  *ks;
 
-    snprintf(path, sizeof(path), "%s/short.key", dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd == -1 || __real_write(fd, "0123456789", 10) != 10) {
-        printf("Bail out! short key\n");
-        exit(1);
-    }
-    (void) __real_close(fd);
+    file_put(path, sizeof(path), "short.key", "0123456789", 10);
 
     ks = store_with(VALUE_NEW);
     reset_store();
