@@ -21,7 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "eci_keystore.h"
+#include "eci_keystore_int.h"
 #include "tap.h"
 
 
@@ -242,7 +242,6 @@ test_wipe_sealed(void)
     close(fd);
 
     ks = eci_keystore_open_buffer(buf, (size_t) n, master, "mem", &err);
-    free(buf);
     ok(ks != NULL && eci_keystore_get(ks, "gap-key") != NULL,
        "the sealed store opens with the key");
     eci_keystore_free(ks);
@@ -251,9 +250,18 @@ test_wipe_sealed(void)
     ok(ks != NULL, "and from its file");
     eci_keystore_free(ks);
 
+    /*
+     * GCM checks the tag last: a wrong one fails after decrypting.  Last,
+     * so that no later allocation reuses the memory it decrypted into.
+     */
+    buf[n - 1] ^= 1;
+    ks = eci_keystore_open_buffer(buf, (size_t) n, master, "mem", &err);
+    ok(ks == NULL, "with its tag changed it is refused (after decrypting)");
+    free(buf);
+
     is_int(key_windows_in_memory(), 0,
-           "after set, save, open (buffer and file) and free no 12-byte "
-           "window of the key is left in memory");
+           "after set, save, open (buffer, tampered buffer and file) and "
+           "free no 12-byte window of the key is left in memory");
 
     unlink(kpath);
     unlink(spath);
@@ -799,6 +807,46 @@ test_secret_pages(void)
 }
 
 
+/* a master key file whose hex goes bad halfway: no half key is left */
+
+static void
+test_master_half(void)
+{
+    int            fd;
+    char           kpath[256], want[400], hex[66];
+    size_t         i, zero;
+    eci_err_t      err;
+    unsigned char  key[ECI_MASTER_KEY_LEN];
+
+    snprintf(kpath, sizeof(kpath), "%s/half.key", dir);
+    memset(hex, '7', 64);
+    hex[40] = 'x';
+    hex[64] = '\n';
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, hex, 65) != 65) {
+        ok(0, "master key file written");
+        return;
+    }
+    close(fd);
+
+    memset(key, 0xee, sizeof(key));
+    err.msg[0] = '\0';
+    is_int(eci_master_key_read(kpath, key, &err), -1,
+           "64 \"hex digits\" with an 'x' at 41 are refused");
+    snprintf(want, sizeof(want), "master key file \"%s\": expected 64 hex "
+             "digits", kpath);
+    is_str(err.msg, want, "the message says what was expected");
+
+    for (i = 0, zero = 0; i < sizeof(key); i++) {
+        zero += (key[i] == 0);
+    }
+    is_int(zero, ECI_MASTER_KEY_LEN, "the 20 bytes decoded before it are "
+           "wiped from the caller's buffer");
+
+    unlink(kpath);
+}
+
+
 int
 main(void)
 {
@@ -832,6 +880,7 @@ main(void)
     test_save_here();
     test_fingerprint_end();
     test_secret_pages();
+    test_master_half();
     test_wipe_plain();
     test_wipe_sealed();
 
