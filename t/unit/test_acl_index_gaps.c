@@ -324,11 +324,60 @@ test_budget(void)
 }
 
 
+/*
+ * One check after another in the same index: the candidate row starts
+ * empty each time (a group that allowed the last request is no
+ * candidate for another permission).  g0 grants the exec permission for
+ * id 1; g1 grants "Reports (View)" for no id.
+ */
+static void
+test_checks_in_turn(void)
+{
+    eci_err_t         err;
+    eci_acl_t        *acl;
+    eci_acl_entry_t  *e;
+
+    static const char  json[] =
+        "{\"principals\":{\"p\":{\"groups\":[\"g0\",\"g1\",\"g2\",\"g3\"],"
+        "\"permissions\":[\"Other (View)\"],\"reportDistributionIds\":[]}},"
+        "\"groups\":{"
+        "\"g0\":{" PERM ",\"reportDistributionIds\":[1]},"
+        "\"g1\":{\"permissions\":[\"Reports (View)\"],"
+        "\"reportDistributionIds\":[]},"
+        "\"g2\":{\"permissions\":[\"Other (View)\"],"
+        "\"reportDistributionIds\":[]},"
+        "\"g3\":{\"permissions\":[\"Other (View)\"],"
+        "\"reportDistributionIds\":[]}}}";
+
+    acl = eci_acl_load_buffer(json, sizeof(json) - 1, "turn.json", &err);
+    e = (acl != NULL) ? principal(acl, "p") : NULL;
+    ok(e != NULL && e->index != NULL, "a principal of 4 groups, indexed (%s)",
+       acl == NULL ? err.msg : "");
+    if (e == NULL) {
+        eci_acl_free(acl);
+        return;
+    }
+
+    is_int(eci_acl_check(acl, "p", 1, ECI_PERMISSION_EXEC, 1, NULL, 0, NULL),
+           ECI_ACL_ALLOW, "exec, id 1: allowed by g0");
+    is_int(eci_acl_check(acl, "p", 1, "Reports (View)", 1, NULL, 0, NULL),
+           ECI_ACL_ID_DENIED, "then \"Reports (View)\", id 1: g1 has the "
+           "permission, not the id; g0 is no candidate any more");
+    is_int(eci_acl_check(acl, "p", 1, ECI_PERMISSION_EXEC, 1, NULL, 0, NULL),
+           ECI_ACL_ALLOW, "exec, id 1 again: allowed");
+    is_int(eci_acl_check(acl, "p", 1, "Other (View)", 1, NULL, 0, NULL),
+           ECI_ACL_ID_DENIED, "\"Other (View)\", id 1: denied");
+
+    eci_acl_free(acl);
+}
+
+
 int
 main(void)
 {
     test_built();
     test_budget();
+    test_checks_in_turn();
 
     return done_testing();
 }

@@ -144,6 +144,9 @@ main(void)
        "contains: a value exactly as long as the key, and the key");
     free(copy);
 
+    ok(eci_keyscan_contains("xax", 3, "a", 1) == 1
+       && eci_keyscan_contains("xbx", 3, "a", 1) == 0,
+       "contains: a key of one character");
     ok(eci_keyscan_contains("abc", 3, "", 0) == 0,
        "contains: an empty key is in nothing");
 

@@ -847,6 +847,90 @@ test_master_half(void)
 }
 
 
+/* the names kept for the audit chain's own keys, and only those */
+
+static void
+test_reserved(void)
+{
+    ok(eci_key_reserved(ECI_KEY_AUDIT_SIGNING) == 1
+       && eci_key_reserved(ECI_KEY_AUDIT_CHAIN) == 1,
+       "the audit chain's key names are reserved");
+    ok(eci_key_reserved("api") == 0 && eci_key_reserved("") == 0,
+       "other names are not (every reserved name tried, none past them)");
+}
+
+
+/*
+ * The master key is wiped from save()'s frame before it returns: the
+ * stack below this function's frame, where save() ran, is searched for
+ * it (an uninitialised array over it, read through a volatile pointer).
+ */
+
+static size_t __attribute__((noinline))
+stack_has(unsigned char byte, size_t run)
+{
+    unsigned char            area[16384];
+    volatile unsigned char  *v = area;
+    size_t                   i, n, found;
+
+    found = 0;
+
+    for (i = 0, n = 0; i < sizeof(area); i++) {
+        n = (v[i] == byte) ? n + 1 : 0;
+        if (n == run) {
+            found++;
+        }
+    }
+
+    return found;
+}
+
+
+/* saves an empty store; nothing runs after the save, to leave its frame */
+static int __attribute__((noinline))
+save_once(eci_keystore_t *ks, const char *spath, const char *kpath)
+{
+    eci_err_t  err;
+
+    return eci_keystore_save(ks, spath, kpath, &err);
+}
+
+
+static void
+test_master_wiped(void)
+{
+    int              fd, rc;
+    char             kpath[256], spath[256];
+    size_t           found;
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+    unsigned char    master[ECI_MASTER_KEY_LEN];
+
+    snprintf(kpath, sizeof(kpath), "%s/wiped.key", dir);
+    snprintf(spath, sizeof(spath), "%s/wiped.sealed", dir);
+
+    memset(master, 0xa7, sizeof(master));
+    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+        ok(0, "master key written");
+        return;
+    }
+    close(fd);
+    OPENSSL_cleanse(master, sizeof(master));
+
+    ks = eci_keystore_new(&err);
+    rc = save_once(ks, spath, kpath);
+    found = stack_has(0xa7, ECI_MASTER_KEY_LEN);
+    eci_keystore_free(ks);
+    is_int(rc, 0, "an empty store saved");
+    is_int(found, 0, "after a save, the master key is not on the stack it "
+           "ran on");
+
+    unlink(spath);
+    unlink(kpath);
+}
+
+
 int
 main(void)
 {
@@ -881,6 +965,8 @@ main(void)
     test_fingerprint_end();
     test_secret_pages();
     test_master_half();
+    test_reserved();
+    test_master_wiped();
     test_wipe_plain();
     test_wipe_sealed();
 
