@@ -750,6 +750,36 @@ test_master_changes(void)
 }
 
 
+/* a save that fails at rename(): the temporary file closed once only */
+static void
+test_rename_fails(void)
+{
+    int              rc;
+    char             path[300];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    snprintf(path, sizeof(path), "%s/adir", dir);
+    if (mkdir(path, 0700) != 0) {
+        printf("Bail out! mkdir\n");
+        exit(1);
+    }
+
+    ks = store_with(VALUE_NEW);
+    faults_reset();
+    rc = eci_keystore_save(ks, path, kpath, &err);
+    ok(rc == -1 && strstr(err.msg, "over it: Is a directory") != NULL,
+       "a save over a directory fails at rename()");
+    is_int(fault_closes, 2, "two close() calls: the master key's, the "
+           "temporary file's (not again after the failure: the fd may "
+           "be another file's by then)");
+    faults_reset();
+    eci_keystore_free(ks);
+
+    rmdir(path);
+}
+
+
 int
 main(void)
 {
@@ -784,6 +814,7 @@ main(void)
     test_json_fails();
     test_mmap_fails();
     test_master_changes();
+    test_rename_fails();
 
     unlink(spath);
     unlink(kpath);

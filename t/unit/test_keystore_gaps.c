@@ -804,6 +804,25 @@ test_secret_pages(void)
     errno = 0;
     ok(msync(p, page, MS_ASYNC) == -1 && errno == ENOMEM,
        "and unmapped when the store is freed");
+
+    /* and when its last key is removed */
+    ks = eci_keystore_new(&err);
+    if (ks == NULL || eci_keystore_set(ks, "api", "v-pages", 7, &err) != 0) {
+        ok(0, "a store with a key");
+        return;
+    }
+    k = eci_keystore_get(ks, "api");
+    p = (void *) ((uintptr_t) k->value & ~(uintptr_t) (page - 1));
+    ok(eci_keystore_remove(ks, "api") == 0, "its one key removed");
+    errno = 0;
+    ok(msync(p, page, MS_ASYNC) == -1 && errno == ENOMEM,
+       "the key's page is unmapped at once");
+    eci_keystore_free(ks);
+
+    ok(eci_keystore_get(NULL, "api") == NULL
+       && eci_keystore_get(ks = eci_keystore_new(&err), NULL) == NULL,
+       "get() without a store or without a name: no key");
+    eci_keystore_free(ks);
 }
 
 
