@@ -39,6 +39,28 @@ static unsigned char  xkey[KEY_LEN];
 static char  dir[] = "/tmp/eci-ks-gaps.XXXXXX";
 
 
+/* a master key file of dir: 32 bytes of one value; 0, or -1 */
+static int
+master_put(char *path, size_t cap, const char *name, unsigned char byte)
+{
+    int            fd, rc;
+    unsigned char  master[ECI_MASTER_KEY_LEN];
+
+    snprintf(path, cap, "%s/%s", dir, name);
+    memset(master, byte, sizeof(master));
+
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    rc = (fd != -1 && write(fd, master, sizeof(master)) == sizeof(master))
+         ? 0 : -1;
+    if (fd != -1) {
+        close(fd);
+    }
+    OPENSSL_cleanse(master, sizeof(master));
+
+    return rc;
+}
+
+
 /* writes the plain key at p */
 static void
 key_put(unsigned char *p)
@@ -207,16 +229,12 @@ test_wipe_sealed(void)
     eci_err_t         err;
     eci_keystore_t   *ks;
 
-    snprintf(kpath, sizeof(kpath), "%s/master.key", dir);
     snprintf(spath, sizeof(spath), "%s/store.sealed", dir);
-
-    memset(master, 0x3c, sizeof(master));
-    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+    if (master_put(kpath, sizeof(kpath), "master.key", 0x3c) != 0) {
         ok(0, "master key written");
         return;
     }
-    close(fd);
+    memset(master, 0x3c, sizeof(master));
 
     ks = eci_keystore_new(&err);
     value = malloc(KEY_LEN);
@@ -425,24 +443,17 @@ store_json(size_t total, size_t *keys)
 static void
 test_seal_limit(void)
 {
-    int              fd;
     char            *json, kpath[256], spath[256], want[128];
     size_t           keys, max;
     struct stat      st;
     eci_err_t        err;
     eci_keystore_t  *ks;
-    unsigned char    master[ECI_MASTER_KEY_LEN];
 
-    snprintf(kpath, sizeof(kpath), "%s/master.key", dir);
     snprintf(spath, sizeof(spath), "%s/big.sealed", dir);
-
-    memset(master, 0x3d, sizeof(master));
-    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+    if (master_put(kpath, sizeof(kpath), "master.key", 0x3d) != 0) {
         ok(0, "master key written");
         return;
     }
-    close(fd);
 
     max = 4 * 1024 * 1024 - 24 - 16;
 
@@ -918,24 +929,17 @@ save_once(eci_keystore_t *ks, const char *spath, const char *kpath)
 static void
 test_master_wiped(void)
 {
-    int              fd, rc;
+    int              rc;
     char             kpath[256], spath[256];
     size_t           found;
     eci_err_t        err;
     eci_keystore_t  *ks;
-    unsigned char    master[ECI_MASTER_KEY_LEN];
 
-    snprintf(kpath, sizeof(kpath), "%s/wiped.key", dir);
     snprintf(spath, sizeof(spath), "%s/wiped.sealed", dir);
-
-    memset(master, 0xa7, sizeof(master));
-    fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd == -1 || write(fd, master, sizeof(master)) != sizeof(master)) {
+    if (master_put(kpath, sizeof(kpath), "wiped.key", 0xa7) != 0) {
         ok(0, "master key written");
         return;
     }
-    close(fd);
-    OPENSSL_cleanse(master, sizeof(master));
 
     ks = eci_keystore_new(&err);
     rc = save_once(ks, spath, kpath);
