@@ -113,10 +113,18 @@ $(BUILD)/unit/%: $(BUILD)/unit-o/%.o $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(UNIT_WRAP) -o $@ $< $(CORE_OBJS) \
 	    $(CORE_LIBS)
 
-# the fault tests (t/unit/faults.h) make the C library's allocation,
-# write() and close() fail on demand; only their binaries are wrapped
+# the fault tests (t/unit/faults.h) make the C library's allocation and
+# system calls, the keystore's OpenSSL calls and the ACL's arena fail on
+# demand; only their binaries are wrapped
 FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
-              -Wl,--wrap=write,--wrap=close
+              -Wl,--wrap=write,--wrap=close,--wrap=open,--wrap=fstat \
+              -Wl,--wrap=fchmod,--wrap=fsync,--wrap=fchown,--wrap=geteuid \
+              -Wl,--wrap=mmap,--wrap=eci_acl_alloc \
+              -Wl,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_ctrl \
+              -Wl,--wrap=EVP_EncryptInit_ex,--wrap=EVP_EncryptUpdate \
+              -Wl,--wrap=EVP_EncryptFinal_ex,--wrap=EVP_DecryptInit_ex \
+              -Wl,--wrap=EVP_DecryptUpdate,--wrap=EVP_DecryptFinal_ex \
+              -Wl,--wrap=EVP_Digest,--wrap=RAND_bytes
 $(BUILD)/unit/test_%_faults: UNIT_WRAP = $(FAULT_WRAP)
 
 unit: $(UNIT_BINS)

@@ -128,6 +128,16 @@ eci_acl_load_json(const char *data, size_t len, const char *name,
         /* jansson quotes the text near the error, which may be anything */
         eci_acl_escape(file, sizeof(file), name, strlen(name),
                        ECI_ACL_FILE_SHOW, 1);
+
+        /*
+         * jansson describes every error it finds; only a failed allocation
+         * of its own leaves no text (and line -1)
+         */
+        if (*jerr.text == '\0') {
+            eci_err_set(err, "\"%s\": out of memory", file);
+            return NULL;
+        }
+
         eci_acl_escape(text, sizeof(text), jerr.text, strlen(jerr.text),
                        sizeof(jerr.text), 0);
         eci_err_set(err, "\"%s\": line %d column %d: %s",

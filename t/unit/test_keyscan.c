@@ -90,7 +90,7 @@ int
 main(void)
 {
     int            bad;
-    char           s[64];
+    char           s[64], *copy;
     size_t         i, k, n, ncuts, cuts[8], tries;
     ptrdiff_t      at;
     eci_keyscan_t  ks;
@@ -137,6 +137,18 @@ main(void)
                             "secret-key", 10) == 1
        && eci_keyscan_contains("secret-ke", 9, "secret-key", 10) == 0,
        "contains: the key in a header value, not a part of it");
+
+    /* a header value that is the key and nothing else (exact size) */
+    copy = tap_copy("secret-key", 10);
+    ok(copy != NULL && eci_keyscan_contains(copy, 10, "secret-key", 10) == 1,
+       "contains: a value exactly as long as the key, and the key");
+    free(copy);
+
+    ok(eci_keyscan_contains("xax", 3, "a", 1) == 1
+       && eci_keyscan_contains("xbx", 3, "a", 1) == 0,
+       "contains: a key of one character");
+    ok(eci_keyscan_contains("abc", 3, "", 0) == 0,
+       "contains: an empty key is in nothing");
 
     /* nginx's empty strings (no status line, no charset) have NULL data */
     ok(eci_keyscan_contains(NULL, 0, "secret-key", 10) == 0,

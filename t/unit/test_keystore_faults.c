@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "eci_keystore.h"
 #include "faults.h"
 #include "tap.h"
@@ -52,6 +54,23 @@ leftovers(void)
     closedir(d);
 
     return n;
+}
+
+
+/* a file of dir, written with the real write() */
+static void
+file_put(char *path, size_t cap, const char *name, const char *data,
+    size_t len)
+{
+    int  fd;
+
+    snprintf(path, cap, "%s/%s", dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1 || __real_write(fd, data, len) != (ssize_t) len) {
+        printf("Bail out! %s\n", path);
+        exit(1);
+    }
+    (void) __real_close(fd);
 }
 
 
@@ -238,7 +257,12 @@ test_allocs_fail(void)
         fault_alloc_at = fault_allocs + at;
         err.msg[0] = '\0';
         rc = eci_keystore_set(ks, "api", VALUE_NEW, strlen(VALUE_NEW), &err);
-        if (rc == 0) {
+        if (rc == 0 && eci_keystore_get(ks, "api") == NULL) {
+            /* success said, nothing stored */
+            bad++;
+            printf("# set, allocation %ld: 0 and no key\n", at);
+
+        } else if (rc == 0) {
             rc = eci_keystore_remove(ks, "api");
             if (rc == 0 && eci_keystore_count(ks) != 0) {
                 bad++;
@@ -318,6 +342,454 @@ test_allocs_fail(void)
 }
 
 
+/*
+ * A save whose system call fails, one kind at a time: the save fails with
+ * the message given exactly, the old store stays unless the new one was
+ * already in place, and no temporary file is left.
+ */
+
+static void
+save_fails(eci_keystore_t *ks, const char *want, const char *on_disk,
+    const char *what)
+{
+    int         rc;
+    char        got[128], exact[ECI_ERR_LEN];
+    const char *x;
+    eci_err_t   err;
+
+    err.msg[0] = '\0';
+    rc = eci_keystore_save(ks, spath, kpath, &err);
+    faults_reset();
+
+    /* the temporary file's name: mkstemp()'s six characters, as given */
+    snprintf(exact, sizeof(exact), "%s", want);
+    x = strstr(want, ".tmp.XXXXXX");
+    if (x != NULL && strlen(err.msg) == strlen(want)) {
+        memcpy(exact + (x - want) + 5, err.msg + (x - want) + 5, 6);
+    }
+    want = exact;
+
+    ok(rc == -1, "%s: the save fails", what);
+    is_str(err.msg, want, "%s: the message", what);
+    stored(got, sizeof(got));
+    is_str(got, on_disk, "%s: the store on disk is the %s one", what,
+           strcmp(on_disk, VALUE_OLD) == 0 ? "old" : "new");
+    is_int(leftovers(), 0, "%s: no temporary file is left", what);
+}
+
+
+static void
+test_calls_fail(void)
+{
+    char             want[512], tmp[512];
+    eci_err_t        err;
+    eci_keystore_t  *ks, *o;
+
+    ks = store_with(VALUE_NEW);
+
+    /* the save's fstat() calls: the master key's, then its reader's */
+    reset_store();
+    fault_fstat_at = 0;
+    snprintf(want, sizeof(want), "master key file \"%s\": cannot stat: "
+             "Input/output error", kpath);
+    save_fails(ks, want, VALUE_OLD, "fstat() of the master key fails");
+
+    reset_store();
+    fault_fstat_at = 1;
+    snprintf(want, sizeof(want), "\"%s\": cannot stat: Input/output error",
+             kpath);
+    save_fails(ks, want, VALUE_OLD, "fstat() in reading the master key "
+               "fails");
+
+    reset_store();
+    fault_open_path = kpath;
+    snprintf(want, sizeof(want), "master key file \"%s\": cannot open: "
+             "Permission denied", kpath);
+    save_fails(ks, want, VALUE_OLD, "open() of the master key fails");
+
+    /* the temporary file's mode: 0600 */
+    snprintf(want, sizeof(want), "\"%s.tmp.XXXXXX\": cannot chmod: "
+             "Operation not permitted", spath);
+    reset_store();
+    fault_fchmod_at = 0;
+    save_fails(ks, want, VALUE_OLD, "fchmod() of the temporary file fails");
+
+    snprintf(want, sizeof(want), "\"%s.tmp.XXXXXX\": fsync failed: "
+             "Input/output error", spath);
+    reset_store();
+    fault_fsync_at = 0;
+    save_fails(ks, want, VALUE_OLD, "fsync() of the temporary file fails");
+
+    /* root keeps a store its owner's: fchown() failing fails the save */
+    snprintf(want, sizeof(want), "\"%s.tmp.XXXXXX\": cannot give it the "
+             "store's owner: Operation not permitted", spath);
+    reset_store();
+    fault_root = 1;
+    fault_fchown_at = 0;
+    save_fails(ks, want, VALUE_OLD, "fchown() of the temporary file fails");
+
+    /* renamed: the new store is in place, but not known to be durable */
+    reset_store();
+    fault_open_path = dir;
+    snprintf(want, sizeof(want), "\"%s\": written, but cannot open "
+             "directory \"%s\" to sync it: Permission denied", spath, dir);
+    save_fails(ks, want, VALUE_NEW, "open() of the directory fails");
+
+    reset_store();
+    fault_fsync_at = 1;
+    snprintf(want, sizeof(want), "\"%s\": written, but fsync of directory "
+             "\"%s\" failed: Input/output error", spath, dir);
+    save_fails(ks, want, VALUE_NEW, "fsync() of the directory fails");
+
+    /* opening: the sealed store's fstat(), then the master key's two */
+    reset_store();
+    snprintf(want, sizeof(want), "\"%s\": cannot stat: Input/output error",
+             spath);
+    snprintf(tmp, sizeof(tmp), "master key file \"%s\": cannot stat: "
+             "Input/output error", kpath);
+    fault_fstat_at = 0;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(spath, kpath, &err);
+    ok(o == NULL, "open(): the store's fstat() fails: no store");
+    is_str(err.msg, want, "open(): the store's fstat() fails: the message");
+    eci_keystore_free(o);
+
+    faults_reset();
+    fault_fstat_at = 1;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(spath, kpath, &err);
+    ok(o == NULL, "open(): the master key's fstat() fails: no store");
+    is_str(err.msg, tmp, "open(): the master key's fstat() fails: the "
+           "message");
+    eci_keystore_free(o);
+
+    faults_reset();
+    fault_open_path = spath;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(spath, kpath, &err);
+    snprintf(want, sizeof(want), "\"%s\": cannot open: Permission denied",
+             spath);
+    ok(o == NULL, "open(): open() of the store fails: no store");
+    is_str(err.msg, want, "open(): open() of the store fails: the message");
+    eci_keystore_free(o);
+    faults_reset();
+
+    eci_keystore_free(ks);
+}
+
+
+/*
+ * a plain store: one fstat() of the open file serves its type and mode
+ * check and its reader (eci_ks_file_load()); a second is never made
+ */
+static void
+test_plain_stat_fails(void)
+{
+    long             at;
+    char             path[300], want[400];
+    eci_err_t        err;
+    eci_keystore_t  *o;
+
+    file_put(path, sizeof(path), "plain.json", "{\"api\":\"v1\"}", 12);
+
+    snprintf(want, sizeof(want), "\"%s\": cannot stat: Input/output error",
+             path);
+
+    for (at = 0; at < 2; at++) {
+        faults_reset();
+        fault_fstat_at = at;
+        err.msg[0] = '\0';
+        o = eci_keystore_open(path, NULL, &err);
+        faults_reset();
+
+        if (at == 0) {
+            ok(o == NULL, "plain store, fstat() fails: no store");
+            is_str(err.msg, want, "plain store, fstat() fails: the message");
+
+        } else {
+            ok(o != NULL && eci_keystore_count(o) == 1,
+               "plain store: a second fstat() is never made");
+        }
+
+        eci_keystore_free(o);
+    }
+
+    o = eci_keystore_open(path, NULL, &err);
+    ok(o != NULL && eci_keystore_count(o) == 1, "and opens when it works");
+    eci_keystore_free(o);
+
+    unlink(path);
+}
+
+
+/* OpenSSL's calls, each failed in turn */
+typedef struct {
+    const char  *name;
+    int          skip;
+    const char  *msg;       /* %s: the store's path */
+} ssl_fault_t;
+
+
+static void
+test_ssl_fails(void)
+{
+    char             want[512], what[128];
+    size_t           i;
+    eci_err_t        err;
+    eci_keystore_t  *ks, *o;
+
+    static const ssl_fault_t  seal[] = {
+        { "EVP_CIPHER_CTX_new", 0, "out of memory" },
+        { "RAND_bytes", 0, "cannot get random bytes for the nonce" },
+        { "EVP_EncryptInit_ex", 0, "cannot seal: AES-256-GCM failed" },
+        { "EVP_CIPHER_CTX_ctrl", 0, "cannot seal: AES-256-GCM failed" },
+        { "EVP_EncryptInit_ex", 1, "cannot seal: AES-256-GCM failed" },
+        { "EVP_EncryptUpdate", 0, "cannot seal: AES-256-GCM failed" },
+        { "EVP_EncryptUpdate", 1, "cannot seal: AES-256-GCM failed" },
+        { "EVP_EncryptFinal_ex", 0, "cannot seal: AES-256-GCM failed" },
+        { "EVP_CIPHER_CTX_ctrl", 1, "cannot seal: AES-256-GCM failed" },
+    };
+
+    static const ssl_fault_t  unseal[] = {
+        { "EVP_CIPHER_CTX_new", 0, "\"%s\": out of memory" },
+        { "EVP_DecryptInit_ex", 0,
+          "\"%s\": cannot unseal: AES-256-GCM unavailable" },
+        { "EVP_CIPHER_CTX_ctrl", 0,
+          "\"%s\": cannot unseal: AES-256-GCM unavailable" },
+        { "EVP_DecryptInit_ex", 1,
+          "\"%s\": cannot unseal: AES-256-GCM unavailable" },
+        { "EVP_DecryptUpdate", 0,
+          "\"%s\": cannot unseal: AES-256-GCM unavailable" },
+        { "EVP_DecryptUpdate", 1, "\"%s\": cannot unseal: wrong master key "
+          "or the file was modified" },
+        { "EVP_CIPHER_CTX_ctrl", 1, "\"%s\": cannot unseal: wrong master "
+          "key or the file was modified" },
+        { "EVP_DecryptFinal_ex", 0, "\"%s\": cannot unseal: wrong master "
+          "key or the file was modified" },
+    };
+
+    ks = store_with(VALUE_NEW);
+
+    for (i = 0; i < sizeof(seal) / sizeof(seal[0]); i++) {
+        snprintf(what, sizeof(what), "sealing, %s #%d fails", seal[i].name,
+                 seal[i].skip + 1);
+        reset_store();
+        fault_ssl_name = seal[i].name;
+        fault_ssl_skip = seal[i].skip;
+        save_fails(ks, seal[i].msg, VALUE_OLD, what);
+    }
+
+    for (i = 0; i < sizeof(unseal) / sizeof(unseal[0]); i++) {
+        reset_store();
+        fault_ssl_name = unseal[i].name;
+        fault_ssl_skip = unseal[i].skip;
+        err.msg[0] = '\0';
+        o = eci_keystore_open(spath, kpath, &err);
+        ok(o == NULL && fault_ssl_hit, "unsealing, %s #%d fails: no store",
+           unseal[i].name, unseal[i].skip + 1);
+        snprintf(want, sizeof(want), unseal[i].msg, spath);
+        is_str(err.msg, want, "unsealing, %s #%d fails: the message",
+               unseal[i].name, unseal[i].skip + 1);
+        eci_keystore_free(o);
+    }
+
+    faults_reset();
+    eci_keystore_free(ks);
+}
+
+
+/* SHA-256 unavailable: a fingerprint of '?', never a partial one */
+static void
+test_digest_fails(void)
+{
+    char  out[ECI_KEY_FPR_LEN + 8];
+
+    memset(out, 'x', sizeof(out));
+    faults_reset();
+    fault_ssl_name = "EVP_Digest";
+    eci_fingerprint("k", 1, out);
+    ok(fault_ssl_hit, "EVP_Digest() made to fail");
+    faults_reset();
+    is_str(out, "????????????????", "the fingerprint is %d '?' and a NUL",
+           ECI_KEY_FPR_LEN);
+}
+
+
+/*
+ * jansson's own allocations (the store's JSON, its encoding) failed in
+ * turn through its allocator hooks: each fails the save with one of two
+ * messages.
+ */
+static long  json_allocs;
+static long  json_fail_at = -1;
+
+static void *
+json_fail_malloc(size_t n)
+{
+    return (json_allocs++ == json_fail_at) ? NULL : __real_malloc(n);
+}
+
+
+static void
+test_json_fails(void)
+{
+    int              rc;
+    long             at;
+    char             oom[300], enc[300], got[128];
+    size_t           n_oom, n_enc, bad;
+    eci_err_t        err;
+    json_malloc_t    m;
+    json_free_t      f;
+    eci_keystore_t  *ks;
+
+    ks = store_with(VALUE_NEW);
+
+    snprintf(oom, sizeof(oom), "\"%s\": out of memory", spath);
+    snprintf(enc, sizeof(enc), "\"%s\": cannot encode the keystore", spath);
+
+    json_get_alloc_funcs(&m, &f);
+    json_set_alloc_funcs(json_fail_malloc, free);
+
+    n_oom = 0;
+    n_enc = 0;
+    bad = 0;
+
+    for (at = 0; ; at++) {
+        reset_store();
+        json_allocs = 0;
+        json_fail_at = at;
+        err.msg[0] = '\0';
+        rc = eci_keystore_save(ks, spath, kpath, &err);
+        json_fail_at = -1;
+
+        if (json_allocs <= at) {
+            ok(rc == 0, "with all of jansson's %ld allocations, the save is "
+               "made", at);
+            break;
+        }
+
+        stored(got, sizeof(got));
+
+        if (rc == -1 && strcmp(err.msg, oom) == 0
+            && strcmp(got, VALUE_OLD) == 0)
+        {
+            n_oom++;
+
+        } else if (rc == -1 && strcmp(err.msg, enc) == 0
+                   && strcmp(got, VALUE_OLD) == 0)
+        {
+            n_enc++;
+
+        } else {
+            bad++;
+            printf("# jansson allocation %ld: rc %d \"%s\"\n", at, rc,
+                   err.msg);
+        }
+    }
+
+    json_set_alloc_funcs(m, f);
+
+    is_int(bad, 0, "each of jansson's allocations failed fails the save, "
+           "the old store staying");
+    ok(n_oom >= 2, "building the JSON: \"out of memory\" (%zu)", n_oom);
+    ok(n_enc >= 2, "encoding it, in the size and the copy: \"cannot "
+       "encode the keystore\" (%zu)", n_enc);
+
+    eci_keystore_free(ks);
+}
+
+
+/* no pages for the keys: mmap() fails */
+static void
+test_mmap_fails(void)
+{
+    char             want[400];
+    eci_err_t        err;
+    eci_keystore_t  *ks, *o;
+
+    faults_reset();
+    ks = eci_keystore_new(&err);
+    fault_mmap_at = 0;
+    err.msg[0] = '\0';
+    ok(eci_keystore_set(ks, "api", VALUE_NEW, strlen(VALUE_NEW), &err) == -1,
+       "set(): mmap() fails: the key is not set");
+    faults_reset();
+    is_str(err.msg, "keystore: cannot map 4096 bytes: Cannot allocate memory",
+           "set(): mmap() fails: the message");
+    ok(eci_keystore_count(ks) == 0 && eci_keystore_get(ks, "api") == NULL,
+       "set(): mmap() fails: the store is still empty");
+    eci_keystore_free(ks);
+
+    reset_store();
+    fault_mmap_at = 0;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(spath, kpath, &err);
+    faults_reset();
+    ok(o == NULL, "open(): mmap() fails: no store");
+    snprintf(want, sizeof(want), "\"%s\": cannot allocate memory for the "
+             "keys", spath);
+    is_str(err.msg, want, "open(): mmap() fails: the message");
+    eci_keystore_free(o);
+}
+
+
+/* a master key file that fstat() says is 64 bytes, read as 10 */
+static void
+test_master_changes(void)
+{
+    char             path[300], want[400];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    file_put(path, sizeof(path), "short.key", "0123456789", 10);
+
+    ks = store_with(VALUE_NEW);
+    reset_store();
+    fault_fstat_size = 64;
+    err.msg[0] = '\0';
+    ok(eci_keystore_save(ks, spath, path, &err) == -1,
+       "a master key file that shrinks between fstat() and read() is "
+       "refused");
+    faults_reset();
+    snprintf(want, sizeof(want), "master key file \"%s\": changed while "
+             "being read", path);
+    is_str(err.msg, want, "the message says it changed");
+    eci_keystore_free(ks);
+
+    unlink(path);
+}
+
+
+/* a save that fails at rename(): the temporary file closed once only */
+static void
+test_rename_fails(void)
+{
+    int              rc;
+    char             path[300];
+    eci_err_t        err;
+    eci_keystore_t  *ks;
+
+    snprintf(path, sizeof(path), "%s/adir", dir);
+    if (mkdir(path, 0700) != 0) {
+        printf("Bail out! mkdir\n");
+        exit(1);
+    }
+
+    ks = store_with(VALUE_NEW);
+    faults_reset();
+    rc = eci_keystore_save(ks, path, kpath, &err);
+    ok(rc == -1 && strstr(err.msg, "over it: Is a directory") != NULL,
+       "a save over a directory fails at rename()");
+    is_int(fault_closes, 2, "two close() calls: the master key's, the "
+           "temporary file's (not again after the failure: the fd may "
+           "be another file's by then)");
+    faults_reset();
+    eci_keystore_free(ks);
+
+    rmdir(path);
+}
+
+
 int
 main(void)
 {
@@ -345,6 +817,14 @@ main(void)
     test_short_writes();
     test_close_fails();
     test_allocs_fail();
+    test_calls_fail();
+    test_plain_stat_fails();
+    test_ssl_fails();
+    test_digest_fails();
+    test_json_fails();
+    test_mmap_fails();
+    test_master_changes();
+    test_rename_fails();
 
     unlink(spath);
     unlink(kpath);
