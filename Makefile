@@ -124,7 +124,8 @@ FAULT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
               -Wl,--wrap=EVP_EncryptInit_ex,--wrap=EVP_EncryptUpdate \
               -Wl,--wrap=EVP_EncryptFinal_ex,--wrap=EVP_DecryptInit_ex \
               -Wl,--wrap=EVP_DecryptUpdate,--wrap=EVP_DecryptFinal_ex \
-              -Wl,--wrap=EVP_Digest,--wrap=RAND_bytes
+              -Wl,--wrap=EVP_Digest,--wrap=RAND_bytes \
+              -Wl,--wrap=read,--wrap=OPENSSL_cleanse
 $(BUILD)/unit/test_%_faults: UNIT_WRAP = $(FAULT_WRAP)
 
 unit: $(UNIT_BINS)

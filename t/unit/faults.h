@@ -1,7 +1,8 @@
 /*
  * Failure injection for the unit tests of the core.  A test binary named
  * test_*_faults is linked with -Wl,--wrap= for malloc, calloc, realloc,
- * write, close, open, fstat, fchmod, fsync, fchown, geteuid, mmap, the
+ * write, read, close, open, fstat, fchmod, fsync, fchown, geteuid, mmap,
+ * OPENSSL_cleanse (a checked loop, see below), the
  * OpenSSL calls of the keystore's sealing, fingerprint and nonce, and the
  * ACL's arena allocator eci_acl_alloc (Makefile, FAULT_WRAP): every call
  * the core and the test make to those goes through the wrappers below,
@@ -48,6 +49,7 @@ uid_t __real_geteuid(void);
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
     off_t off);
 void *__real_eci_acl_alloc(eci_acl_t *acl, size_t size);
+ssize_t __real_read(int fd, void *buf, size_t n);
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
@@ -63,7 +65,17 @@ uid_t __wrap_geteuid(void);
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
     off_t off);
 void *__wrap_eci_acl_alloc(eci_acl_t *acl, size_t size);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+void __wrap_OPENSSL_cleanse(void *p, size_t n);
 
+
+/* read(): the call at fault_read_at fails with EIO */
+static long    fault_reads;
+static long    fault_read_at = -1;
+
+/* OPENSSL_cleanse(): the last region wiped */
+static const void  *fault_cleansed;
+static size_t       fault_cleansed_len;
 
 /* allocations (malloc, calloc, realloc) counted from 0 since the reset */
 static long    fault_allocs;
@@ -154,6 +166,10 @@ faults_reset(void)
     fault_arena_allocs = 0;
     fault_arena_at = -1;
     fault_arena_hit = 0;
+    fault_reads = 0;
+    fault_read_at = -1;
+    fault_cleansed = NULL;
+    fault_cleansed_len = 0;
     fault_ssl_name = NULL;
     fault_ssl_skip = 0;
     fault_ssl_hit = 0;
@@ -279,6 +295,40 @@ __wrap_fstat(int fd, struct stat *st)
     }
 
     return 0;
+}
+
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+    if (fault_reads++ == fault_read_at) {
+        errno = EIO;
+        return -1;
+    }
+
+    return __real_read(fd, buf, n);
+}
+
+
+/*
+ * OPENSSL_cleanse() as a loop compiled here: libcrypto is not built with
+ * ASan, so a wipe past the end of a buffer inside it goes unseen; here
+ * every byte written is checked.  It also records what it wiped.
+ */
+void
+__wrap_OPENSSL_cleanse(void *p, size_t n)
+{
+    size_t                   i;
+    volatile unsigned char  *q;
+
+    q = p;
+
+    for (i = 0; i < n; i++) {
+        q[i] = 0;
+    }
+
+    fault_cleansed = p;
+    fault_cleansed_len = n;
 }
 
 
