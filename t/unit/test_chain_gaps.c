@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "eci_chain.h"
+#include "eci_chain_int.h"
 #include "tap.h"
 
 
@@ -114,6 +115,24 @@ test_seq_at_start(void)
 
 
 /* the old HMAC chain: its hash covers the line up to ,"chain" */
+/* hex digests and keys in a line: every digit must be hex, either half */
+static void
+test_unhex(void)
+{
+    size_t          i;
+    unsigned char   out[2];
+    const char     *bad[] = { "zz", "0z", "z0", "0G", "g0", " 0", "0 " };
+
+    ok(eci_chain_unhex("0aF1", 4, out) == 0 && out[0] == 0x0a
+       && out[1] == 0xf1, "\"0aF1\" is 0a f1");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(eci_chain_unhex(bad[i], 2, out), -1,
+               "\"%s\" is not hex", bad[i]);
+    }
+}
+
+
 static void
 test_legacy_hashed(void)
 {
@@ -171,6 +190,7 @@ main(void)
     test_line_opening();
     test_seq_at_start();
     test_legacy_hashed();
+    test_unhex();
 
     return done_testing();
 }
