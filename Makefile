@@ -39,6 +39,7 @@ CORE_LIBS   := -ljansson -lcrypto
 
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
+UNIT_HDRS   := $(wildcard t/unit/*.h)
 CORE_OBJS   := $(CORE_NAMES:%=$(BUILD)/core/%.o)
 
 # a full source tree has nginx.c; Debian's nginx-dev has the headers only
@@ -104,7 +105,7 @@ $(BUILD)/eci-acl: tools/eci-acl.c $(CORE_OBJS)
 # compiled and linked apart: a changed core file relinks the tests only
 # (make mutation rebuilds them once per mutant)
 # (objects apart from the binaries: prove --exec '' build/unit/* still works)
-$(BUILD)/unit-o/%.o: t/unit/%.c t/unit/tap.h t/unit/faults.h $(CORE_HDRS)
+$(BUILD)/unit-o/%.o: t/unit/%.c $(UNIT_HDRS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ingx_eci_module -c -o $@ $<
 

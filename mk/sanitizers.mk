@@ -48,7 +48,7 @@ $(eval $(call eci_core_objects,$(ASAN_DIR),$(CC) $(SAN_CFLAGS)))
 $(ASAN_DIR)/eci-keytool: tools/eci-keytool.c $(SAN_CORE_OBJS)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -o $@ $< $(SAN_CORE_OBJS) $(CORE_LIBS)
 
-$(ASAN_DIR)/unit-o/%.o: t/unit/%.c t/unit/tap.h t/unit/faults.h $(CORE_HDRS)
+$(ASAN_DIR)/unit-o/%.o: t/unit/%.c $(UNIT_HDRS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -Ingx_eci_module -c -o $@ $<
 

@@ -11,6 +11,7 @@
 
 #include "eci_acl.h"
 #include "tap.h"
+#include "acl_test.h"
 
 
 #define EXEC  ECI_PERMISSION_EXEC
@@ -33,16 +34,7 @@ static const char  acl_json[] =
 static eci_acl_t *
 load(const char *json, eci_err_t *err)
 {
-    char       *copy;
-    size_t      len;
-    eci_acl_t  *acl;
-
-    len = strlen(json);
-    copy = tap_copy(json, len);
-    acl = eci_acl_load_buffer(copy, len, "api.json", err);
-    free(copy);
-
-    return acl;
+    return acl_load_copy(json, "api.json", err);
 }
 
 

@@ -29,6 +29,32 @@ static const char  body_json[] =
     "\"createdByUser\":{\"userId\":5,\"name\":\"\xf0\x9f\x98\x80\"}}";
 
 
+/* a record of an event (NULL: none) and decision, the rest empty */
+static void
+record_init(eci_audit_record_t *rec, const char *event, const char *decision)
+{
+    memset(rec, 0, sizeof(eci_audit_record_t));
+    rec->time_ms = 1767225600000LL;
+    rec->event = event;
+    rec->intent = (event != NULL && strcmp(event, "intent") == 0);
+    rec->decision = decision;
+    rec->upstream_time_ms = -1;
+}
+
+
+/* an allowed POST of uri (len bytes) with status 200, the rest empty */
+static void
+record_post(eci_audit_record_t *rec, const char *uri, size_t len)
+{
+    record_init(rec, NULL, "allow");
+    rec->method.data = "POST";
+    rec->method.len = 4;
+    rec->uri.data = uri;
+    rec->uri.len = len;
+    rec->status = 200;
+}
+
+
 static void
 test_body_prefixes(void)
 {
@@ -126,20 +152,12 @@ test_record_strings(void)
     bad = 0;
 
     for (cut = 0; cut <= sizeof(s) - 1; cut++) {
-        memset(&rec, 0, sizeof(rec));
         u = tap_copy(s, cut);
-        rec.time_ms = 1767225600000LL;
+        record_post(&rec, u, cut);
         rec.request_id.data = u;
         rec.request_id.len = cut;
         rec.client.data = u;
         rec.client.len = cut;
-        rec.method.data = "POST";
-        rec.method.len = 4;
-        rec.uri.data = u;
-        rec.uri.len = cut;
-        rec.decision = "allow";
-        rec.status = 200;
-        rec.upstream_time_ms = -1;
 
         max = eci_audit_line_max(&rec);
         line = malloc(max);
@@ -216,16 +234,8 @@ uri_in_line(const char *uri, size_t len, const char *want)
     size_t               max, n;
     eci_audit_record_t   rec;
 
-    memset(&rec, 0, sizeof(rec));
     u = tap_copy(uri, len);
-    rec.time_ms = 1767225600000LL;
-    rec.method.data = "POST";
-    rec.method.len = 4;
-    rec.uri.data = u;
-    rec.uri.len = len;
-    rec.decision = "allow";
-    rec.status = 200;
-    rec.upstream_time_ms = -1;
+    record_post(&rec, u, len);
 
     max = eci_audit_line_max(&rec);
     line = malloc(max + 1);
@@ -650,19 +660,6 @@ every_cap(const eci_audit_record_t *rec, const char *name)
 }
 
 
-/* a record of an event (NULL: none) and decision, the rest empty */
-static void
-record_init(eci_audit_record_t *rec, const char *event, const char *decision)
-{
-    memset(rec, 0, sizeof(eci_audit_record_t));
-    rec->time_ms = 1767225600000LL;
-    rec->event = event;
-    rec->intent = (event != NULL && strcmp(event, "intent") == 0);
-    rec->decision = decision;
-    rec->upstream_time_ms = -1;
-}
-
-
 /*
  * The 64 hex digits of a digest or SHA-256 do not fit the room left, but
  * what follows them would: the line is still refused, not written without
@@ -738,21 +735,31 @@ test_zero_and_negative(void)
  * escapes; each read from an exact copy
  */
 
+/* a body made from fmt and value, cut to cut bytes if not 0, parsed from
+   an exact-size copy */
 static int
-body_with(const char *value, eci_audit_response_t *r)
+parse_made(const char *fmt, const char *value, size_t cut,
+    eci_audit_response_t *r)
 {
-    int    rc;
+    int    rc, len;
     char  *b, body[256];
-    int    len;
 
-    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
-                   "\"status\":\"ok\",\"x\":%s,\"reportDistribution\":"
-                   "{\"reportDistributionId\":42}}", value);
+    len = snprintf(body, sizeof(body), fmt, value);
+    len = (cut > 0) ? (int) cut : len;
     b = tap_copy(body, len);
     rc = eci_audit_response_parse(b, len, r);
     free(b);
 
     return rc;
+}
+
+
+static int
+body_with(const char *value, eci_audit_response_t *r)
+{
+    return parse_made("{\"reportDistributionLogId\":7,\"status\":\"ok\","
+                      "\"x\":%s,\"reportDistribution\":"
+                      "{\"reportDistributionId\":42}}", value, 0, r);
 }
 
 
@@ -837,19 +844,9 @@ test_number_at_end(void)
 static int
 user_body(const char *value, size_t cut, eci_audit_response_t *r)
 {
-    int    rc, len;
-    char  *b, body[256];
-
-    len = snprintf(body, sizeof(body), "{\"reportDistributionLogId\":7,"
-                   "\"status\":\"ok\",\"reportDistribution\":"
-                   "{\"reportDistributionId\":42,\"createdByUser\":%s}}",
-                   value);
-    len = (cut > 0) ? (int) cut : len;
-    b = tap_copy(body, len);
-    rc = eci_audit_response_parse(b, len, r);
-    free(b);
-
-    return rc;
+    return parse_made("{\"reportDistributionLogId\":7,\"status\":\"ok\","
+                      "\"reportDistribution\":{\"reportDistributionId\":42,"
+                      "\"createdByUser\":%s}}", value, cut, r);
 }
 
 

@@ -480,7 +480,8 @@ test_calls_fail(void)
 
 /*
  * a plain store: one fstat() of the open file serves its type and mode
- * check and its reader (eci_ks_file_load()); a second is never made
+ * check and its reader (eci_ks_file_load()); a second is never made; then
+ * its read() failing
  */
 static void
 test_plain_stat_fails(void)
@@ -513,6 +514,24 @@ test_plain_stat_fails(void)
 
         eci_keystore_free(o);
     }
+
+    /*
+     * a read that fails after the store's bytes were read: refused, and
+     * what was read is wiped before it is freed (those bytes are keys)
+     */
+    snprintf(want, sizeof(want), "\"%s\": read failed: Input/output error",
+             path);
+
+    faults_reset();
+    fault_read_at = 1;
+    err.msg[0] = '\0';
+    o = eci_keystore_open(path, NULL, &err);
+    ok(o == NULL && fault_reads == 2,
+       "a read() failing after the first fails the open");
+    is_str(err.msg, want, "its message");
+    is_int(fault_cleansed_len, 12, "the 12 bytes read are wiped");
+    faults_reset();
+    eci_keystore_free(o);
 
     o = eci_keystore_open(path, NULL, &err);
     ok(o != NULL && eci_keystore_count(o) == 1, "and opens when it works");
@@ -790,35 +809,6 @@ test_rename_fails(void)
 }
 
 
-/*
- * a read that fails after the store's bytes were read: refused, and what
- * was read is wiped before it is freed (those bytes are the keys)
- */
-static void
-test_read_fails(void)
-{
-    char             path[300], want[400];
-    eci_err_t        err;
-    eci_keystore_t  *o;
-
-    file_put(path, sizeof(path), "plain-read.json", "{\"api\":\"v1\"}", 12);
-    snprintf(want, sizeof(want), "\"%s\": read failed: Input/output error",
-             path);
-
-    faults_reset();
-    fault_read_at = 1;
-    err.msg[0] = '\0';
-    o = eci_keystore_open(path, NULL, &err);
-    ok(o == NULL && fault_reads == 2,
-       "a read() failing after the first fails the open");
-    is_str(err.msg, want, "its message");
-    is_int(fault_cleansed_len, 12, "the 12 bytes read are wiped");
-    faults_reset();
-    eci_keystore_free(o);
-    (void) unlink(path);
-}
-
-
 int
 main(void)
 {
@@ -848,7 +838,6 @@ main(void)
     test_allocs_fail();
     test_calls_fail();
     test_plain_stat_fails();
-    test_read_fails();
     test_ssl_fails();
     test_digest_fails();
     test_json_fails();

@@ -61,6 +61,25 @@ master_put(char *path, size_t cap, const char *name, unsigned char byte)
 }
 
 
+/*
+ * a sealed store's path in dir and its master key file (32 bytes of one
+ * value) written: 0, or -1 (reported)
+ */
+static int
+sealed_paths(char spath[256], char kpath[256], const char *store,
+    const char *key, unsigned char byte)
+{
+    snprintf(spath, 256, "%s/%s", dir, store);
+
+    if (master_put(kpath, 256, key, byte) != 0) {
+        ok(0, "master key written");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* writes the plain key at p */
 static void
 key_put(unsigned char *p)
@@ -229,9 +248,7 @@ test_wipe_sealed(void)
     eci_err_t         err;
     eci_keystore_t   *ks;
 
-    snprintf(spath, sizeof(spath), "%s/store.sealed", dir);
-    if (master_put(kpath, sizeof(kpath), "master.key", 0x3c) != 0) {
-        ok(0, "master key written");
+    if (sealed_paths(spath, kpath, "store.sealed", "master.key", 0x3c) != 0) {
         return;
     }
     memset(master, 0x3c, sizeof(master));
@@ -449,9 +466,7 @@ test_seal_limit(void)
     eci_err_t        err;
     eci_keystore_t  *ks;
 
-    snprintf(spath, sizeof(spath), "%s/big.sealed", dir);
-    if (master_put(kpath, sizeof(kpath), "master.key", 0x3d) != 0) {
-        ok(0, "master key written");
+    if (sealed_paths(spath, kpath, "big.sealed", "master.key", 0x3d) != 0) {
         return;
     }
 
@@ -935,9 +950,7 @@ test_master_wiped(void)
     eci_err_t        err;
     eci_keystore_t  *ks;
 
-    snprintf(spath, sizeof(spath), "%s/wiped.sealed", dir);
-    if (master_put(kpath, sizeof(kpath), "wiped.key", 0xa7) != 0) {
-        ok(0, "master key written");
+    if (sealed_paths(spath, kpath, "wiped.sealed", "wiped.key", 0xa7) != 0) {
         return;
     }
 
