@@ -794,6 +794,47 @@ test_numbers(void)
     }
 
     {
+        /* each \u escape at a UTF-8 length boundary, decoded */
+        static const struct {
+            const char  *esc;
+            const char  *utf8;
+        } cps[] = {
+            { "\\u007f", "\x7f" },
+            { "\\u0080", "\xc2\x80" },
+            { "\\u07ff", "\xdf\xbf" },
+            { "\\u0800", "\xe0\xa0\x80" },
+            { "\\uffff", "\xef\xbf\xbf" },
+            { "\\ud800\\udc00", "\xf0\x90\x80\x80" },
+        };
+        char  value[32];
+
+        for (i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+            snprintf(value, sizeof(value), "\"%s\"", cps[i].esc);
+            ok(parse_made("{\"reportDistributionLogId\":7,\"status\":%s,"
+                          "\"reportDistribution\":"
+                          "{\"reportDistributionId\":42}}", value, 0, &r)
+               == 1 && strcmp(r.status, cps[i].utf8) == 0,
+               "status %s is decoded to its UTF-8", cps[i].esc);
+        }
+    }
+
+    {
+        /*
+         * a high surrogate with no \u after it, the body ending in what
+         * would close it if the string stopped there: still invalid
+         */
+        static const char  cut[] =
+            "{\"reportDistributionLogId\":7,\"reportDistribution\":"
+            "{\"reportDistributionId\":42},\"status\":\"\\ud800}";
+        char  *b;
+
+        b = tap_copy(cut, sizeof(cut) - 1);
+        is_int(eci_audit_response_parse(b, sizeof(cut) - 1, &r), 0,
+               "a high surrogate then '}' at the body's end: invalid");
+        free(b);
+    }
+
+    {
         static const char  body[] =
             "{\"reportDistributionLogId\":-7,\"status\":\"ok\","
             "\"numberOfRecipients\":-30,\"reportDistribution\":"

@@ -307,6 +307,15 @@ test_buffer(void)
     is_str(err.msg, "\"mem\": sealed keystore truncated (20 bytes)",
            "and says so");
 
+    /* the magic alone is a sealed store cut short; one byte less is not */
+    ks = eci_keystore_open_buffer(buf, 8, key, "mem", &err);
+    ok(ks == NULL, "open_buffer refuses the magic alone");
+    is_str(err.msg, "\"mem\": sealed keystore truncated (8 bytes)",
+           "as a truncated sealed store");
+    ks = eci_keystore_open_buffer(buf, 7, key, "mem", &err);
+    is_str(err.msg, "\"mem\": not a sealed keystore (bad magic)",
+           "7 bytes of it: not a sealed store");
+
     ks = eci_keystore_open_buffer(buf, len, NULL, "mem", &err);
     ok(ks == NULL, "a sealed buffer is not a plain store");
     like(err.msg, "a sealed keystore, not a plain one", "and says so");
