@@ -332,6 +332,9 @@ test_errors(void)
     load_bad("{\n  \"principals\": {\n    \"a\": {,\n", "\"acl.json\": line 3 "
              "column 11: string or '}' expected near ','", 1, "syntax error");
     load_bad("", "\"acl.json\": line 1 column 0: ", 0, "empty file");
+    /* jansson's text is shown as it is: its quotes are not escaped */
+    load_bad("{\"principals\" \"x\"}", "\"acl.json\": line 1 column 17: "
+             "':' expected near '\"x\"'", 1, "jansson's text with quotes");
     load_bad("{\"principals\": {}} x", "\"acl.json\": line 1 column 20: "
              "end of file expected", 0, "trailing garbage");
     load_bad("{\"principals\": {\"a\": {},\n  \"a\": {}}}",
