@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "eci_audit.h"
 #include "eci_chain.h"
 #include "tap.h"
@@ -763,6 +765,110 @@ body_with(const char *value, eci_audit_response_t *r)
 }
 
 
+/*
+ * overrideUserIdsDigest is the SHA-256 of the list as JSON, "[1,2,3]",
+ * whatever its length and its ids' widths.  The digest is fed from a
+ * 4 KiB buffer: the lists here end at every offset in it, its last byte
+ * too (the "]" must still be hashed), with ids of 11 and 12 bytes
+ * (",2147483647", ",-2147483648": the API takes any int32_t).
+ */
+static int
+ids_digest_right(const int32_t *ids, size_t n, char *json)
+{
+    char           *p;
+    size_t          i;
+    unsigned char   want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+
+    p = json;
+    *p++ = '[';
+
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "%s%d", i ? "," : "", (int) ids[i]);
+    }
+
+    *p++ = ']';
+
+    SHA256((unsigned char *) json, p - json, want);
+    eci_audit_ids_digest(ids, n, got);
+
+    return memcmp(want, got, sizeof(want)) == 0;
+}
+
+
+/* the bounded form of an empty list: a count of 0 and the digest of "[]" */
+static void
+test_bounded_empty(void)
+{
+    char                 line[1024], want[128], *p;
+    size_t               n, i;
+    unsigned char        md[SHA256_DIGEST_LENGTH];
+    eci_audit_record_t   rec;
+
+    record_post(&rec, "/x", 2);
+    rec.has_override_user_ids = 1;
+    rec.override_user_ids_bounded = 1;
+
+    SHA256((const unsigned char *) "[]", 2, md);
+    p = want + sprintf(want, ",\"overrideUserIdCount\":0,"
+                       "\"overrideUserIdsDigest\":\"sha256:");
+    for (i = 0; i < sizeof(md); i++) {
+        p += sprintf(p, "%02x", md[i]);
+    }
+
+    n = eci_audit_line_write(&rec, line, sizeof(line) - 1);
+    line[n] = '\0';
+    ok(n > 0 && strstr(line, want) != NULL,
+       "a bounded empty list: count 0, the digest of []");
+}
+
+
+static void
+test_ids_digest(void)
+{
+    int             bad;
+    char           *json;
+    size_t          n, i, j, tried;
+    int32_t         ids[1200];
+
+    static const int32_t  widths[] = { 7, 42, 123, 1000000000, 2147483647 };
+
+    json = malloc(sizeof(ids) / sizeof(ids[0]) * 12 + 3);
+    if (json == NULL) {
+        ok(0, "memory for the ids digest test");
+        return;
+    }
+
+    bad = 0;
+    tried = 0;
+
+    /* one width, or two in turn */
+    for (j = 0; j < sizeof(widths) / sizeof(widths[0]); j++) {
+        for (n = 0; n < sizeof(ids) / sizeof(ids[0]); n++) {
+            ids[n] = widths[j] - (int32_t) (n % 2);
+            bad += !ids_digest_right(ids, n + 1, json);
+            tried++;
+        }
+    }
+
+    /* j ids of 11 bytes, then ids of 12: every end offset of the buffer */
+    for (j = 0; j <= 12; j++) {
+        for (i = 0; i < 400; i++) {
+            ids[i] = (i < j) ? INT32_MAX : INT32_MIN;
+        }
+
+        for (n = 1; n <= 400; n++) {
+            bad += !ids_digest_right(ids, n, json);
+            tried++;
+        }
+    }
+
+    ok(tried == 6000 + 13 * 400 && bad == 0,
+       "the ids digest is SHA-256 of the JSON list (%zu lists, %d differ)",
+       tried, bad);
+    free(json);
+}
+
+
 static void
 test_numbers(void)
 {
@@ -942,6 +1048,8 @@ main(void)
     test_hex_room();
     test_zero_and_negative();
     test_numbers();
+    test_ids_digest();
+    test_bounded_empty();
     test_escape_room();
     test_created_by_user();
     test_number_at_end();
