@@ -94,6 +94,9 @@ test_line_opening(void)
     is_int(parse_open("{\"time\":null,\"event\":\"abcdefghijklmno\"", &l),
            0, "one of ECI_CHAIN_EVENT_MAX - 1 letters");
     is_str(l.event, "abcdefghijklmno", "is read whole");
+    is_int(parse_open("{\"time\":null,\"event\":\"az\"", &l), 0,
+           "an event of the letters at both ends of a-z");
+    is_str(l.event, "az", "is read whole");
 }
 
 
