@@ -242,6 +242,27 @@ main(void)
        && strstr(pem, "-----BEGIN PUBLIC KEY-----") != NULL,
        "the public key as PEM");
 
+    /* its room: the PEM and its NUL, in exact-size buffers ASan checks */
+    {
+        char    *small;
+        size_t   plen, caps[3], i;
+
+        plen = strlen(pem);
+        caps[0] = 10;
+        caps[1] = plen;
+        caps[2] = plen + 1;
+
+        for (i = 0; i < 3; i++) {
+            small = malloc(caps[i]);
+            is_int(small != NULL ? eci_chain_signer_pem(s, small, caps[i])
+                                 : (size_t) -1,
+                   (i == 2) ? plen : 0,
+                   "the PEM in %zu bytes: %s", caps[i],
+                   (i == 2) ? "fits with its NUL" : "does not fit, 0");
+            free(small);
+        }
+    }
+
     rc = mkstemp(path);
     f = (rc >= 0) ? fdopen(rc, "w") : NULL;
     ok(f != NULL && fputs(pem, f) >= 0 && fclose(f) == 0,
