@@ -303,6 +303,17 @@ test_wipe_sealed(void)
 }
 
 
+/* 64 bytes of a sealed store: its header (magic, version, cipher), zeros */
+static void
+sealed_header(unsigned char buf[64], unsigned char version)
+{
+    memset(buf, 0, 64);
+    memcpy(buf, "ECIKSTR\0", 8);
+    buf[8] = version;
+    buf[9] = 1;         /* AES-256-GCM */
+}
+
+
 static void
 test_sealed_sizes(void)
 {
@@ -313,10 +324,7 @@ test_sealed_sizes(void)
     eci_keystore_t  *ks;
 
     memset(master, 0x3c, sizeof(master));
-    memset(buf, 0, sizeof(buf));
-    memcpy(buf, "ECIKSTR\0", 8);
-    buf[8] = 1;         /* version */
-    buf[9] = 1;         /* AES-256-GCM */
+    sealed_header(buf, 1);
 
     for (len = 23; len <= 41; len++) {
         copy = malloc(len);
@@ -552,10 +560,7 @@ test_version_message(void)
     eci_keystore_t  *ks;
 
     memset(master, 0x3c, sizeof(master));
-    memset(buf, 0, sizeof(buf));
-    memcpy(buf, "ECIKSTR\0", 8);
-    buf[8] = 7;         /* version */
-    buf[9] = 1;         /* AES-256-GCM */
+    sealed_header(buf, 7);
 
     ks = eci_keystore_open_buffer(buf, sizeof(buf), master, "mem", &err);
     ok(ks == NULL, "a sealed store of version 7 is refused");
